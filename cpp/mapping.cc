@@ -1,0 +1,167 @@
+#include "mapping.h"
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace evolver {
+
+std::string ErrnoName(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EISDIR: return "EISDIR";
+    case ENOSPC: return "ENOSPC";
+    case EEXIST: return "EEXIST";
+    case EINVAL: return "EINVAL";
+    case ENOMEM: return "ENOMEM";
+    case EROFS: return "EROFS";
+    case EDQUOT: return "EDQUOT";
+    case EFBIG: return "EFBIG";
+    case EIO: return "EIO";
+    default: return "E" + std::to_string(e);
+  }
+}
+
+static bool Fail(MapError* err, int e, const std::string& what, const std::string& path) {
+  err->code = ErrnoName(e);
+  err->message = what + " " + path + ": " + std::strerror(e);
+  return false;
+}
+
+bool Mapping::OpenReadOnly(const std::string& path, Mapping* out, MapError* err) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(err, errno, "cannot open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Fail(err, e, "cannot stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Fail(err, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "not a regular file:", path);
+  }
+  out->path_ = path;
+  out->fd_ = fd;
+  out->size_ = static_cast<uint64_t>(st.st_size);
+  out->writable_ = false;
+  if (out->size_ > 0) {
+    // MAP_PRIVATE + PROT_WRITE over an O_RDONLY descriptor: clean pages are the page cache
+    // itself (zero copy), and a stray write from JS lands in a private copy instead of
+    // faulting or reaching the file.
+    void* p = ::mmap(nullptr, out->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      out->fd_ = -1;
+      return Fail(err, e, "cannot map", path);
+    }
+    out->base_ = static_cast<uint8_t*>(p);
+  }
+  out->open_ = true;
+  return true;
+}
+
+bool Mapping::Create(const std::string& path, uint64_t size, bool preallocate, Mapping* out, MapError* err) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(err, errno, "cannot create", path);
+  auto undo = [&](int e, const char* what) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return Fail(err, e, what, path);
+  };
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return undo(errno, "cannot size");
+  if (preallocate && size > 0) {
+    // Reserve the blocks now: writing through a mapping onto a full disk is a SIGBUS, so
+    // running out of space must surface here as ENOSPC instead.
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (rc != 0) return undo(rc, "cannot allocate space for");
+  }
+  out->path_ = path;
+  out->fd_ = fd;
+  out->size_ = size;
+  out->writable_ = true;
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return undo(errno, "cannot map");
+    out->base_ = static_cast<uint8_t*>(p);
+  }
+  out->open_ = true;
+  return true;
+}
+
+bool Mapping::Advise(const std::string& hint, uint64_t offset, uint64_t length, MapError* err) {
+  if (!open_ || base_ == nullptr || length == 0) return true;
+  int advice;
+  if (hint == "normal") advice = MADV_NORMAL;
+  else if (hint == "sequential") advice = MADV_SEQUENTIAL;
+  else if (hint == "random") advice = MADV_RANDOM;
+  else if (hint == "willneed") advice = MADV_WILLNEED;
+  else if (hint == "dontneed") advice = MADV_DONTNEED;
+  else {
+    err->code = "EINVAL";
+    err->message = "unknown madvise hint '" + hint + "'";
+    return false;
+  }
+  // madvise wants a page-aligned start.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t start = offset - offset % page;
+  // MADV_DONTNEED on a private mapping would drop private (written) pages; only allow it
+  // where it means "reload from file later", which is the read-only case anyway.
+  if (::madvise(base_ + start, length + (offset - start), advice) != 0) return Fail(err, errno, "madvise failed on", path_);
+  return true;
+}
+
+bool Mapping::Flush(MapError* err) {
+  if (!open_ || !writable_) return true;
+  if (base_ != nullptr && ::msync(base_, size_, MS_SYNC) != 0) return Fail(err, errno, "msync failed on", path_);
+  if (::fsync(fd_) != 0) return Fail(err, errno, "fsync failed on", path_);
+  return true;
+}
+
+void Mapping::Close() {
+  open_ = false;
+  if (pins_ == 0) Unmap();
+}
+
+void Mapping::Unmap() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+  if (fd_ >= 0) ::close(fd_);
+  base_ = nullptr;
+  fd_ = -1;
+  open_ = false;
+}
+
+namespace {
+std::mutex registry_mutex;
+std::map<const uint8_t*, std::weak_ptr<Mapping>>& Registry() {
+  static auto* r = new std::map<const uint8_t*, std::weak_ptr<Mapping>>();
+  return *r;
+}
+}  // namespace
+
+void RegisterMapping(const std::shared_ptr<Mapping>& m) {
+  if (m->base() == nullptr) return;
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto& r = Registry();
+  for (auto it = r.begin(); it != r.end();) it = it->second.expired() ? r.erase(it) : std::next(it);
+  r[m->base()] = m;
+}
+
+std::shared_ptr<Mapping> FindMapping(const void* p, uint64_t length) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  auto& r = Registry();
+  auto it = r.upper_bound(static_cast<const uint8_t*>(p));
+  if (it == r.begin()) return nullptr;
+  --it;
+  std::shared_ptr<Mapping> m = it->second.lock();
+  return m && m->Contains(p, length) ? m : nullptr;
+}
+
+}  // namespace evolver

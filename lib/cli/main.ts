@@ -1,0 +1,22 @@
+/** The `evolver` command line: one file per command; this file only wires them up. */
+import { Command, CommanderError } from 'commander';
+
+import { registerInspect } from './inspect-command.js';
+import { registerBackends } from './backends-command.js';
+import { ExitCode, reportError } from './exit.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('evolver')
+    .description('Fuse fine-tuned language models by evolving their weights.')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerInspect(program);
+  registerBackends(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    return reportError(err);
+  }
+}

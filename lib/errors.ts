@@ -1,0 +1,82 @@
+/**
+ * Typed errors. Every error a user can cause carries a stable `code`, the file it is
+ * about and, where it applies, the tensor — so callers branch on `code`, not on text.
+ */
+
+export type WeightFileErrorCode =
+  | 'NOT_FOUND'
+  | 'IS_DIRECTORY'
+  | 'NOT_A_FILE'
+  | 'EMPTY_FILE'
+  | 'TOO_SHORT'
+  | 'HEADER_TOO_LARGE'
+  | 'HEADER_OUT_OF_BOUNDS'
+  | 'HEADER_NOT_UTF8'
+  | 'HEADER_NOT_JSON'
+  | 'HEADER_NOT_OBJECT'
+  | 'DUPLICATE_TENSOR'
+  | 'RESERVED_NAME'
+  | 'BAD_ENTRY'
+  | 'UNKNOWN_DTYPE'
+  | 'BAD_SHAPE'
+  | 'SIZE_MISMATCH'
+  | 'BAD_OFFSETS'
+  | 'OFFSET_OVERLAP'
+  | 'OFFSET_GAP'
+  | 'TRUNCATED'
+  | 'TRAILING_BYTES'
+  | 'BAD_METADATA'
+  | 'PICKLE'
+  | 'INDEX_INVALID'
+  | 'MISSING_SHARD'
+  | 'SHARD_MISMATCH'
+  | 'PATH_ESCAPE'
+  | 'NO_WEIGHTS'
+  | 'TENSOR_NOT_FOUND'
+  | 'TENSOR_TOO_LARGE'
+  | 'OUTPUT_EXISTS'
+  | 'NO_SPACE'
+  | 'CLOSED'
+  | 'IO';
+
+export class WeightFileError extends Error {
+  override readonly name = 'WeightFileError';
+  readonly code: WeightFileErrorCode;
+  readonly file: string;
+  readonly tensor: string | undefined;
+
+  constructor(code: WeightFileErrorCode, file: string, defect: string, options: { tensor?: string; cause?: unknown } = {}) {
+    const where = options.tensor === undefined ? file : `${file}: tensor '${options.tensor}'`;
+    super(`${where}: ${defect}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.file = file;
+    this.tensor = options.tensor;
+  }
+}
+
+/** An argument a caller passed is wrong (not a file defect). */
+export class EvolverArgumentError extends Error {
+  override readonly name = 'EvolverArgumentError';
+  readonly code = 'INVALID_ARGUMENT';
+}
+
+/** Maps a native or fs error (with an errno-style code) onto a WeightFileError. */
+export function fromSystemError(err: unknown, file: string, doing: string): WeightFileError {
+  const code = (err as { code?: string }).code;
+  const reason = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'ENOENT':
+      return new WeightFileError('NOT_FOUND', file, `no such file (${doing})`, { cause: err });
+    case 'EISDIR':
+      return new WeightFileError('IS_DIRECTORY', file, `is a directory, expected a file (${doing})`, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return new WeightFileError('NO_SPACE', file, `not enough disk space (${doing}): ${reason}`, { cause: err });
+    case 'ECLOSED':
+    case 'EDETACHED':
+      return new WeightFileError('CLOSED', file, `the file is closed (${doing})`, { cause: err });
+    default:
+      return new WeightFileError('IO', file, `${doing} failed: ${reason}`, { cause: err });
+  }
+}
