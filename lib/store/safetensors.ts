@@ -115,6 +115,8 @@ export class SafetensorsFile {
   /** The tensor's bytes as zero-copy views of at most `maxBytes` each (whole elements). */
   chunks(name: string, maxBytes = MAX_VIEW_BYTES): Uint8Array[] {
     const t = this.info(name);
+    // One view when it fits: the same ArrayBuffer that view() and bytes() hand out.
+    if (t.byteLength <= Math.min(maxBytes, MAX_VIEW_BYTES)) return [new Uint8Array(this.buffer(t))];
     return viewChunks(this.mapping, this.path, t.fileOffset, t.byteLength, maxBytes, t.byteLength / Math.max(1, t.elements) || 1);
   }
 
