@@ -36,14 +36,16 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('digit' as const), at: fc.nat() }),
 );
 
-function mutate(base: Uint8Array, ms: fc.RecordValue<any>[]): Uint8Array {
+type Mutation = { kind: string; at?: number; value?: number | bigint };
+
+function mutate(base: Uint8Array, ms: Mutation[]): Uint8Array {
   let bytes = Uint8Array.from(base);
   for (const m of ms) {
-    const at = bytes.length === 0 ? 0 : m.at % bytes.length;
-    if (m.kind === 'flip') bytes[at] = m.value;
+    const at = bytes.length === 0 ? 0 : (m.at ?? 0) % bytes.length;
+    if (m.kind === 'flip') bytes[at] = Number(m.value);
     else if (m.kind === 'truncate') bytes = bytes.subarray(0, at);
-    else if (m.kind === 'insert') bytes = Uint8Array.from([...bytes.subarray(0, at), m.value, ...bytes.subarray(at)]);
-    else if (m.kind === 'length' && bytes.length >= 8) new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(0, m.value, true);
+    else if (m.kind === 'insert') bytes = Uint8Array.from([...bytes.subarray(0, at), Number(m.value), ...bytes.subarray(at)]);
+    else if (m.kind === 'length' && bytes.length >= 8) new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(0, BigInt(m.value ?? 0), true);
     else if (m.kind === 'digit') {
       // Nudge a digit of the header JSON: shapes and offsets go slightly wrong.
       const digits = [...bytes.keys()].filter((i) => i >= 8 && bytes[i]! >= 0x30 && bytes[i]! <= 0x39);
