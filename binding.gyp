@@ -1,7 +1,28 @@
 {
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+    "cflags": ["-O3", "-ffp-contract=off", "-fno-fast-math"],
+    "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra", "-Werror=return-type", "-fexceptions"]
+  },
   "targets": [
     {
+      "target_name": "evolver_avx2",
+      "type": "static_library",
+      "sources": ["cpp/kernels/avx2.cc"],
+      "conditions": [["target_arch=='x64'", { "cflags_cc": ["-mavx2", "-mfma", "-mf16c"] }]]
+    },
+    {
+      "target_name": "evolver_avx512",
+      "type": "static_library",
+      "sources": ["cpp/kernels/avx512.cc"],
+      "conditions": [["target_arch=='x64'", { "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-uninitialized"] }]]
+    },
+    {
       "target_name": "evolver",
+      "dependencies": ["evolver_avx2", "evolver_avx512"],
       "sources": [
         "cpp/addon.cc",
         "cpp/mapping.cc",
@@ -10,14 +31,12 @@
         "cpp/napi_backends.cc",
         "cpp/cuda_absent.cc",
         "cpp/scan.cc",
-        "cpp/napi_scan.cc"
-      ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror=return-type", "-fexceptions"],
-      "cflags": ["-O3", "-ffp-contract=off"]
+        "cpp/napi_scan.cc",
+        "cpp/thread_pool.cc",
+        "cpp/kernels/scalar.cc",
+        "cpp/kernels/dispatch.cc",
+        "cpp/napi_kernels.cc"
+      ]
     }
   ]
 }

@@ -1,0 +1,106 @@
+// Plain argument structs of the kernels: filled on the JS thread, read by any backend.
+// A kernel works on the element range [begin, end) of its arguments, so any chunking and any
+// thread count compute the same bits.
+#pragma once
+#include <cstdint>
+
+#include "../dtype.h"
+#include "semantics.h"
+
+namespace evolver {
+
+constexpr int kMaxModels = 64;
+
+struct DeArgs {
+  Strategy strategy = Strategy::Current1;
+  Granularity granularity = Granularity::Element;
+  DType dtype = DType::F32;  // of every input and of the child
+  const void* x = nullptr;   // target
+  const void* a = nullptr;
+  const void* b = nullptr;
+  const void* c = nullptr;   // r0 / best / ref
+  void* out = nullptr;       // may alias x
+  uint64_t n = 0;
+  uint64_t row_length = 1;   // elements per row (row granularity)
+  float F = 0.5f;
+  float CR = 0.9f;
+  uint32_t cr_threshold = 0;  // ThresholdFor(CR)
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+};
+
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2 };
+enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2 };
+
+struct MergeArgs {
+  MergeKind kind = MergeKind::Linear;
+  Sparsify sparsify = Sparsify::None;
+  DType in = DType::F32;   // of every model and of the base
+  DType out = DType::F32;  // of dst
+  int models = 0;
+  const void* x[kMaxModels] = {};
+  float w[kMaxModels] = {};
+  const void* base = nullptr;  // TaskArithmetic / Ties
+  void* dst = nullptr;         // may alias an input of the same dtype
+  uint64_t n = 0;
+  float lambda = 1.0f;
+  // Magnitude: keep tau_i[e] when key > key_threshold[i], or key == key_threshold[i] and e < cut_end[i]
+  // (key = the bits of tau with the sign cleared: the total order of magnitudes, NaN largest).
+  uint32_t key_threshold[kMaxModels] = {};
+  uint64_t cut_end[kMaxModels] = {};
+  // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold; stream[i] = i * 2^20 + j.
+  uint32_t keep_threshold = 0;
+  uint64_t seed = 0;
+  uint64_t stream[kMaxModels] = {};
+  // Rescale kept entries: tau / density (DARE).
+  bool rescale = false;
+  float density = 1.0f;
+};
+
+struct ConvertArgs {
+  DType in = DType::F32;
+  DType out = DType::F32;
+  const void* src = nullptr;
+  void* dst = nullptr;
+  uint64_t n = 0;
+};
+
+/** out = lerp ? fma(t, y - x, x) : fma(c1, y, c0 * x)  (SLERP's elementwise pass). */
+struct Mix2Args {
+  DType in = DType::F32;
+  DType out = DType::F32;
+  const void* x = nullptr;
+  const void* y = nullptr;
+  void* dst = nullptr;
+  uint64_t n = 0;
+  bool lerp = true;
+  float t = 0.5f, c0 = 0.5f, c1 = 0.5f;
+};
+
+/** Deterministic reductions: blocks of kReduceBlock elements, 16 double lanes each. */
+constexpr uint64_t kReduceBlock = 4096;
+constexpr int kReduceLanes = 16;
+
+struct ReduceArgs {
+  DType dtype = DType::F32;
+  const void* x = nullptr;
+  const void* y = nullptr;  // dot only
+  uint64_t n = 0;
+  bool dot = false;
+};
+
+/** Per block: stats (finite sum / sum of squares, counts, ordered min/max keys) or dot. */
+struct ReducePartial {
+  double sum = 0, sum_squares = 0, dot = 0;
+  uint64_t nan = 0, pos_inf = 0, neg_inf = 0;
+  int32_t min_key = INT32_MAX, max_key = INT32_MIN;  // OrderedKey of finite values
+};
+
+/** float bits -> int32 whose order is the float total order (-0 < +0). */
+inline int32_t OrderedKey(float f) {
+  const int32_t b = static_cast<int32_t>(FloatBits(f));
+  return b ^ ((b >> 31) & 0x7fffffff);
+}
+inline float FromOrderedKey(int32_t k) { return BitsFloat(static_cast<uint32_t>(k ^ ((k >> 31) & 0x7fffffff))); }
+
+}  // namespace evolver

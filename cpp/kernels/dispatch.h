@@ -1,0 +1,54 @@
+// Runs kernels over whole tensors: picks the ISA table, splits the range into chunks on the
+// thread pool, and does the per-tensor passes that are not elementwise (TIES thresholds,
+// SLERP coefficients, reductions). Backend-independent parts live here so CPU and CUDA share
+// them.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "args.h"
+#include "table.h"
+
+namespace evolver {
+
+struct RunOptions {
+  int threads = 0;          // 0: the pool's default
+  uint64_t chunk = 0;       // elements per chunk; 0: default
+  const KernelTable* table = nullptr;  // nullptr: best for this CPU
+};
+
+/** The best table this CPU supports, or the named one ("scalar", "avx2", "avx512"); nullptr if unavailable. */
+const KernelTable* TableFor(const std::string& name);
+const KernelTable& BestTable();
+
+void RunDe(const DeArgs& a, const RunOptions& o);
+void RunMerge(MergeArgs m, const RunOptions& o);  // fills magnitude thresholds when needed
+void RunConvert(const ConvertArgs& c, const RunOptions& o);
+void RunMix2(const Mix2Args& m, const RunOptions& o);
+
+struct ReduceResult {
+  double sum = 0, sum_squares = 0, dot = 0;
+  uint64_t nan = 0, pos_inf = 0, neg_inf = 0, finite = 0;
+  bool any_finite = false;
+  float min = 0, max = 0;
+};
+ReduceResult RunReduce(const ReduceArgs& r, const RunOptions& o);
+
+/** Exact top-k selection of |x - base| (k = floor(density * n)) for TIES / breadcrumbs. */
+struct MagnitudeCut {
+  uint32_t key_threshold;
+  uint64_t cut_end;
+};
+MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o);
+uint64_t KeepCount(float density, uint64_t n);
+
+/** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */
+struct SlerpPlan {
+  bool lerp;
+  float t, c0, c1;
+  double cosine;  // of the angle between the two tensors
+};
+SlerpPlan PlanSlerp(double dot, double norm_x_sq, double norm_y_sq, float t);
+Mix2Args RunSlerp(const void* x, const void* y, void* dst, DType in, DType out, uint64_t n, float t, const RunOptions& o, SlerpPlan* plan);
+
+}  // namespace evolver

@@ -1,0 +1,234 @@
+// The SIMD kernels, written once over an ISA traits class V (avx2.cc, avx512.cc) and
+// compiled per ISA with its own flags. They reproduce scalar.cc bit for bit: same fma, same
+// rounding, same Philox draws, same reduction lanes. Ranges are split into a scalar head, a
+// vector body aligned to 4*W draws (so Philox blocks line up) and a scalar tail.
+//
+// V provides: W (lanes), F (float vector), I (int32 vector), M (lane mask), and
+//   LoadF(p, i, dtype) / LoadBits / ToBits / StoreBits    exact loads, RNE stores, raw bits
+//   Fma, Sub, Mul, Div, Set1, Zero, Gt, Lt, Ge, And/Or/Not masks, SelectF, SelectI
+//   MaskFromBits(bits), AnyTrue(m), KeyOf(v) (bits & 0x7fffffff), MaskKeyGt/Eq, LanesBelow(k)
+//   PhiloxMasks(seed, stream, block0, threshold) -> 4*W-bit mask of "draw < threshold"
+//   ReduceBlock(...)   (see below)
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "args.h"
+#include "philox.h"
+#include "reduce_lanes.h"
+#include "table.h"
+
+namespace evolver {
+namespace simd {
+
+template <class V>
+inline void CopyRange(void* dst, const void* src, uint64_t begin, uint64_t end, DType t) {
+  if (dst == src || end <= begin) return;
+  const size_t s = DTypeSize(t);
+  std::memmove(static_cast<uint8_t*>(dst) + s * begin, static_cast<const uint8_t*>(src) + s * begin, s * (end - begin));
+}
+
+template <class V, Strategy S>
+inline typename V::F MutantV(typename V::F F, typename V::F x, typename V::F a, typename V::F b, typename V::F c) {
+  if constexpr (S == Strategy::Current1) return V::Fma(F, V::Sub(a, b), x);
+  if constexpr (S == Strategy::Rand1 || S == Strategy::Best1) return V::Fma(F, V::Sub(a, b), c);
+  if constexpr (S == Strategy::CurrentToBest1) return V::Fma(F, V::Sub(a, b), V::Fma(F, V::Sub(c, x), x));
+  if constexpr (S == Strategy::Interp) return V::Fma(F, V::Sub(c, x), x);
+  return x;
+}
+
+// W elements at e: child = take ? mutant : x (x's bits untouched where not taken).
+template <class V, Strategy S, bool kAll>
+inline void DeVector(const DeArgs& a, uint64_t e, typename V::M take, typename V::F F) {
+  const DType t = a.dtype;
+  const typename V::F x = V::LoadF(a.x, e, t);
+  typename V::F va = V::Zero(), vb = V::Zero(), vc = V::Zero();
+  if constexpr (S != Strategy::Interp) {
+    va = V::LoadF(a.a, e, t);
+    vb = V::LoadF(a.b, e, t);
+  }
+  if constexpr (S != Strategy::Current1) vc = V::LoadF(a.c, e, t);
+  const typename V::I bits = V::ToBits(MutantV<V, S>(F, x, va, vb, vc), t);
+  if constexpr (kAll) {
+    V::StoreBits(a.out, e, bits, t);
+  } else {
+    V::StoreBits(a.out, e, V::SelectI(take, bits, V::LoadBits(a.x, e, t)), t);
+  }
+}
+
+inline DeArgs WithThreshold(const DeArgs& a, uint32_t threshold) {
+  DeArgs b = a;
+  b.cr_threshold = threshold;
+  b.granularity = Granularity::Tensor;
+  return b;
+}
+
+// All elements of [begin, end) take the mutant (row / tensor granularity, or CR >= 1).
+template <class V, Strategy S>
+inline void DeAll(const DeArgs& a, uint64_t begin, uint64_t end) {
+  const typename V::F F = V::Set1(a.F);
+  uint64_t e = begin;
+  const uint64_t head = std::min(end, (begin + V::W - 1) / V::W * V::W);
+  if (e < head) ScalarTable().de(WithThreshold(a, 16777216u), e, head);
+  for (e = head; e + V::W <= end; e += V::W) DeVector<V, S, true>(a, e, V::MaskFromBits(~0u), F);
+  if (e < end) ScalarTable().de(WithThreshold(a, 16777216u), e, end);
+}
+
+template <class V, Strategy S>
+inline void DeElement(const DeArgs& a, uint64_t begin, uint64_t end) {
+  constexpr uint64_t kBatch = 4 * V::W;  // draws of W Philox blocks
+  const typename V::F F = V::Set1(a.F);
+  const uint64_t body = std::min(end, (begin + kBatch - 1) / kBatch * kBatch);
+  if (begin < body) ScalarTable().de(a, begin, body);
+  uint64_t e = body;
+  for (; e + kBatch <= end; e += kBatch) {
+    const uint64_t bits = V::PhiloxMasks(a.seed, a.stream, e / 4, a.cr_threshold);
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t lane_bits = static_cast<uint32_t>(bits >> (j * V::W)) & V::kAllLanes;
+      const uint64_t at = e + static_cast<uint64_t>(j) * V::W;
+      if (lane_bits == V::kAllLanes) DeVector<V, S, true>(a, at, V::MaskFromBits(lane_bits), F);
+      else if (lane_bits == 0) CopyRange<V>(a.out, a.x, at, at + V::W, a.dtype);
+      else DeVector<V, S, false>(a, at, V::MaskFromBits(lane_bits), F);
+    }
+  }
+  if (e < end) ScalarTable().de(a, e, end);
+}
+
+template <class V, Strategy S>
+inline void DeStrategy(const DeArgs& a, uint64_t begin, uint64_t end) {
+  if (a.cr_threshold == 0) return CopyRange<V>(a.out, a.x, begin, end, a.dtype);
+  if (a.cr_threshold >= 16777216u) return DeAll<V, S>(a, begin, end);
+  switch (a.granularity) {
+    case Granularity::Element:
+      return DeElement<V, S>(a, begin, end);
+    case Granularity::Tensor:
+      if ((PhiloxDraw(a.seed, a.stream, 0) >> 8) < a.cr_threshold) return DeAll<V, S>(a, begin, end);
+      return CopyRange<V>(a.out, a.x, begin, end, a.dtype);
+    case Granularity::Row:
+      for (uint64_t e = begin; e < end;) {
+        const uint64_t row = e / a.row_length;
+        const uint64_t stop = std::min(end, (row + 1) * a.row_length);
+        if ((PhiloxDraw(a.seed, a.stream, row) >> 8) < a.cr_threshold) DeAll<V, S>(a, e, stop);
+        else CopyRange<V>(a.out, a.x, e, stop, a.dtype);
+        e = stop;
+      }
+      return;
+  }
+}
+
+template <class V>
+void De(const DeArgs& a, uint64_t begin, uint64_t end) {
+  switch (a.strategy) {
+    case Strategy::Current1: return DeStrategy<V, Strategy::Current1>(a, begin, end);
+    case Strategy::Rand1: return DeStrategy<V, Strategy::Rand1>(a, begin, end);
+    case Strategy::Best1: return DeStrategy<V, Strategy::Best1>(a, begin, end);
+    case Strategy::CurrentToBest1: return DeStrategy<V, Strategy::CurrentToBest1>(a, begin, end);
+    case Strategy::Interp: return DeStrategy<V, Strategy::Interp>(a, begin, end);
+  }
+}
+
+// W elements of a merge at e; keep[i] is model i's sparsify mask for these lanes.
+template <class V>
+inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* keep) {
+  using F = typename V::F;
+  using M = typename V::M;
+  F t[kMaxModels];
+  const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
+  for (int i = 0; i < m.models; ++i) {
+    const F xi = V::LoadF(m.x[i], e, m.in);
+    if (m.kind == MergeKind::Linear) {
+      t[i] = xi;
+      continue;
+    }
+    F tau = V::Sub(xi, base);
+    M kept = keep[i];
+    if (m.sparsify == Sparsify::Magnitude) {
+      const typename V::I key = V::KeyOf(tau);
+      const M eq = V::AndM(V::KeyEq(key, m.key_threshold[i]), V::LanesBelow(m.cut_end[i] > e ? m.cut_end[i] - e : 0));
+      kept = V::OrM(V::KeyGt(key, m.key_threshold[i]), eq);
+    }
+    if (m.rescale) tau = V::Div(tau, V::Set1(m.density));
+    t[i] = m.sparsify == Sparsify::None ? tau : V::SelectF(kept, tau, V::Zero());
+  }
+  F result;
+  if (m.kind == MergeKind::Ties) {
+    F elected = V::Zero();
+    for (int i = 0; i < m.models; ++i) elected = V::Fma(V::Set1(m.w[i]), t[i], elected);
+    const M positive = V::Ge(elected, V::Zero());
+    F num = V::Zero(), den = V::Zero();
+    for (int i = 0; i < m.models; ++i) {
+      const M agree = V::SelectM(positive, V::Gt(t[i], V::Zero()), V::Lt(t[i], V::Zero()));
+      num = V::SelectF(agree, V::Fma(V::Set1(m.w[i]), t[i], num), num);
+      den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
+    }
+    const M nonzero = V::NotM(V::Eq(den, V::Zero()));
+    const F delta = V::SelectF(nonzero, V::Div(num, den), V::Zero());
+    result = V::Fma(V::Set1(m.lambda), delta, base);
+  } else {
+    F acc = V::Zero();
+    for (int i = 0; i < m.models; ++i) acc = V::Fma(V::Set1(m.w[i]), t[i], acc);
+    result = m.kind == MergeKind::Linear ? acc : V::Fma(V::Set1(m.lambda), acc, base);
+  }
+  V::StoreBits(m.dst, e, V::ToBits(result, m.out), m.out);
+}
+
+template <class V>
+void Merge(const MergeArgs& m, uint64_t begin, uint64_t end) {
+  constexpr uint64_t kBatch = 4 * V::W;
+  const uint64_t body = std::min(end, (begin + kBatch - 1) / kBatch * kBatch);
+  if (begin < body) ScalarTable().merge(m, begin, body);
+  typename V::M keep[kMaxModels];
+  const typename V::M all = V::MaskFromBits(V::kAllLanes);
+  uint64_t e = body;
+  for (; e + kBatch <= end; e += kBatch) {
+    uint64_t bits[kMaxModels];
+    if (m.sparsify == Sparsify::Random) {
+      for (int i = 0; i < m.models; ++i) bits[i] = V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold);
+    }
+    for (int j = 0; j < 4; ++j) {
+      for (int i = 0; i < m.models; ++i) {
+        keep[i] = m.sparsify == Sparsify::Random ? V::MaskFromBits(static_cast<uint32_t>(bits[i] >> (j * V::W)) & V::kAllLanes) : all;
+      }
+      MergeVector<V>(m, e + static_cast<uint64_t>(j) * V::W, keep);
+    }
+  }
+  if (e < end) ScalarTable().merge(m, e, end);
+}
+
+template <class V>
+void Convert(const ConvertArgs& c, uint64_t begin, uint64_t end) {
+  uint64_t e = begin;
+  for (; e + V::W <= end; e += V::W) V::StoreBits(c.dst, e, V::ToBits(V::LoadF(c.src, e, c.in), c.out), c.out);
+  if (e < end) ScalarTable().convert(c, e, end);
+}
+
+template <class V>
+void Mix2(const Mix2Args& m, uint64_t begin, uint64_t end) {
+  using F = typename V::F;
+  const F t = V::Set1(m.t), c0 = V::Set1(m.c0), c1 = V::Set1(m.c1);
+  uint64_t e = begin;
+  for (; e + V::W <= end; e += V::W) {
+    const F x = V::LoadF(m.x, e, m.in), y = V::LoadF(m.y, e, m.in);
+    const F v = m.lerp ? V::Fma(t, V::Sub(y, x), x) : V::Fma(c1, y, V::Mul(c0, x));
+    V::StoreBits(m.dst, e, V::ToBits(v, m.out), m.out);
+  }
+  if (e < end) ScalarTable().mix2(m, e, end);
+}
+
+template <class V>
+void Reduce(const ReduceArgs& r, uint64_t block_begin, uint64_t block_end, ReducePartial* out) {
+  for (uint64_t blk = block_begin; blk < block_end; ++blk) {
+    const uint64_t begin = blk * kReduceBlock, end = std::min(r.n, begin + kReduceBlock);
+    out[blk - block_begin] = V::ReduceBlock(r, begin, end);
+  }
+}
+
+template <class V>
+const KernelTable& MakeTable(const char* name) {
+  static const KernelTable t{name, De<V>, Merge<V>, Convert<V>, Mix2<V>, Reduce<V>};
+  return t;
+}
+
+}  // namespace simd
+}  // namespace evolver

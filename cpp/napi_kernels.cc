@@ -1,0 +1,360 @@
+// N-API surface of the kernels. Each call copies its arguments into a plain struct on the JS
+// thread, keeps the buffers alive (and their mappings pinned), runs on a libuv worker thread
+// that drives the thread pool, and settles a Promise. No N-API call happens off the JS thread.
+#include <napi.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "buffer_arg.h"
+#include "kernels/dispatch.h"
+#include "kernels/philox.h"
+#include "napi_exports.h"
+#include "thread_pool.h"
+
+namespace evolver {
+namespace {
+
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<void()>;
+  using Result = std::function<Napi::Value(Napi::Env)>;
+
+  KernelWorker(Napi::Env env, std::vector<BufferArg> buffers, Work work, Result result)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), buffers_(std::move(buffers)), work_(std::move(work)), result_(std::move(result)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    for (auto& b : buffers_) b.Release();
+    deferred_.Resolve(result_ ? result_(env) : env.Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    for (auto& b : buffers_) b.Release();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<BufferArg> buffers_;
+  Work work_;
+  Result result_;
+};
+
+// ---- argument readers (TypeScript validates; these guard) ----
+
+Napi::Object OptionsArg(const Napi::CallbackInfo& info, const char* fn) {
+  EVOLVER_GUARD(info.Env(), info.Length() >= 1 && info[0].IsObject(), "EINVAL", std::string(fn) + "(options): options must be an object");
+  return info[0].As<Napi::Object>();
+}
+
+std::string StringOpt(Napi::Object o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  EVOLVER_GUARD(o.Env(), v.IsString(), "EINVAL", std::string(key) + " must be a string");
+  return v.As<Napi::String>();
+}
+
+double NumberOpt(Napi::Object o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  EVOLVER_GUARD(o.Env(), v.IsNumber(), "EINVAL", std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+uint64_t U64Opt(Napi::Object o, const char* key, uint64_t fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t r = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    EVOLVER_GUARD(o.Env(), lossless, "ERANGE", std::string(key) + " must fit in 64 unsigned bits");
+    return r;
+  }
+  EVOLVER_GUARD(o.Env(), v.IsNumber(), "EINVAL", std::string(key) + " must be a number or a bigint");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  EVOLVER_GUARD(o.Env(), d >= 0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<uint64_t>(d)), "ERANGE",
+                std::string(key) + " must be a non-negative integer");
+  return static_cast<uint64_t>(d);
+}
+
+DType DTypeOpt(Napi::Object o, const char* key) {
+  const std::string s = StringOpt(o, key, "");
+  DType t;
+  EVOLVER_GUARD(o.Env(), ParseDType(s, &t) && t != DType::F64, "EDTYPE", std::string(key) + ": kernels compute on F32, F16 and BF16, not '" + s + "'");
+  return t;
+}
+
+RunOptions RunOpts(Napi::Object o) {
+  RunOptions r;
+  r.threads = static_cast<int>(NumberOpt(o, "threads", 0));
+  r.chunk = U64Opt(o, "chunk", 0);
+  const std::string backend = StringOpt(o, "backend", "auto");
+  r.table = TableFor(backend);
+  EVOLVER_GUARD(o.Env(), r.table != nullptr, "EBACKEND", "backend '" + backend + "' is not available on this CPU");
+  return r;
+}
+
+// Captures buffer `key` and checks it holds at least n elements of `dtype`.
+const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep) {
+  Napi::Env env = o.Env();
+  Napi::Value v = o.Get(key);
+  EVOLVER_GUARD(env, !v.IsUndefined() && !v.IsNull(), "EINVAL", std::string(key) + " is required");
+  BufferArg b = BufferArg::From(env, v, key);
+  EVOLVER_GUARD(env, b.length() / DTypeSize(dtype) >= n, "ERANGE",
+                std::string(key) + ": " + std::to_string(b.length()) + " bytes is too short for " + std::to_string(n) + " elements");
+  const void* p = b.data();
+  keep->push_back(std::move(b));
+  return p;
+}
+
+// Input and output ranges may be the same memory (in place) but must not partly overlap.
+void GuardOverlap(Napi::Env env, const void* out, uint64_t out_bytes, const void* in, uint64_t in_bytes, bool same_dtype, const char* name) {
+  if (in == nullptr) return;
+  const uint8_t *o = static_cast<const uint8_t*>(out), *i = static_cast<const uint8_t*>(in);
+  const bool overlap = o < i + in_bytes && i < o + out_bytes;
+  EVOLVER_GUARD(env, !overlap || (o == i && same_dtype), "EOVERLAP",
+                std::string("out partly overlaps ") + name + " (only exact in-place with the same dtype is allowed)");
+}
+
+Napi::Value Queue(Napi::Env env, std::vector<BufferArg> keep, KernelWorker::Work work, KernelWorker::Result result = nullptr) {
+  auto* w = new KernelWorker(env, std::move(keep), std::move(work), std::move(result));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ---- kernels ----
+
+Napi::Value De(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "de");
+  DeArgs a;
+  const std::string strategy = StringOpt(o, "strategy", "current/1");
+  if (strategy == "current/1") a.strategy = Strategy::Current1;
+  else if (strategy == "rand/1") a.strategy = Strategy::Rand1;
+  else if (strategy == "best/1") a.strategy = Strategy::Best1;
+  else if (strategy == "current-to-best/1") a.strategy = Strategy::CurrentToBest1;
+  else if (strategy == "interp") a.strategy = Strategy::Interp;
+  else ThrowCoded(env, "EINVAL", "unknown strategy '" + strategy + "'");
+  const std::string gran = StringOpt(o, "granularity", "element");
+  if (gran == "element") a.granularity = Granularity::Element;
+  else if (gran == "row") a.granularity = Granularity::Row;
+  else if (gran == "tensor") a.granularity = Granularity::Tensor;
+  else ThrowCoded(env, "EINVAL", "unknown granularity '" + gran + "'");
+  a.dtype = DTypeOpt(o, "dtype");
+  a.n = U64Opt(o, "n", 0);
+  a.row_length = U64Opt(o, "rowLength", 1);
+  EVOLVER_GUARD(env, a.row_length > 0, "EINVAL", "rowLength must be positive");
+  a.F = static_cast<float>(NumberOpt(o, "F", 0.5));
+  a.CR = static_cast<float>(NumberOpt(o, "CR", 0.9));
+  a.cr_threshold = ThresholdFor(a.CR);
+  a.seed = U64Opt(o, "seed", 0);
+  a.stream = U64Opt(o, "stream", 0);
+  const RunOptions run = RunOpts(o);
+  std::vector<BufferArg> keep;
+  a.x = BufferOpt(o, "x", a.dtype, a.n, &keep);
+  if (UsesAB(a.strategy)) {
+    a.a = BufferOpt(o, "a", a.dtype, a.n, &keep);
+    a.b = BufferOpt(o, "b", a.dtype, a.n, &keep);
+  }
+  if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, &keep);
+  a.out = const_cast<void*>(BufferOpt(o, "out", a.dtype, a.n, &keep));
+  const uint64_t bytes = a.n * DTypeSize(a.dtype);
+  for (auto [p, name] : {std::pair{a.x, "x"}, {a.a, "a"}, {a.b, "b"}, {a.c, "c"}}) {
+    GuardOverlap(env, a.out, bytes, p, bytes, std::string(name) == "x", name);
+  }
+  return Queue(env, std::move(keep), [a, run] { RunDe(a, run); });
+}
+
+Napi::Value Merge(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "merge");
+  MergeArgs m;
+  const std::string kind = StringOpt(o, "kind", "linear");
+  if (kind == "linear") m.kind = MergeKind::Linear;
+  else if (kind == "task_arithmetic") m.kind = MergeKind::TaskArithmetic;
+  else if (kind == "ties") m.kind = MergeKind::Ties;
+  else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
+  const std::string sparsify = StringOpt(o, "sparsify", "none");
+  if (sparsify == "none") m.sparsify = Sparsify::None;
+  else if (sparsify == "magnitude") m.sparsify = Sparsify::Magnitude;
+  else if (sparsify == "random") m.sparsify = Sparsify::Random;
+  else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
+  EVOLVER_GUARD(env, m.kind != MergeKind::Linear || m.sparsify == Sparsify::None, "EINVAL", "linear merges have no base to sparsify against");
+  m.in = DTypeOpt(o, "inDtype");
+  m.out = DTypeOpt(o, "outDtype");
+  m.n = U64Opt(o, "n", 0);
+  m.lambda = static_cast<float>(NumberOpt(o, "lambda", 1.0));
+  m.density = static_cast<float>(NumberOpt(o, "density", 1.0));
+  m.keep_threshold = ThresholdFor(m.density);
+  m.rescale = o.Get("rescale").ToBoolean();
+  m.seed = U64Opt(o, "seed", 0);
+  const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
+  const RunOptions run = RunOpts(o);
+  Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");
+  EVOLVER_GUARD(env, inputs.IsArray() && weights.IsArray(), "EINVAL", "inputs and weights must be arrays");
+  Napi::Array in = inputs.As<Napi::Array>(), w = weights.As<Napi::Array>();
+  EVOLVER_GUARD(env, in.Length() >= 1 && in.Length() <= static_cast<uint32_t>(kMaxModels) && w.Length() == in.Length(), "EINVAL",
+                "merge needs 1 to " + std::to_string(kMaxModels) + " inputs and one weight per input");
+  m.models = static_cast<int>(in.Length());
+  std::vector<BufferArg> keep;
+  Napi::Object slots = Napi::Object::New(env);
+  for (int i = 0; i < m.models; ++i) {
+    const std::string key = "inputs[" + std::to_string(i) + "]";
+    slots.Set(key, in.Get(static_cast<uint32_t>(i)));
+    m.x[i] = BufferOpt(slots, key.c_str(), m.in, m.n, &keep);
+    Napi::Value wi = w.Get(static_cast<uint32_t>(i));
+    EVOLVER_GUARD(env, wi.IsNumber(), "EINVAL", "weights[" + std::to_string(i) + "] must be a number");
+    m.w[i] = static_cast<float>(wi.As<Napi::Number>().DoubleValue());
+    m.stream[i] = static_cast<uint64_t>(i) * (uint64_t{1} << 20) + tensor_index;
+  }
+  if (m.kind != MergeKind::Linear) m.base = BufferOpt(o, "base", m.in, m.n, &keep);
+  m.dst = const_cast<void*>(BufferOpt(o, "out", m.out, m.n, &keep));
+  const uint64_t in_bytes = m.n * DTypeSize(m.in), out_bytes = m.n * DTypeSize(m.out);
+  for (int i = 0; i < m.models; ++i) GuardOverlap(env, m.dst, out_bytes, m.x[i], in_bytes, m.in == m.out, "an input");
+  GuardOverlap(env, m.dst, out_bytes, m.base, in_bytes, m.in == m.out, "base");
+  return Queue(env, std::move(keep), [m, run] { RunMerge(m, run); });
+}
+
+Napi::Value Convert(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "convert");
+  ConvertArgs c;
+  c.in = DTypeOpt(o, "inDtype");
+  c.out = DTypeOpt(o, "outDtype");
+  c.n = U64Opt(o, "n", 0);
+  const RunOptions run = RunOpts(o);
+  std::vector<BufferArg> keep;
+  c.src = BufferOpt(o, "src", c.in, c.n, &keep);
+  c.dst = const_cast<void*>(BufferOpt(o, "out", c.out, c.n, &keep));
+  GuardOverlap(env, c.dst, c.n * DTypeSize(c.out), c.src, c.n * DTypeSize(c.in), c.in == c.out, "src");
+  return Queue(env, std::move(keep), [c, run] { RunConvert(c, run); });
+}
+
+Napi::Value Slerp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "slerp");
+  const DType in = DTypeOpt(o, "inDtype"), out = DTypeOpt(o, "outDtype");
+  const uint64_t n = U64Opt(o, "n", 0);
+  const float t = static_cast<float>(NumberOpt(o, "t", 0.5));
+  const RunOptions run = RunOpts(o);
+  std::vector<BufferArg> keep;
+  const void* x = BufferOpt(o, "x", in, n, &keep);
+  const void* y = BufferOpt(o, "y", in, n, &keep);
+  void* dst = const_cast<void*>(BufferOpt(o, "out", out, n, &keep));
+  GuardOverlap(env, dst, n * DTypeSize(out), x, n * DTypeSize(in), in == out, "x");
+  GuardOverlap(env, dst, n * DTypeSize(out), y, n * DTypeSize(in), in == out, "y");
+  auto plan = std::make_shared<SlerpPlan>();
+  return Queue(
+      env, std::move(keep), [=] { RunSlerp(x, y, dst, in, out, n, t, run, plan.get()); },
+      [plan](Napi::Env e) {
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("lerp", plan->lerp);
+        r.Set("cosine", plan->cosine);
+        r.Set("c0", plan->c0);
+        r.Set("c1", plan->c1);
+        return r;
+      });
+}
+
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "reduce");
+  ReduceArgs r;
+  r.dtype = DTypeOpt(o, "dtype");
+  r.n = U64Opt(o, "n", 0);
+  const RunOptions run = RunOpts(o);
+  std::vector<BufferArg> keep;
+  r.x = BufferOpt(o, "x", r.dtype, r.n, &keep);
+  if (!o.Get("y").IsUndefined()) {
+    r.y = BufferOpt(o, "y", r.dtype, r.n, &keep);
+    r.dot = true;
+  }
+  auto result = std::make_shared<ReduceResult>();
+  return Queue(
+      env, std::move(keep), [=] { *result = RunReduce(r, run); },
+      [result, dot = r.dot](Napi::Env e) {
+        Napi::Object out = Napi::Object::New(e);
+        if (dot) {
+          out.Set("dot", result->dot);
+          return out;
+        }
+        out.Set("nan", static_cast<double>(result->nan));
+        out.Set("posInf", static_cast<double>(result->pos_inf));
+        out.Set("negInf", static_cast<double>(result->neg_inf));
+        out.Set("finite", static_cast<double>(result->finite));
+        out.Set("min", result->any_finite ? Napi::Value(Napi::Number::New(e, result->min)) : e.Null());
+        out.Set("max", result->any_finite ? Napi::Value(Napi::Number::New(e, result->max)) : e.Null());
+        out.Set("sum", result->sum);
+        out.Set("sumSquares", result->sum_squares);
+        return out;
+      });
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  EVOLVER_GUARD(info.Env(), info.Length() >= 1 && info[0].IsNumber(), "EINVAL", "setThreads(n)");
+  const int n = static_cast<int>(info[0].As<Napi::Number>().Int32Value());
+  ThreadPool::Global().SetDefaultThreads(n > 0 ? n : ThreadPool::HardwareThreads());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ThreadPool::Global().default_threads()); }
+
+Napi::Value KernelTableName(const Napi::CallbackInfo& info) {
+  const std::string name = info.Length() >= 1 && info[0].IsString() ? std::string(info[0].As<Napi::String>()) : "auto";
+  const KernelTable* t = TableFor(name);
+  return t == nullptr ? info.Env().Null() : Napi::Value(Napi::String::New(info.Env(), t->name));
+}
+
+// Philox words, for known-answer tests: philox(seed, stream, draw0, count) -> Uint32Array.
+Napi::Value Philox(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "philox");
+  const uint64_t seed = U64Opt(o, "seed", 0), stream = U64Opt(o, "stream", 0), first = U64Opt(o, "first", 0), count = U64Opt(o, "count", 4);
+  EVOLVER_GUARD(env, count <= (1u << 24), "ERANGE", "count is at most 2^24");
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, count);
+  for (uint64_t i = 0; i < count; ++i) out[i] = PhiloxDraw(seed, stream, first + i);
+  return out;
+}
+
+Napi::Value PhiloxBlockJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EVOLVER_GUARD(env, info.Length() >= 6, "EINVAL", "philoxBlock(c0, c1, c2, c3, k0, k1)");
+  uint32_t v[6];
+  for (int i = 0; i < 6; ++i) v[i] = info[i].As<Napi::Number>().Uint32Value();
+  const Philox4 r = PhiloxBlock(v[0], v[1], v[2], v[3], v[4], v[5]);
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, 4);
+  for (int i = 0; i < 4; ++i) out[i] = r.v[i];
+  return out;
+}
+
+}  // namespace
+
+void InitKernels(Napi::Env env, Napi::Object exports) {
+  Napi::Object k = Napi::Object::New(env);
+  k.Set("de", Napi::Function::New(env, De, "de"));
+  k.Set("merge", Napi::Function::New(env, Merge, "merge"));
+  k.Set("convert", Napi::Function::New(env, Convert, "convert"));
+  k.Set("slerp", Napi::Function::New(env, Slerp, "slerp"));
+  k.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  k.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  k.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
+  k.Set("tableName", Napi::Function::New(env, KernelTableName, "tableName"));
+  k.Set("philox", Napi::Function::New(env, Philox, "philox"));
+  k.Set("philoxBlock", Napi::Function::New(env, PhiloxBlockJs, "philoxBlock"));
+  exports.Set("kernels", k);
+}
+
+}  // namespace evolver
