@@ -30,8 +30,6 @@
         "cpp/cpu_features.cc",
         "cpp/napi_backends.cc",
         "cpp/cuda_absent.cc",
-        "cpp/scan.cc",
-        "cpp/napi_scan.cc",
         "cpp/thread_pool.cc",
         "cpp/kernels/scalar.cc",
         "cpp/kernels/dispatch.cc",

@@ -9,7 +9,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   InitMappedFile(env, exports);
   InitBackends(env, exports);
-  InitScan(env, exports);
   InitKernels(env, exports);
   return exports;
 }

@@ -11,3 +11,5 @@ export { type WeightSource, type TensorMeta } from './store/source.js';
 export { tensorToArrow, weightsToArrowTable, toArrowIPC, fromArrowIPC, ArrowWeights, TABLE_SCHEMA, type TensorArrow } from './store/arrow.js';
 export { scan, type TensorStats } from './store/scan.js';
 export { inspect, type InspectResult } from './store/inspect.js';
+export * as kernels from './kernels/index.js';
+export { STRATEGIES, streamFor, type Strategy, type Granularity } from './kernels/strategies.js';

@@ -24,8 +24,46 @@ export interface NativeMappedFile {
 
 export type AdviceHint = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed';
 
-export interface NativeScanStats {
-  count: number;
+export interface NativeBackend {
+  name: 'scalar' | 'avx2' | 'avx512' | 'neon' | 'cuda';
+  available: boolean;
+  reason?: string;
+  devices?: number;
+  device?: string;
+}
+
+export type KernelDType = 'F32' | 'F16' | 'BF16';
+export type BufferLike = ArrayBufferView | ArrayBuffer;
+
+export interface NativeRunOptions {
+  threads?: number;
+  chunk?: number;
+  /** The CPU kernel table: 'auto' (best for this CPU), 'scalar', 'avx2' or 'avx512'. */
+  backend?: string;
+}
+
+export interface NativeKernels {
+  de(o: NativeRunOptions & {
+    strategy: string; granularity: string; dtype: KernelDType; n: number; rowLength: number;
+    F: number; CR: number; seed: bigint; stream: bigint;
+    x: BufferLike; a?: BufferLike; b?: BufferLike; c?: BufferLike; out: BufferLike;
+  }): Promise<void>;
+  merge(o: NativeRunOptions & {
+    kind: string; sparsify: string; inDtype: KernelDType; outDtype: KernelDType; n: number;
+    inputs: BufferLike[]; weights: number[]; base?: BufferLike; out: BufferLike;
+    lambda: number; density: number; rescale: boolean; seed: bigint; tensorIndex: number;
+  }): Promise<void>;
+  convert(o: NativeRunOptions & { inDtype: KernelDType; outDtype: KernelDType; n: number; src: BufferLike; out: BufferLike }): Promise<void>;
+  slerp(o: NativeRunOptions & { inDtype: KernelDType; outDtype: KernelDType; n: number; t: number; x: BufferLike; y: BufferLike; out: BufferLike }): Promise<{ lerp: boolean; cosine: number; c0: number; c1: number }>;
+  reduce(o: NativeRunOptions & { dtype: KernelDType; n: number; x: BufferLike; y?: BufferLike }): Promise<NativeReduceResult>;
+  setThreads(n: number): void;
+  getThreads(): number;
+  tableName(name?: string): string | null;
+  philox(o: { seed: bigint; stream: bigint; first: bigint | number; count: number }): Uint32Array;
+  philoxBlock(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): Uint32Array;
+}
+
+export interface NativeReduceResult {
   nan: number;
   posInf: number;
   negInf: number;
@@ -34,14 +72,7 @@ export interface NativeScanStats {
   max: number | null;
   sum: number;
   sumSquares: number;
-}
-
-export interface NativeBackend {
-  name: 'scalar' | 'avx2' | 'avx512' | 'neon' | 'cuda';
-  available: boolean;
-  reason?: string;
-  devices?: number;
-  device?: string;
+  dot?: number;
 }
 
 export interface NativeAddon {
@@ -51,7 +82,7 @@ export interface NativeAddon {
   };
   backends(): NativeBackend[];
   arch: string;
-  scan(buffer: ArrayBufferView | ArrayBuffer, dtype: 'F32' | 'F16' | 'BF16' | 'F64'): Promise<NativeScanStats>;
+  kernels: NativeKernels;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,5 +1,5 @@
 /** Per-tensor statistics (NaN/Inf counts, min, max, mean, L2), computed natively off the JS thread. */
-import { native } from '../native.js';
+import { stats as kernelStats } from '../kernels/index.js';
 import type { WeightSource } from './source.js';
 
 export interface TensorStats {
@@ -16,37 +16,31 @@ export interface TensorStats {
   l2: number;
 }
 
-/** Scans every floating-point tensor (F32, F16, BF16, F64); other dtypes are skipped. */
+/** Scans every F32 / F16 / BF16 tensor; other dtypes are skipped. */
 export async function scan(source: WeightSource, names = source.names()): Promise<TensorStats[]> {
   const out: TensorStats[] = [];
   for (const name of names) {
     const meta = source.meta(name);
-    if (meta.dtype !== 'F32' && meta.dtype !== 'F16' && meta.dtype !== 'BF16' && meta.dtype !== 'F64') continue;
-    const acc = { count: 0, nan: 0, posInf: 0, negInf: 0, finite: 0, min: null as number | null, max: null as number | null, sum: 0, sumSquares: 0 };
+    if (meta.dtype !== 'F32' && meta.dtype !== 'F16' && meta.dtype !== 'BF16') continue;
+    const acc: TensorStats = { name, dtype: meta.dtype, count: 0, nan: 0, posInf: 0, negInf: 0, min: null, max: null, mean: null, l2: 0 };
+    let finite = 0;
+    let sum = 0;
+    let sumSquares = 0;
     for (const chunk of source.chunks(name)) {
-      const s = await native.scan(chunk, meta.dtype);
-      acc.count += s.count;
+      const s = await kernelStats(chunk, meta.dtype);
+      acc.count += chunk.byteLength / (meta.dtype === 'F32' ? 4 : 2);
       acc.nan += s.nan;
       acc.posInf += s.posInf;
       acc.negInf += s.negInf;
-      acc.finite += s.finite;
+      finite += s.finite;
       if (s.min !== null) acc.min = acc.min === null ? s.min : Math.min(acc.min, s.min);
       if (s.max !== null) acc.max = acc.max === null ? s.max : Math.max(acc.max, s.max);
-      acc.sum += s.sum;
-      acc.sumSquares += s.sumSquares;
+      sum += s.sum;
+      sumSquares += s.sumSquares;
     }
-    out.push({
-      name,
-      dtype: meta.dtype,
-      count: acc.count,
-      nan: acc.nan,
-      posInf: acc.posInf,
-      negInf: acc.negInf,
-      min: acc.min,
-      max: acc.max,
-      mean: acc.finite === 0 ? null : acc.sum / acc.finite,
-      l2: Math.sqrt(acc.sumSquares),
-    });
+    acc.mean = finite === 0 ? null : sum / finite;
+    acc.l2 = Math.sqrt(sumSquares);
+    out.push(acc);
   }
   return out;
 }

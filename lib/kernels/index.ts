@@ -1,0 +1,283 @@
+/**
+ * The kernels as a library API: DE mutation + crossover, merges, dtype conversion and
+ * reductions over typed arrays or mapped tensors. Every call validates its arguments here,
+ * then runs natively off the JS thread and returns a Promise. Outputs are bit-identical
+ * whatever the backend, the SIMD level, the thread count or the chunk size.
+ */
+import { backends } from '../backends.js';
+import { type BufferLike, type KernelDType, type NativeReduceResult, native } from '../native.js';
+import { type Granularity, type Strategy, GRANULARITIES, STRATEGIES, STRATEGY_NAMES, streamFor } from './strategies.js';
+import { dtypeArg, elementsOf, fail, finiteNumber, numberBetween, oneOf, positiveInteger, tensorBuffer, uint64 } from './validate.js';
+
+export { STRATEGIES, STRATEGY_NAMES, GRANULARITIES, streamFor, type Strategy, type Granularity } from './strategies.js';
+export { KernelArgumentError } from './validate.js';
+export type { KernelDType } from '../native.js';
+
+export type Backend = 'auto' | 'cpu' | 'cuda';
+export type CpuIsa = 'auto' | 'scalar' | 'avx2' | 'avx512';
+
+export interface RunOptions {
+  /** 'auto' prefers CUDA only when it is available; 'cpu' and 'cuda' insist. */
+  backend?: Backend;
+  /** CPU kernel variant (for benchmarking and tests); 'auto' picks the best this CPU runs. */
+  isa?: CpuIsa;
+  /** Threads for this call (default: setThreads(), initially the online cores). */
+  threads?: number;
+  /** Elements per work chunk (default 65536). Results never depend on it. */
+  chunk?: number;
+}
+
+function runArgs(o: RunOptions): { threads?: number; chunk?: number; backend: string } {
+  const backend = oneOf(o.backend ?? 'auto', ['auto', 'cpu', 'cuda'] as const, 'backend');
+  if (backend === 'cuda') {
+    const cuda = backends().find((b) => b.name === 'cuda')!;
+    fail(`backend 'cuda' is not available: ${cuda.available ? 'the CUDA kernels are not wired into the library API yet' : cuda.reason}`);
+  }
+  const isa = oneOf(o.isa ?? 'auto', ['auto', 'scalar', 'avx2', 'avx512'] as const, 'isa');
+  if (isa !== 'auto' && native.kernels.tableName(isa) === null) {
+    fail(`isa '${isa}' is not available: ${backends().find((b) => b.name === isa)?.reason ?? 'unknown'}`);
+  }
+  const out: { threads?: number; chunk?: number; backend: string } = { backend: isa };
+  if (o.threads !== undefined) out.threads = positiveInteger(o.threads, 'threads');
+  if (o.chunk !== undefined) out.chunk = positiveInteger(o.chunk, 'chunk');
+  return out;
+}
+
+/** Sets the default thread count of kernel calls (0 or less: the online cores). */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n)) fail(`Expected an integer for threads but received ${n}`);
+  native.kernels.setThreads(n);
+}
+
+export function getThreads(): number {
+  return native.kernels.getThreads();
+}
+
+/** The CPU kernel variant `isa: 'auto'` runs on this machine. */
+export function bestIsa(): 'scalar' | 'avx2' | 'avx512' {
+  return native.kernels.tableName('auto') as 'scalar' | 'avx2' | 'avx512';
+}
+
+export interface DeOptions extends RunOptions {
+  strategy: Strategy;
+  granularity?: Granularity;
+  dtype: KernelDType;
+  /** The target x (read) and the child (written; may be the target itself, in place). */
+  target: BufferLike;
+  out: BufferLike;
+  /** Two other distinct members (all strategies but interp). */
+  a?: BufferLike;
+  b?: BufferLike;
+  /** The third member, by its role: r0 (rand/1), best (best/1, current-to-best/1), ref (interp). */
+  r0?: BufferLike;
+  best?: BufferLike;
+  ref?: BufferLike;
+  F: number;
+  CR: number;
+  /** Run seed (the Philox key). */
+  seed: bigint | number;
+  /** Philox stream; default streamFor(trial, tensorIndex). */
+  stream?: bigint | number;
+  trial?: number;
+  tensorIndex?: number;
+  /** Elements per row for row granularity (the product of the shape after its first dimension). */
+  rowLength?: number;
+}
+
+/** Fused mutation + binomial crossover of one tensor (DESIGN.md), in one pass over memory. */
+export async function de(o: DeOptions): Promise<void> {
+  const strategy = oneOf(o.strategy, STRATEGY_NAMES, 'strategy');
+  const spec = STRATEGIES[strategy];
+  const granularity = oneOf(o.granularity ?? 'element', GRANULARITIES, 'granularity');
+  const dtype = dtypeArg(o.dtype, 'dtype');
+  const n = elementsOf(o.target, dtype, 'target');
+  const target = tensorBuffer(o.target, dtype, n, 'target');
+  const out = tensorBuffer(o.out, dtype, n, 'out');
+  const args: Parameters<typeof native.kernels.de>[0] = {
+    ...runArgs(o),
+    strategy,
+    granularity,
+    dtype,
+    n,
+    rowLength: 1,
+    F: finiteNumber(o.F, 'F'),
+    CR: numberBetween(o.CR, 0, 1, 'CR'),
+    seed: uint64(o.seed, 'seed'),
+    stream: 0n,
+    x: target,
+    out,
+  };
+  if (o.stream !== undefined) args.stream = uint64(o.stream, 'stream');
+  else {
+    if (o.trial === undefined || o.tensorIndex === undefined) fail('Expected stream, or trial and tensorIndex (stream = trial * 2^20 + tensorIndex)');
+    if (!Number.isSafeInteger(o.trial) || o.trial < 0) fail(`Expected a non-negative integer for trial but received ${o.trial}`);
+    if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+    args.stream = streamFor(o.trial, o.tensorIndex);
+  }
+  if (granularity === 'row') {
+    const rowLength = positiveInteger(o.rowLength, 'rowLength');
+    if (n % rowLength !== 0) fail(`rowLength ${rowLength} does not divide the ${n} elements`);
+    args.rowLength = rowLength;
+  }
+  if (spec.usesDifference) {
+    args.a = tensorBuffer(o.a, dtype, n, 'a');
+    args.b = tensorBuffer(o.b, dtype, n, 'b');
+  }
+  if (spec.third !== null) args.c = tensorBuffer(o[spec.third], dtype, n, spec.third);
+  return native.kernels.de(args);
+}
+
+interface MergeCommon extends RunOptions {
+  inputs: readonly BufferLike[];
+  weights: readonly number[];
+  inDtype: KernelDType;
+  /** Defaults to inDtype. */
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+function mergeArgs(o: MergeCommon, kind: string) {
+  const inDtype = dtypeArg(o.inDtype, 'inDtype');
+  const outDtype = dtypeArg(o.outDtype ?? inDtype, 'outDtype');
+  if (!Array.isArray(o.inputs) || o.inputs.length < 1 || o.inputs.length > 64) fail(`Expected 1 to 64 inputs for ${kind} but received ${o.inputs?.length}`);
+  if (!Array.isArray(o.weights) || o.weights.length !== o.inputs.length) fail(`Expected one weight per input (${o.inputs.length}) but received ${o.weights?.length}`);
+  const n = elementsOf(o.inputs[0], inDtype, 'inputs[0]');
+  return {
+    ...runArgs(o),
+    kind,
+    sparsify: 'none',
+    inDtype,
+    outDtype,
+    n,
+    inputs: o.inputs.map((x, i) => tensorBuffer(x, inDtype, n, `inputs[${i}]`)),
+    weights: o.weights.map((w, i) => finiteNumber(w, `weights[${i}]`)),
+    out: tensorBuffer(o.out, outDtype, n, 'out'),
+    lambda: 1,
+    density: 1,
+    rescale: false,
+    seed: 0n,
+    tensorIndex: 0,
+  };
+}
+
+/** out = Σ wᵢ xᵢ (fma, in input order). Pass weights that sum to 1 for a weighted mean. */
+export async function linear(o: MergeCommon): Promise<void> {
+  return native.kernels.merge(mergeArgs(o, 'linear'));
+}
+
+export interface TaskArithmeticOptions extends MergeCommon {
+  base: BufferLike;
+  lambda?: number;
+}
+
+/** out = base + λ Σ wᵢ (xᵢ − base). */
+export async function taskArithmetic(o: TaskArithmeticOptions): Promise<void> {
+  const args = mergeArgs(o, 'task_arithmetic');
+  return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), lambda: finiteNumber(o.lambda ?? 1, 'lambda') });
+}
+
+export interface TiesOptions extends TaskArithmeticOptions {
+  /** Fraction of each task vector kept, by magnitude (exact top-k, k = floor(density × n)). */
+  density: number;
+}
+
+/** TIES: trim each task vector to its top-density magnitudes, elect signs, weighted mean of agreeing entries. */
+export async function ties(o: TiesOptions): Promise<void> {
+  const args = mergeArgs(o, 'ties');
+  return native.kernels.merge({
+    ...args,
+    sparsify: 'magnitude',
+    density: numberBetween(o.density, 0, 1, 'density'),
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
+  });
+}
+
+export interface DareOptions extends TaskArithmeticOptions {
+  /** Probability of keeping each task-vector entry. */
+  density: number;
+  /** How the sparsified task vectors combine: a weighted sum (dare_linear) or TIES (dare_ties). */
+  combine?: 'linear' | 'ties';
+  /** Divide kept entries by density (default true). */
+  rescale?: boolean;
+  seed: bigint | number;
+  /** Position of the tensor in the sorted list of merged tensors (j of the Philox stream i·2^20 + j). */
+  tensorIndex: number;
+}
+
+/** DARE: keep each task-vector entry with probability density (Philox, stream i·2^20 + j), rescale, combine. */
+export async function dare(o: DareOptions): Promise<void> {
+  const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
+  const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
+  if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+  const density = numberBetween(o.density, 0, 1, 'density');
+  if (density === 0 && (o.rescale ?? true)) fail('density 0 with rescale divides by zero; use rescale: false or density > 0');
+  return native.kernels.merge({
+    ...args,
+    sparsify: 'random',
+    density,
+    rescale: o.rescale ?? true,
+    seed: uint64(o.seed, 'seed'),
+    tensorIndex: o.tensorIndex,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
+  });
+}
+
+export interface SlerpOptions extends RunOptions {
+  x: BufferLike;
+  y: BufferLike;
+  t: number;
+  inDtype: KernelDType;
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+/** Spherical interpolation of two tensors (mergekit's rule: linear when |cos| > 0.9995). */
+export async function slerp(o: SlerpOptions): Promise<{ lerp: boolean; cosine: number; c0: number; c1: number }> {
+  const inDtype = dtypeArg(o.inDtype, 'inDtype');
+  const outDtype = dtypeArg(o.outDtype ?? inDtype, 'outDtype');
+  const n = elementsOf(o.x, inDtype, 'x');
+  return native.kernels.slerp({
+    ...runArgs(o),
+    inDtype,
+    outDtype,
+    n,
+    t: numberBetween(o.t, 0, 1, 't'),
+    x: tensorBuffer(o.x, inDtype, n, 'x'),
+    y: tensorBuffer(o.y, inDtype, n, 'y'),
+    out: tensorBuffer(o.out, outDtype, n, 'out'),
+  });
+}
+
+export interface ConvertOptions extends RunOptions {
+  src: BufferLike;
+  inDtype: KernelDType;
+  out: BufferLike;
+  outDtype: KernelDType;
+}
+
+/** dtype conversion: exact widening, round-to-nearest-even narrowing, NaN canonical. */
+export async function convert(o: ConvertOptions): Promise<void> {
+  const inDtype = dtypeArg(o.inDtype, 'inDtype');
+  const outDtype = dtypeArg(o.outDtype, 'outDtype');
+  const n = elementsOf(o.src, inDtype, 'src');
+  return native.kernels.convert({ ...runArgs(o), inDtype, outDtype, n, src: tensorBuffer(o.src, inDtype, n, 'src'), out: tensorBuffer(o.out, outDtype, n, 'out') });
+}
+
+export type TensorStats = Omit<NativeReduceResult, 'dot'>;
+
+/** NaN / ±Inf counts, finite min and max, sum and sum of squares (fixed summation order). */
+export async function stats(x: BufferLike, dtype: KernelDType, o: RunOptions = {}): Promise<TensorStats> {
+  const d = dtypeArg(dtype, 'dtype');
+  const n = elementsOf(x, d, 'x');
+  return native.kernels.reduce({ ...runArgs(o), dtype: d, n, x: tensorBuffer(x, d, n, 'x') });
+}
+
+/** Σ xᵢ yᵢ in double, fixed summation order. */
+export async function dot(x: BufferLike, y: BufferLike, dtype: KernelDType, o: RunOptions = {}): Promise<number> {
+  const d = dtypeArg(dtype, 'dtype');
+  const n = elementsOf(x, d, 'x');
+  const r = await native.kernels.reduce({ ...runArgs(o), dtype: d, n, x: tensorBuffer(x, d, n, 'x'), y: tensorBuffer(y, d, n, 'y') });
+  return r.dot!;
+}
