@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+
+import { type CpuIsa, de, STRATEGY_NAMES, type Strategy } from '../../lib/kernels/index.js';
+import { backends } from '../../lib/backends.js';
+import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
+import { type DType, deRef } from './reference.js';
+
+export const ISAS: CpuIsa[] = ['scalar', ...(['avx2', 'avx512'] as const).filter((n) => backends().find((b) => b.name === n)!.available)];
+const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
+const GRANULARITIES = ['element', 'row', 'tensor'] as const;
+
+describe(`de kernel: every strategy x dtype x granularity, bit for bit (isas: ${ISAS.join(', ')}; seed ${RUN_SEED})`, () => {
+  const random = rng(RUN_SEED);
+  for (const dtype of DTYPES) {
+    for (const strategy of STRATEGY_NAMES) {
+      for (const granularity of GRANULARITIES) {
+        it(`${strategy} ${granularity} ${dtype}`, async () => {
+          const rowLength = 7 + Math.floor(random() * 60);
+          const rows = 20 + Math.floor(random() * 20);
+          const n = granularity === 'row' ? rows * rowLength : 1000 + Math.floor(random() * 200);
+          const [x, a, b, c] = [0, 1, 2, 3].map(() => randomBits(n, dtype, random));
+          const F = Math.fround(0.1 + random());
+          const CR = Math.fround(granularity === 'element' ? random() : 0.5);
+          const seed = BigInt(Math.floor(random() * 2 ** 53));
+          const stream = BigInt(Math.floor(random() * 50)) * 2n ** 20n + BigInt(Math.floor(random() * 50));
+          // Tensor granularity draws once: try streams until both outcomes have been seen.
+          const want = deRef({ strategy, granularity, dtype, x: x!, a: a!, b: b!, c: c!, F, CR, seed, stream, rowLength });
+          for (const isa of ISAS) {
+            const shift = Math.floor(random() * 4);
+            const bufs = { target: toBuffer(x!, dtype, shift), a: toBuffer(a!, dtype, shift + 1), b: toBuffer(b!, dtype), c: toBuffer(c!, dtype, 3) };
+            const out = toBuffer(new Uint32Array(n), dtype, (shift + 2) % 4);
+            const threads = [1, 2, 3, 7][Math.floor(random() * 4)]!;
+            const chunk = [1, 13, 64, 333, 100000][Math.floor(random() * 5)]!;
+            await de({
+              strategy, granularity, dtype, F, CR, seed, stream, rowLength, isa, threads, chunk,
+              target: bufs.target, a: bufs.a, b: bufs.b, r0: bufs.c, best: bufs.c, ref: bufs.c, out,
+            });
+            const diff = firstDifference(bitsOf(out), want);
+            assert.equal(diff, undefined, `${isa}, ${threads} threads, chunk ${chunk}: ${diff}`);
+          }
+        });
+      }
+    }
+  }
+
+  it('runs in place (child = target) with the same bits', async () => {
+    const n = 5003;
+    const [x, a, b] = [0, 1, 2].map(() => randomBits(n, 'BF16', random));
+    const want = deRef({ strategy: 'current/1', granularity: 'element', dtype: 'BF16', x: x!, a: a!, b: b!, c: x!, F: 0.5, CR: 0.3, seed: 7n, stream: 11n, rowLength: 1 });
+    for (const isa of ISAS) {
+      const target = toBuffer(x!, 'BF16');
+      await de({ strategy: 'current/1', dtype: 'BF16', target, out: target, a: toBuffer(a!, 'BF16'), b: toBuffer(b!, 'BF16'), F: 0.5, CR: 0.3, seed: 7, stream: 11, isa });
+      assert.equal(firstDifference(bitsOf(target), want), undefined, isa);
+    }
+  });
+
+  it('CR = 0 copies the target bits exactly (NaN payloads included); CR = 1 takes every mutant', async () => {
+    const n = 777;
+    const [x, a, b] = [0, 1, 2].map(() => randomBits(n, 'F32', random));
+    for (const isa of ISAS) {
+      const out = new Float32Array(n);
+      await de({ strategy: 'current/1', dtype: 'F32', target: toBuffer(x!, 'F32'), a: toBuffer(a!, 'F32'), b: toBuffer(b!, 'F32'), out, F: 0.5, CR: 0, seed: 1, stream: 0, isa });
+      assert.equal(firstDifference(bitsOf(out), x!), undefined);
+      await de({ strategy: 'current/1', dtype: 'F32', target: toBuffer(x!, 'F32'), a: toBuffer(a!, 'F32'), b: toBuffer(b!, 'F32'), out, F: 0.5, CR: 1, seed: 1, stream: 0, isa });
+      const want = deRef({ strategy: 'current/1', granularity: 'element', dtype: 'F32', x: x!, a: a!, b: b!, c: x!, F: 0.5, CR: 1, seed: 1n, stream: 0n, rowLength: 1 });
+      assert.equal(firstDifference(bitsOf(out), want), undefined);
+    }
+  });
+
+  it('gives the same bits for 1, 2, 3 and 7 threads and odd chunk sizes on a larger tensor', async () => {
+    const n = 300_007;
+    const [x, a, b, c] = [0, 1, 2, 3].map(() => toBuffer(randomBits(n, 'BF16', random), 'BF16'));
+    let reference: number[] | undefined;
+    for (const strategy of ['current/1', 'current-to-best/1'] as Strategy[]) {
+      reference = undefined;
+      for (const isa of ISAS) {
+        for (const [threads, chunk] of [[1, 65536], [2, 4097], [3, 1], [7, 99991], [7, 12345]] as const) {
+          if (chunk === 1 && isa !== 'avx512') continue;  // one element per chunk is slow; one ISA is enough
+          const out = new Uint16Array(n);
+          await de({ strategy, dtype: 'BF16', target: x!, a: a!, b: b!, best: c!, out, F: 0.7, CR: 0.6, seed: 99, trial: 3, tensorIndex: 5, isa, threads, chunk });
+          const bits = bitsOf(out);
+          if (reference === undefined) reference = bits;
+          else assert.equal(firstDifference(bits, reference), undefined, `${strategy} ${isa} ${threads} threads chunk ${chunk}`);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+
+import { convert, dare, dot, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { ISAS } from './de.test.js';
+import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
+import { type DType, convertRef, dotRef, floatBits, mergeRef, mix2Ref, statsRef } from './reference.js';
+
+const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
+
+describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RUN_SEED})`, () => {
+  const random = rng(RUN_SEED ^ 0x5bd1e995);
+  const run = () => ({ threads: [1, 2, 3, 7][Math.floor(random() * 4)]!, chunk: [7, 100, 1000, 65536][Math.floor(random() * 4)]! });
+
+  for (const inDtype of DTYPES) {
+    for (const outDtype of DTYPES) {
+      it(`linear, task arithmetic, TIES and DARE: ${inDtype} -> ${outDtype}`, async () => {
+        const n = 900 + Math.floor(random() * 300);
+        const models = 2 + Math.floor(random() * 3);
+        // Fewer specials here: TIES selection ties are exercised on purpose below.
+        const inputs = Array.from({ length: models }, () => randomBits(n, inDtype, random));
+        const base = randomBits(n, inDtype, random);
+        const weights = inputs.map(() => Math.fround(random() * 1.5 - 0.25));
+        const lambda = Math.fround(0.5 + random());
+        const density = Math.fround(0.2 + random() * 0.7);
+        const seed = BigInt(Math.floor(random() * 2 ** 50));
+        const tensorIndex = Math.floor(random() * 100);
+        const cases = [
+          { kind: 'linear', sparsify: 'none', rescale: false, call: linear },
+          { kind: 'task_arithmetic', sparsify: 'none', rescale: false, call: taskArithmetic },
+          { kind: 'ties', sparsify: 'magnitude', rescale: false, call: ties },
+          { kind: 'task_arithmetic', sparsify: 'random', rescale: true, call: (o: any) => dare({ ...o, combine: 'linear' }) },
+          { kind: 'ties', sparsify: 'random', rescale: true, call: (o: any) => dare({ ...o, combine: 'ties' }) },
+        ] as const;
+        for (const c of cases) {
+          const want = mergeRef({ kind: c.kind, sparsify: c.sparsify, inDtype, outDtype, inputs, weights, base, lambda, density, rescale: c.rescale, seed, tensorIndex });
+          for (const isa of ISAS) {
+            const out = toBuffer(new Uint32Array(n), outDtype, 1);
+            await c.call({
+              inputs: inputs.map((x, i) => toBuffer(x, inDtype, i % 3)), weights, base: toBuffer(base, inDtype, 2),
+              inDtype, outDtype, out, lambda, density, seed, tensorIndex, isa, ...run(),
+            } as never);
+            const diff = firstDifference(bitsOf(out), want);
+            assert.equal(diff, undefined, `${c.kind}/${c.sparsify} on ${isa}: ${diff}`);
+          }
+        }
+      });
+    }
+  }
+
+  it('TIES keeps exactly the top density fraction, ties at the threshold by lower index', async () => {
+    // Task vectors with many equal magnitudes: 10 elements, density 0.35 -> keep 3.
+    const base = new Float32Array(10);
+    const x = new Float32Array([1, -2, 2, 1, -2, 0.5, 2, 0, -1, 3]);
+    const out = new Float32Array(10);
+    for (const isa of ISAS) {
+      await ties({ inputs: [x], weights: [1], base, inDtype: 'F32', out, density: 0.35, isa });
+      // |3| first, then the first two of the |2|s (indices 1 and 2); index 4 and 6 are dropped.
+      assert.deepEqual([...out], [0, -2, 2, 0, 0, 0, 0, 0, 0, 3], isa);
+    }
+  });
+
+  it('hand-computed cases: weighted mean, task arithmetic, TIES sign election', async () => {
+    const a = new Float32Array([1, 2, -3, 4]);
+    const b = new Float32Array([3, -2, -1, 0]);
+    const base = new Float32Array([1, 0, -1, 1]);
+    const out = new Float32Array(4);
+    await linear({ inputs: [a, b], weights: [0.5, 0.5], inDtype: 'F32', out });
+    assert.deepEqual([...out], [2, 0, -2, 2]);
+    await taskArithmetic({ inputs: [a, b], weights: [1, 1], base, lambda: 0.5, inDtype: 'F32', out });
+    // tau_a = [0, 2, -2, 3], tau_b = [2, -2, 0, -1]; base + 0.5 * sum
+    assert.deepEqual([...out], [2, 0, -2, 2]);
+    await ties({ inputs: [a, b], weights: [1, 1], base, density: 1, inDtype: 'F32', out });
+    // elected signs: [+, + (0 -> +), -, +]; agreeing mean: [2, 2, -2, 3]
+    assert.deepEqual([...out], [3, 2, -3, 4]);
+  });
+
+  for (const inDtype of DTYPES) {
+    it(`convert from ${inDtype} to every dtype, stats and dot, SLERP`, async () => {
+      const n = 10_000 + Math.floor(random() * 5000);
+      const bits = randomBits(n, inDtype, random);
+      const other = randomBits(n, inDtype, random);
+      for (const isa of ISAS) {
+        for (const outDtype of DTYPES) {
+          const out = toBuffer(new Uint32Array(n), outDtype, 1);
+          await convert({ src: toBuffer(bits, inDtype, 3), inDtype, out, outDtype, isa, ...run() });
+          assert.equal(firstDifference(bitsOf(out), convertRef(bits, inDtype, outDtype)), undefined, `${isa} ${inDtype}->${outDtype}`);
+        }
+        const s = await stats(toBuffer(bits, inDtype, 1), inDtype, { isa, ...run() });
+        const r = statsRef(bits, inDtype);
+        assert.deepEqual({ ...s, min: s.min === null ? null : floatBits(s.min), max: s.max === null ? null : floatBits(s.max) },
+          { ...r, min: r.min === null ? null : floatBits(r.min), max: r.max === null ? null : floatBits(r.max) }, isa);
+        // Finite-only inputs for dot and SLERP (a NaN anywhere makes them NaN, which is tested by stats).
+        const finite = Uint32Array.from(bits, (b) => (inDtype === 'F32' ? ((b & 0x7f800000) === 0x7f800000 ? 0 : b) : inDtype === 'BF16' ? ((b & 0x7f80) === 0x7f80 ? 0 : b) : ((b & 0x7c00) === 0x7c00 ? 0 : b)));
+        const finite2 = Uint32Array.from(other, (b, i) => finite[(i * 7) % n]!);
+        const d = await dot(toBuffer(finite, inDtype), toBuffer(finite2, inDtype), inDtype, { isa, ...run() });
+        assert.equal(d, dotRef(finite, finite2, inDtype), isa);
+        for (const [y, t] of [[finite2, 0.3], [finite, 0.7]] as const) {
+          const out = toBuffer(new Uint32Array(n), inDtype);
+          const plan = await slerp({ x: toBuffer(finite, inDtype), y: toBuffer(y, inDtype), t, inDtype, out, isa, ...run() });
+          if (y === finite) assert.equal(plan.lerp, true, 'identical vectors interpolate linearly');
+          else assert.equal(plan.lerp, Math.abs(plan.cosine) > 0.9995);
+          if (!plan.lerp) {
+            const theta = Math.acos(plan.cosine);
+            assert.ok(Math.abs(plan.c0 - Math.sin((1 - t) * theta) / Math.sin(theta)) < 1e-6);
+            assert.ok(Math.abs(plan.c1 - Math.sin(t * theta) / Math.sin(theta)) < 1e-6);
+          }
+          assert.equal(firstDifference(bitsOf(out), mix2Ref(finite, y, inDtype, inDtype, plan.lerp, t, plan.c0, plan.c1)), undefined, `slerp ${isa}`);
+        }
+      }
+    });
+  }
+});

@@ -1,0 +1,318 @@
+/**
+ * A deliberately plain TypeScript implementation of DESIGN.md's kernel semantics, written
+ * independently of the C++ code: Philox from 16-bit partial products, dtype conversions from
+ * the IEEE definitions, float32 fma by round-to-odd, TIES selection by sorting. The native
+ * kernels must match it bit for bit.
+ */
+
+export type DType = 'F32' | 'F16' | 'BF16';
+
+// ---------- float32 arithmetic ----------
+
+const f64 = new Float64Array(1);
+const u64 = new BigUint64Array(f64.buffer);
+
+/** Float32 +, -, *, / computed in double then rounded: correctly rounded (53 >= 2*24 + 2). */
+export const fadd = (a: number, b: number) => Math.fround(a + b);
+export const fsub = (a: number, b: number) => Math.fround(a - b);
+export const fmul = (a: number, b: number) => Math.fround(a * b);
+export const fdiv = (a: number, b: number) => Math.fround(a / b);
+
+/** Float32 fma: a*b is exact in double; the sum is rounded to odd, then to float32 (Boldo-Melquiond). */
+export function ffma(a: number, b: number, c: number): number {
+  const p = a * b;
+  if (!Number.isFinite(p) || !Number.isFinite(c)) return Math.fround(p + c);
+  const s = p + c;
+  if (!Number.isFinite(s)) return Math.fround(s);
+  // TwoSum: s + e == p + c exactly.
+  const bp = s - c;
+  const e = (p - bp) + (c - (s - bp));
+  if (e === 0 || s === 0) return Math.fround(s);
+  f64[0] = s;
+  if ((u64[0]! & 1n) === 0n) {
+    // Round to odd: step s one ulp towards the exact value.
+    const towardsLarger = (e > 0) === (s > 0);
+    u64[0] = towardsLarger ? u64[0]! + 1n : u64[0]! - 1n;
+  }
+  return Math.fround(f64[0]);
+}
+
+// ---------- dtypes ----------
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function floatBits(f: number): number {
+  f32[0] = f;
+  return u32[0]!;
+}
+export function bitsFloat(b: number): number {
+  u32[0] = b >>> 0;
+  return f32[0]!;
+}
+
+export function bf16ToFloat(h: number): number {
+  return bitsFloat(h * 65536);
+}
+
+export function floatToBf16(f: number): number {
+  if (Number.isNaN(f)) return 0x7fc0;
+  const u = floatBits(f);
+  const upper = u >>> 16;
+  const lower = u & 0xffff;
+  if (lower > 0x8000 || (lower === 0x8000 && (upper & 1) === 1)) return (upper + 1) & 0xffff;
+  return upper;
+}
+
+export function f16ToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** f16 bits of a float32 value, round to nearest even, overflow to infinity, NaN canonical. */
+export function floatToF16(f: number): number {
+  if (Number.isNaN(f)) return 0x7e00;
+  const sign = f < 0 || Object.is(f, -0) ? 0x8000 : 0;
+  const a = Math.abs(f);
+  if (a >= 65520) return sign | 0x7c00;
+  const roundEven = (x: number) => {
+    const fl = Math.floor(x);
+    const diff = x - fl;
+    if (diff > 0.5) return fl + 1;
+    if (diff < 0.5) return fl;
+    return fl % 2 === 0 ? fl : fl + 1;
+  };
+  if (a < 2 ** -14) return sign | roundEven(a / 2 ** -24);  // subnormal (or rounds up to the smallest normal)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e -= 1;
+  if (2 ** (e + 1) <= a) e += 1;
+  let m = roundEven((a / 2 ** e - 1) * 1024);
+  if (m === 1024) {
+    m = 0;
+    e += 1;
+  }
+  if (e > 15) return sign | 0x7c00;
+  return sign | ((e + 15) << 10) | m;
+}
+
+export function loadAs(bits: number, t: DType): number {
+  if (t === 'F32') return bitsFloat(bits);
+  return t === 'BF16' ? bf16ToFloat(bits) : f16ToFloat(bits);
+}
+
+export function storedBits(v: number, t: DType): number {
+  if (t === 'F32') return Number.isNaN(v) ? 0x7fc00000 : floatBits(v);
+  return t === 'BF16' ? floatToBf16(v) : floatToF16(v);
+}
+
+// ---------- Philox4x32-10 ----------
+
+function mulhilo(a: number, b: number): [number, number] {
+  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+  const low = al * bl;
+  const mid = ah * bl + al * bh;
+  const x = low + (mid % 65536) * 65536;
+  const lo = x % 2 ** 32;
+  const hi = (ah * bh + Math.floor(mid / 65536) + Math.floor(x / 2 ** 32)) % 2 ** 32;
+  return [hi, lo];
+}
+
+export function philoxBlock(c: [number, number, number, number], k: [number, number]): [number, number, number, number] {
+  let [c0, c1, c2, c3] = c;
+  let [k0, k1] = k;
+  for (let round = 0; round < 10; round++) {
+    if (round > 0) {
+      k0 = (k0 + 0x9e3779b9) % 2 ** 32;
+      k1 = (k1 + 0xbb67ae85) % 2 ** 32;
+    }
+    const [hi0, lo0] = mulhilo(0xd2511f53, c0);
+    const [hi1, lo1] = mulhilo(0xcd9e8d57, c2);
+    [c0, c1, c2, c3] = [(hi1 ^ c1 ^ k0) >>> 0, lo1, (hi0 ^ c3 ^ k1) >>> 0, lo0];
+  }
+  return [c0, c1, c2, c3];
+}
+
+export function philoxDraw(seed: bigint, stream: bigint, draw: number): number {
+  const block = BigInt(Math.floor(draw / 4));
+  const word = philoxBlock(
+    [Number(block & 0xffffffffn), Number(block >> 32n), Number(stream & 0xffffffffn), Number(stream >> 32n)],
+    [Number(seed & 0xffffffffn), Number(seed >> 32n)],
+  );
+  return word[draw % 4]!;
+}
+
+export const uniform = (word: number) => Math.fround((word >>> 8) * 2 ** -24);
+
+// ---------- kernels ----------
+
+export type Strategy = 'current/1' | 'rand/1' | 'best/1' | 'current-to-best/1' | 'interp';
+
+export function mutant(s: Strategy, F: number, x: number, a: number, b: number, c: number): number {
+  switch (s) {
+    case 'current/1': return ffma(F, fsub(a, b), x);
+    case 'rand/1':
+    case 'best/1': return ffma(F, fsub(a, b), c);
+    case 'current-to-best/1': return ffma(F, fsub(a, b), ffma(F, fsub(c, x), x));
+    case 'interp': return ffma(F, fsub(c, x), x);
+  }
+}
+
+export interface DeRef {
+  strategy: Strategy;
+  granularity: 'element' | 'row' | 'tensor';
+  dtype: DType;
+  x: ArrayLike<number>; // raw bits
+  a: ArrayLike<number>;
+  b: ArrayLike<number>;
+  c: ArrayLike<number>;
+  F: number;
+  CR: number;
+  seed: bigint;
+  stream: bigint;
+  rowLength: number;
+}
+
+/** The child's raw bits. */
+export function deRef(o: DeRef): number[] {
+  const F = Math.fround(o.F), CR = Math.fround(o.CR);
+  const out: number[] = [];
+  let tensorDraw: number | undefined;
+  for (let e = 0; e < o.x.length; e++) {
+    let u: number;
+    if (o.granularity === 'element') u = uniform(philoxDraw(o.seed, o.stream, e));
+    else if (o.granularity === 'row') u = uniform(philoxDraw(o.seed, o.stream, Math.floor(e / o.rowLength)));
+    else u = tensorDraw ??= uniform(philoxDraw(o.seed, o.stream, 0));
+    if (!(u < CR)) {
+      out.push(o.x[e]!);
+      continue;
+    }
+    const v = mutant(o.strategy, F, loadAs(o.x[e]!, o.dtype), loadAs(o.a[e]!, o.dtype), loadAs(o.b[e]!, o.dtype), loadAs(o.c[e]!, o.dtype));
+    out.push(storedBits(v, o.dtype));
+  }
+  return out;
+}
+
+export interface MergeRef {
+  kind: 'linear' | 'task_arithmetic' | 'ties';
+  sparsify: 'none' | 'magnitude' | 'random';
+  inDtype: DType;
+  outDtype: DType;
+  inputs: ArrayLike<number>[]; // raw bits
+  weights: number[];
+  base?: ArrayLike<number>;
+  lambda: number;
+  density: number;
+  rescale: boolean;
+  seed: bigint;
+  tensorIndex: number;
+}
+
+/** The exact top-k (k = floor(density * n)) by |tau| magnitude bits, ties to the lower index. */
+function magnitudeKept(tau: number[], density: number): boolean[] {
+  const n = tau.length;
+  const k = density >= 1 ? n : density <= 0 ? 0 : Math.min(n, Math.floor(density * n));
+  const order = tau.map((t, i) => ({ key: floatBits(t) & 0x7fffffff, i }));
+  order.sort((p, q) => q.key - p.key || p.i - q.i);
+  const kept = new Array<boolean>(n).fill(false);
+  for (let r = 0; r < k; r++) kept[order[r]!.i] = true;
+  return kept;
+}
+
+export function mergeRef(o: MergeRef): number[] {
+  const n = o.inputs[0]!.length;
+  const w = o.weights.map(Math.fround);
+  const lambda = Math.fround(o.lambda);
+  const density = Math.fround(o.density);
+  const base = (e: number) => (o.kind === 'linear' ? 0 : loadAs(o.base![e]!, o.inDtype));
+  // t[i][e]: the (sparsified) task vector, or the input itself for linear.
+  const t = o.inputs.map((x, i) => {
+    const tau = Array.from({ length: n }, (_, e) => (o.kind === 'linear' ? loadAs(x[e]!, o.inDtype) : fsub(loadAs(x[e]!, o.inDtype), base(e))));
+    if (o.kind === 'linear' || o.sparsify === 'none') return tau;
+    const kept = o.sparsify === 'magnitude'
+      ? magnitudeKept(tau, density)
+      : tau.map((_, e) => uniform(philoxDraw(o.seed, BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex), e)) < density);
+    return tau.map((v, e) => (kept[e] ? (o.rescale ? fdiv(v, density) : v) : 0));
+  });
+  const out: number[] = [];
+  for (let e = 0; e < n; e++) {
+    let result: number;
+    if (o.kind === 'ties') {
+      let elected = 0;
+      for (let i = 0; i < t.length; i++) elected = ffma(w[i]!, t[i]![e]!, elected);
+      const positive = elected >= 0;
+      let num = 0, den = 0;
+      for (let i = 0; i < t.length; i++) {
+        const v = t[i]![e]!;
+        if (positive ? v > 0 : v < 0) {
+          num = ffma(w[i]!, v, num);
+          den = fadd(den, w[i]!);
+        }
+      }
+      result = ffma(lambda, den !== 0 ? fdiv(num, den) : 0, base(e));
+    } else {
+      let acc = 0;
+      for (let i = 0; i < t.length; i++) acc = ffma(w[i]!, t[i]![e]!, acc);
+      result = o.kind === 'linear' ? acc : ffma(lambda, acc, base(e));
+    }
+    out.push(storedBits(result, o.outDtype));
+  }
+  return out;
+}
+
+export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DType): number[] {
+  return Array.from(bits, (b) => storedBits(loadAs(b, inDtype), outDtype));
+}
+
+/** Reductions in the fixed order of DESIGN.md: blocks of 4096, 16 double lanes, lanes then blocks summed in order. */
+export function statsRef(bits: ArrayLike<number>, dtype: DType) {
+  let nan = 0, posInf = 0, negInf = 0, sum = 0, sumSquares = 0;
+  let min: number | null = null, max: number | null = null;
+  for (let blk = 0; blk * 4096 < bits.length; blk++) {
+    const la = new Array(16).fill(0), lb = new Array(16).fill(0);
+    for (let e = blk * 4096; e < Math.min(bits.length, (blk + 1) * 4096); e++) {
+      const x = loadAs(bits[e]!, dtype);
+      const lane = (e - blk * 4096) % 16;
+      if (Number.isNaN(x)) nan++;
+      else if (x === Infinity) posInf++;
+      else if (x === -Infinity) negInf++;
+      else {
+        la[lane] += x;
+        lb[lane] += x * x;  // exact product, one rounding: the same as fma
+        if (min === null || x < min || (x === min && Object.is(x, -0))) min = x;
+        if (max === null || x > max || (x === max && Object.is(max, -0))) max = x;
+      }
+    }
+    let a = 0, b = 0;
+    for (let l = 0; l < 16; l++) {
+      a += la[l];
+      b += lb[l];
+    }
+    sum += a;
+    sumSquares += b;
+  }
+  return { nan, posInf, negInf, finite: bits.length - nan - posInf - negInf, min, max, sum, sumSquares };
+}
+
+export function dotRef(x: ArrayLike<number>, y: ArrayLike<number>, dtype: DType): number {
+  let total = 0;
+  for (let blk = 0; blk * 4096 < x.length; blk++) {
+    const la = new Array(16).fill(0);
+    for (let e = blk * 4096; e < Math.min(x.length, (blk + 1) * 4096); e++) la[(e - blk * 4096) % 16] += loadAs(x[e]!, dtype) * loadAs(y[e]!, dtype);
+    let a = 0;
+    for (let l = 0; l < 16; l++) a += la[l];
+    total += a;
+  }
+  return total;
+}
+
+export function mix2Ref(x: ArrayLike<number>, y: ArrayLike<number>, inDtype: DType, outDtype: DType, lerp: boolean, t: number, c0: number, c1: number): number[] {
+  return Array.from({ length: x.length }, (_, e) => {
+    const a = loadAs(x[e]!, inDtype), b = loadAs(y[e]!, inDtype);
+    const v = lerp ? ffma(Math.fround(t), fsub(b, a), a) : ffma(Math.fround(c1), b, fmul(Math.fround(c0), a));
+    return storedBits(v, outDtype);
+  });
+}
