@@ -33,7 +33,8 @@
         "cpp/thread_pool.cc",
         "cpp/kernels/scalar.cc",
         "cpp/kernels/dispatch.cc",
-        "cpp/napi_kernels.cc"
+        "cpp/napi_kernels.cc",
+        "cpp/napi_stream.cc"
       ]
     }
   ]

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMappedFile(env, exports);
   InitBackends(env, exports);
   InitKernels(env, exports);
+  InitStream(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@
 
 #include "cpu_features.h"
 #include "cuda_runtime_probe.h"
+#include "kernels/table.h"
 #include "napi_exports.h"
 
 namespace evolver {
@@ -24,9 +25,11 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   out.Set(i++, Entry(env, "scalar", true, ""));
-  out.Set(i++, Entry(env, "avx2", f.avx2_fma_f16c, x86 ? "this CPU lacks AVX2, FMA or F16C" : "not an x86-64 CPU"));
-  out.Set(i++, Entry(env, "avx512", f.avx512, x86 ? "this CPU lacks AVX-512 F/BW/VL/DQ (or the OS does not save zmm state)" : "not an x86-64 CPU"));
-  out.Set(i++, Entry(env, "neon", f.neon, "not an arm64 CPU"));
+  out.Set(i++, Entry(env, "avx2", f.avx2_fma_f16c && Avx2Table() != nullptr, x86 ? "this CPU lacks AVX2, FMA or F16C" : "not an x86-64 CPU"));
+  out.Set(i++, Entry(env, "avx512", f.avx512 && Avx512Table() != nullptr,
+                     x86 ? "this CPU lacks AVX-512 F/BW/VL/DQ (or the OS does not save zmm state)" : "not an x86-64 CPU"));
+  // The NEON kernels are not written yet: arm64 runs the scalar kernels, and says so.
+  out.Set(i++, Entry(env, "neon", false, f.neon ? "NEON kernels are not built yet; this arm64 CPU runs the scalar kernels" : "not an arm64 CPU"));
   CudaStatus cuda = ProbeCuda();
   Napi::Object c = Entry(env, "cuda", cuda.available, cuda.reason);
   if (cuda.available) {

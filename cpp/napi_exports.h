@@ -14,5 +14,6 @@ struct AddonData {
 void InitMappedFile(Napi::Env env, Napi::Object exports);
 void InitBackends(Napi::Env env, Napi::Object exports);
 void InitKernels(Napi::Env env, Napi::Object exports);
+void InitStream(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

@@ -83,6 +83,8 @@ export interface NativeAddon {
   backends(): NativeBackend[];
   arch: string;
   kernels: NativeKernels;
+  /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
+  stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
 }
 
 const require = createRequire(import.meta.url);

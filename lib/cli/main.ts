@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 
 import { registerInspect } from './inspect-command.js';
 import { registerBackends } from './backends-command.js';
+import { registerBench } from './bench-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -12,6 +13,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInspect(program);
   registerBackends(program);
+  registerBench(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -1,0 +1,67 @@
+/** `evolver bench kernels [--op de --dtype bf16 --threads N --backend cpu --size 1GiB --json --quick]`. */
+import path from 'node:path';
+
+import type { Command } from 'commander';
+
+import { BENCH_OPS, type BenchOp, benchKernels, formatReport, writeReport } from '../bench/kernels.js';
+import { EvolverArgumentError } from '../errors.js';
+import type { KernelDType } from '../native.js';
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
+  if (!m) throw new EvolverArgumentError(`--size: expected a size like 256MiB or 1GiB, got '${text}'`);
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const scale: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 };
+  return Math.floor(Number(m[1]) * scale[unit]!);
+}
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks');
+  bench
+    .command('kernels')
+    .description('kernel throughput vs this machine\'s measured memory bandwidth (STREAM copy/triad)')
+    .option('--op <op...>', `ops to run (${BENCH_OPS.join(', ')})`)
+    .option('--dtype <dtype...>', 'f32, bf16, f16')
+    .option('--threads <n...>', 'thread counts (default: 1 and all)')
+    .option('--backend <backend>', 'cpu or cuda', 'cpu')
+    .option('--isa <isa...>', 'CPU variants: scalar, avx2, avx512 (default: scalar and the best)')
+    .option('--size <bytes>', 'bytes per operand (default 256MiB, 1GiB for de)')
+    .option('--reps <n>', 'timed repetitions (best is reported)')
+    .option('--quick', '32 MiB operands, fewer repetitions')
+    .option('--no-numpy', 'skip the numpy comparison')
+    .option('--out <dir>', 'where to write kernels-<host>.json', 'bench/results')
+    .option('--json', 'print the report as one JSON object, last on stdout')
+    .action(async (o: { op?: string[]; dtype?: string[]; threads?: string[]; backend: string; isa?: string[]; size?: string; reps?: string; quick?: boolean; numpy: boolean; out: string; json?: boolean }) => {
+      const ops = o.op?.map((x) => {
+        if (!BENCH_OPS.includes(x as BenchOp)) throw new EvolverArgumentError(`--op: expected one of ${BENCH_OPS.join(', ')}, got '${x}'`);
+        return x as BenchOp;
+      });
+      const dtypes = o.dtype?.map((d) => {
+        const up = d.toUpperCase();
+        if (up !== 'F32' && up !== 'BF16' && up !== 'F16') throw new EvolverArgumentError(`--dtype: expected f32, bf16 or f16, got '${d}'`);
+        return up as KernelDType;
+      });
+      const threads = o.threads?.map((t) => {
+        const n = Number(t);
+        if (!Number.isInteger(n) || n < 1) throw new EvolverArgumentError(`--threads: expected positive integers, got '${t}'`);
+        return n;
+      });
+      if (o.backend !== 'cpu' && o.backend !== 'cuda') throw new EvolverArgumentError(`--backend: expected cpu or cuda, got '${o.backend}'`);
+      const report = await benchKernels({
+        ...(ops ? { ops } : {}),
+        ...(dtypes ? { dtypes } : {}),
+        ...(threads ? { threads } : {}),
+        ...(o.isa ? { isas: o.isa as never } : {}),
+        ...(o.size ? { size: parseSize(o.size) } : {}),
+        ...(o.reps ? { reps: Number(o.reps) } : {}),
+        quick: o.quick === true,
+        numpy: o.numpy,
+        backend: o.backend,
+        log: (line) => process.stderr.write(line + '\n'),
+      });
+      const file = writeReport(report, path.resolve(o.out));
+      process.stdout.write(formatReport(report));
+      process.stdout.write(`wrote ${file}\n`);
+      if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
+    });
+}
