@@ -29,6 +29,7 @@ struct Avx2 {
   static constexpr uint32_t kAllLanes = 0xffu;
   using F = __m256;
   using I = __m256i;
+  static constexpr int kPhiloxBatches = 2;
   using M = __m256i;  // all-ones / zero 32-bit lanes
 
   static F LoadF(const void* p, uint64_t i, DType t) {
@@ -110,35 +111,46 @@ struct Avx2 {
 
   // Philox blocks block0..block0+7 of the stream; bit (4*b + w) of the result says whether
   // word w of block b is below the threshold, i.e. bit k is draw 4*block0 + k.
-  static uint64_t PhiloxMasks(uint64_t seed, uint64_t stream, uint64_t block0, uint32_t threshold) {
-    alignas(32) uint32_t lo[8], hi[8];
-    for (int l = 0; l < 8; ++l) {
+  // Philox blocks block0 .. block0 + kPhiloxBatches*W - 1 of the stream. Bit (4*b + w) of
+  // out[j] says whether word w of block block0 + j*W + b is below the threshold, i.e. bit k
+  // of out[j] is draw 4*(block0 + j*W) + k. Independent batches are interleaved so the
+  // multiply latency of one hides behind the other.
+  static void PhiloxMasks(uint64_t seed, uint64_t stream, uint64_t block0, uint32_t threshold, uint64_t* out) {
+    alignas(64) uint32_t lo[kPhiloxBatches * W], hi[kPhiloxBatches * W];
+    for (int l = 0; l < kPhiloxBatches * W; ++l) {
       lo[l] = static_cast<uint32_t>(block0 + l);
       hi[l] = static_cast<uint32_t>((block0 + l) >> 32);
     }
-    __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
-    __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
-    __m256i c2 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
-    __m256i c3 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+    __m256i c0[kPhiloxBatches], c1[kPhiloxBatches], c2[kPhiloxBatches], c3[kPhiloxBatches];
+    for (int j = 0; j < kPhiloxBatches; ++j) {
+      c0[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo + W * j));
+      c1[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi + W * j));
+      c2[j] = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
+      c3[j] = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+    }
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
     for (int round = 0; round < 10; ++round) {
       if (round > 0) {
         k0 += kPhiloxW0;
         k1 += kPhiloxW1;
       }
-      __m256i hi0, lo0, hi1, lo1;
-      MulHiLo(c0, kPhiloxM0, &hi0, &lo0);
-      MulHiLo(c2, kPhiloxM1, &hi1, &lo1);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-      c1 = lo1;
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-      c3 = lo0;
+      const __m256i key0 = _mm256_set1_epi32(static_cast<int>(k0)), key1 = _mm256_set1_epi32(static_cast<int>(k1));
+      for (int j = 0; j < kPhiloxBatches; ++j) {
+        __m256i hi0, lo0, hi1, lo1;
+        MulHiLo(c0[j], kPhiloxM0, &hi0, &lo0);
+        MulHiLo(c2[j], kPhiloxM1, &hi1, &lo1);
+        c0[j] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[j]), key0);
+        c1[j] = lo1;
+        c2[j] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[j]), key1);
+        c3[j] = lo0;
+      }
     }
     const __m256i t = _mm256_set1_epi32(static_cast<int>(threshold));
     auto below = [&](__m256i w) {
       return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(t, _mm256_srli_epi32(w, 8)))));
     };
-    return static_cast<uint64_t>(kSpread.v[below(c0)] | kSpread.v[below(c1)] << 1 | kSpread.v[below(c2)] << 2 | kSpread.v[below(c3)] << 3);
+    for (int j = 0; j < kPhiloxBatches; ++j)
+      out[j] = static_cast<uint64_t>(kSpread.v[below(c0[j])] | kSpread.v[below(c1[j])] << 1 | kSpread.v[below(c2[j])] << 2 | kSpread.v[below(c3[j])] << 3);
   }
 
   static ReducePartial ReduceBlock(const ReduceArgs& r, uint64_t begin, uint64_t end) {

@@ -29,6 +29,7 @@ struct Avx512 {
   static constexpr uint32_t kAllLanes = 0xffffu;
   using F = __m512;
   using I = __m512i;
+  static constexpr int kPhiloxBatches = 4;
   using M = __mmask16;
 
   static F LoadF(const void* p, uint64_t i, DType t) {
@@ -100,32 +101,44 @@ struct Avx512 {
     *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
   }
 
-  static uint64_t PhiloxMasks(uint64_t seed, uint64_t stream, uint64_t block0, uint32_t threshold) {
-    alignas(64) uint32_t lo[16], hi[16];
-    for (int l = 0; l < 16; ++l) {
+  // Philox blocks block0 .. block0 + kPhiloxBatches*W - 1 of the stream. Bit (4*b + w) of
+  // out[j] says whether word w of block block0 + j*W + b is below the threshold, i.e. bit k
+  // of out[j] is draw 4*(block0 + j*W) + k. Independent batches are interleaved so the
+  // multiply latency of one hides behind the other.
+  static void PhiloxMasks(uint64_t seed, uint64_t stream, uint64_t block0, uint32_t threshold, uint64_t* out) {
+    alignas(64) uint32_t lo[kPhiloxBatches * W], hi[kPhiloxBatches * W];
+    for (int l = 0; l < kPhiloxBatches * W; ++l) {
       lo[l] = static_cast<uint32_t>(block0 + l);
       hi[l] = static_cast<uint32_t>((block0 + l) >> 32);
     }
-    __m512i c0 = _mm512_load_si512(lo), c1 = _mm512_load_si512(hi);
-    __m512i c2 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
-    __m512i c3 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+    __m512i c0[kPhiloxBatches], c1[kPhiloxBatches], c2[kPhiloxBatches], c3[kPhiloxBatches];
+    for (int j = 0; j < kPhiloxBatches; ++j) {
+      c0[j] = _mm512_load_si512(lo + W * j);
+      c1[j] = _mm512_load_si512(hi + W * j);
+      c2[j] = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
+      c3[j] = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+    }
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
     for (int round = 0; round < 10; ++round) {
       if (round > 0) {
         k0 += kPhiloxW0;
         k1 += kPhiloxW1;
       }
-      __m512i hi0, lo0, hi1, lo1;
-      MulHiLo(c0, kPhiloxM0, &hi0, &lo0);
-      MulHiLo(c2, kPhiloxM1, &hi1, &lo1);
-      c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
-      c1 = lo1;
-      c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
-      c3 = lo0;
+      const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0)), key1 = _mm512_set1_epi32(static_cast<int>(k1));
+      for (int j = 0; j < kPhiloxBatches; ++j) {
+        __m512i hi0, lo0, hi1, lo1;
+        MulHiLo(c0[j], kPhiloxM0, &hi0, &lo0);
+        MulHiLo(c2[j], kPhiloxM1, &hi1, &lo1);
+        c0[j] = _mm512_xor_si512(_mm512_xor_si512(hi1, c1[j]), key0);
+        c1[j] = lo1;
+        c2[j] = _mm512_xor_si512(_mm512_xor_si512(hi0, c3[j]), key1);
+        c3[j] = lo0;
+      }
     }
     const __m512i t = _mm512_set1_epi32(static_cast<int>(threshold));
     auto below = [&](__m512i w) { return static_cast<uint32_t>(_mm512_cmplt_epu32_mask(_mm512_srli_epi32(w, 8), t)); };
-    return kSpread16(below(c0)) | kSpread16(below(c1)) << 1 | kSpread16(below(c2)) << 2 | kSpread16(below(c3)) << 3;
+    for (int j = 0; j < kPhiloxBatches; ++j)
+      out[j] = kSpread16(below(c0[j])) | kSpread16(below(c1[j])) << 1 | kSpread16(below(c2[j])) << 2 | kSpread16(below(c3[j])) << 3;
   }
 
   static ReducePartial ReduceBlock(const ReduceArgs& r, uint64_t begin, uint64_t end) {

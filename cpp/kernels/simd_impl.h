@@ -7,7 +7,7 @@
 //   LoadF(p, i, dtype) / LoadBits / ToBits / StoreBits    exact loads, RNE stores, raw bits
 //   Fma, Sub, Mul, Div, Set1, Zero, Gt, Lt, Ge, And/Or/Not masks, SelectF, SelectI
 //   MaskFromBits(bits), AnyTrue(m), KeyOf(v) (bits & 0x7fffffff), MaskKeyGt/Eq, LanesBelow(k)
-//   PhiloxMasks(seed, stream, block0, threshold) -> 4*W-bit mask of "draw < threshold"
+//   PhiloxMasks(seed, stream, block0, threshold, out[kPhiloxBatches]) -> 4*W-bit masks of "draw < threshold"
 //   ReduceBlock(...)   (see below)
 #pragma once
 #include <algorithm>
@@ -77,15 +77,16 @@ inline void DeAll(const DeArgs& a, uint64_t begin, uint64_t end) {
 
 template <class V, Strategy S>
 inline void DeElement(const DeArgs& a, uint64_t begin, uint64_t end) {
-  constexpr uint64_t kBatch = 4 * V::W;  // draws of W Philox blocks
+  constexpr uint64_t kBatch = 4 * V::W * V::kPhiloxBatches;  // draws of the Philox blocks made at once
   const typename V::F F = V::Set1(a.F);
   const uint64_t body = std::min(end, (begin + kBatch - 1) / kBatch * kBatch);
   if (begin < body) ScalarTable().de(a, begin, body);
   uint64_t e = body;
   for (; e + kBatch <= end; e += kBatch) {
-    const uint64_t bits = V::PhiloxMasks(a.seed, a.stream, e / 4, a.cr_threshold);
-    for (int j = 0; j < 4; ++j) {
-      const uint32_t lane_bits = static_cast<uint32_t>(bits >> (j * V::W)) & V::kAllLanes;
+    uint64_t bits[V::kPhiloxBatches];
+    V::PhiloxMasks(a.seed, a.stream, e / 4, a.cr_threshold, bits);
+    for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
+      const uint32_t lane_bits = static_cast<uint32_t>(bits[j / 4] >> ((j % 4) * V::W)) & V::kAllLanes;
       const uint64_t at = e + static_cast<uint64_t>(j) * V::W;
       if (lane_bits == V::kAllLanes) DeVector<V, S, true>(a, at, V::MaskFromBits(lane_bits), F);
       else if (lane_bits == 0) CopyRange<V>(a.out, a.x, at, at + V::W, a.dtype);
@@ -175,20 +176,20 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
 
 template <class V>
 void Merge(const MergeArgs& m, uint64_t begin, uint64_t end) {
-  constexpr uint64_t kBatch = 4 * V::W;
+  constexpr uint64_t kBatch = 4 * V::W * V::kPhiloxBatches;
   const uint64_t body = std::min(end, (begin + kBatch - 1) / kBatch * kBatch);
   if (begin < body) ScalarTable().merge(m, begin, body);
   typename V::M keep[kMaxModels];
   const typename V::M all = V::MaskFromBits(V::kAllLanes);
   uint64_t e = body;
   for (; e + kBatch <= end; e += kBatch) {
-    uint64_t bits[kMaxModels];
+    uint64_t bits[kMaxModels][V::kPhiloxBatches];
     if (m.sparsify == Sparsify::Random) {
-      for (int i = 0; i < m.models; ++i) bits[i] = V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold);
+      for (int i = 0; i < m.models; ++i) V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold, bits[i]);
     }
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
       for (int i = 0; i < m.models; ++i) {
-        keep[i] = m.sparsify == Sparsify::Random ? V::MaskFromBits(static_cast<uint32_t>(bits[i] >> (j * V::W)) & V::kAllLanes) : all;
+        keep[i] = m.sparsify == Sparsify::Random ? V::MaskFromBits(static_cast<uint32_t>(bits[i][j / 4] >> ((j % 4) * V::W)) & V::kAllLanes) : all;
       }
       MergeVector<V>(m, e + static_cast<uint64_t>(j) * V::W, keep);
     }
