@@ -34,7 +34,8 @@
         "cpp/kernels/scalar.cc",
         "cpp/kernels/dispatch.cc",
         "cpp/napi_kernels.cc",
-        "cpp/napi_stream.cc"
+        "cpp/napi_stream.cc",
+        "cpp/napi_cuda.cc"
       ]
     }
   ]

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBackends(env, exports);
   InitKernels(env, exports);
   InitStream(env, exports);
+  InitCuda(env, exports);
   return exports;
 }
 

@@ -5,6 +5,13 @@
 #include <cstring>
 #include <string>
 
+// Conversions are shared with the CUDA kernels: host-device when compiled by nvcc.
+#if defined(__CUDACC__)
+#define EVOLVER_HD __host__ __device__ __forceinline__
+#else
+#define EVOLVER_HD inline
+#endif
+
 namespace evolver {
 
 enum class DType : int { F32 = 0, F16 = 1, BF16 = 2, F64 = 3 };
@@ -28,27 +35,35 @@ inline size_t DTypeSize(DType t) {
   return 0;
 }
 
-inline uint32_t FloatBits(float f) {
+EVOLVER_HD uint32_t FloatBits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
+#endif
 }
-inline float BitsFloat(uint32_t u) {
+EVOLVER_HD float BitsFloat(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+#endif
 }
 
-inline float Bf16ToFloat(uint16_t h) { return BitsFloat(static_cast<uint32_t>(h) << 16); }
+EVOLVER_HD float Bf16ToFloat(uint16_t h) { return BitsFloat(static_cast<uint32_t>(h) << 16); }
 
-inline uint16_t FloatToBf16(float f) {
+EVOLVER_HD uint16_t FloatToBf16(float f) {
   uint32_t u = FloatBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // canonical quiet NaN
   u += 0x7fffu + ((u >> 16) & 1u);                     // round to nearest, ties to even
   return static_cast<uint16_t>(u >> 16);
 }
 
-inline float F16ToFloat(uint16_t h) {
+EVOLVER_HD float F16ToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
@@ -72,7 +87,7 @@ inline float F16ToFloat(uint16_t h) {
   return BitsFloat(bits);
 }
 
-inline uint16_t FloatToF16(float f) {
+EVOLVER_HD uint16_t FloatToF16(float f) {
   const uint32_t u = FloatBits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t a = u & 0x7fffffffu;

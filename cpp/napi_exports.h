@@ -15,5 +15,6 @@ void InitMappedFile(Napi::Env env, Napi::Object exports);
 void InitBackends(Napi::Env env, Napi::Object exports);
 void InitKernels(Napi::Env env, Napi::Object exports);
 void InitStream(Napi::Env env, Napi::Object exports);
+void InitCuda(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

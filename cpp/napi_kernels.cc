@@ -4,10 +4,13 @@
 #include <napi.h>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "buffer_arg.h"
+#include "cuda_api.h"
+#include "device_tensor.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "napi_exports.h"
@@ -96,6 +99,13 @@ DType DTypeOpt(Napi::Object o, const char* key) {
   return t;
 }
 
+// Where a call runs: the CPU tables, or CUDA on host buffers (staged) or on DeviceTensors.
+struct Target {
+  RunOptions run;
+  bool cuda = false;
+  int resident = -1;  // -1: no buffer seen yet; 0: host buffers; 1: DeviceTensors
+};
+
 RunOptions RunOpts(Napi::Object o) {
   RunOptions r;
   r.threads = static_cast<int>(NumberOpt(o, "threads", 0));
@@ -106,11 +116,40 @@ RunOptions RunOpts(Napi::Object o) {
   return r;
 }
 
-// Captures buffer `key` and checks it holds at least n elements of `dtype`.
-const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep) {
+Target TargetOpts(Napi::Object o) {
+  Target t;
+  t.run = RunOpts(o);
+  const std::string device = StringOpt(o, "device", "cpu");
+  EVOLVER_GUARD(o.Env(), device == "cpu" || device == "cuda", "EINVAL", "device must be 'cpu' or 'cuda', not '" + device + "'");
+  if (device == "cuda") {
+    std::string why;
+    if (!cuda::Available(&why)) ThrowCoded(o.Env(), "ENOCUDA", "the cuda backend is not available: " + why);
+    t.cuda = true;
+  }
+  return t;
+}
+
+// Captures buffer `key` and checks it holds at least n elements of `dtype`. With CUDA it may
+// be a DeviceTensor instead (all buffers of a call must then be).
+const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep, Target* target = nullptr) {
   Napi::Env env = o.Env();
   Napi::Value v = o.Get(key);
   EVOLVER_GUARD(env, !v.IsUndefined() && !v.IsNull(), "EINVAL", std::string(key) + " is required");
+  DeviceTensor* dev = DeviceTensor::Unwrap(v);
+  const int resident = dev != nullptr ? 1 : 0;
+  if (target != nullptr) {
+    EVOLVER_GUARD(env, resident == 0 || target->cuda, "EINVAL", std::string(key) + ": a DeviceTensor needs device: 'cuda'");
+    EVOLVER_GUARD(env, target->resident < 0 || target->resident == resident, "EINVAL", std::string(key) + ": mixes DeviceTensors and host buffers in one call");
+    target->resident = resident;
+  } else {
+    EVOLVER_GUARD(env, dev == nullptr, "EINVAL", std::string(key) + ": a DeviceTensor is not accepted here");
+  }
+  if (dev != nullptr) {
+    EVOLVER_GUARD(env, dev->ptr() != nullptr, "ECLOSED", std::string(key) + ": the DeviceTensor is freed");
+    EVOLVER_GUARD(env, dev->bytes() / DTypeSize(dtype) >= n, "ERANGE",
+                  std::string(key) + ": " + std::to_string(dev->bytes()) + " bytes is too short for " + std::to_string(n) + " elements");
+    return dev->ptr();
+  }
   BufferArg b = BufferArg::From(env, v, key);
   EVOLVER_GUARD(env, b.length() / DTypeSize(dtype) >= n, "ERANGE",
                 std::string(key) + ": " + std::to_string(b.length()) + " bytes is too short for " + std::to_string(n) + " elements");
@@ -126,6 +165,11 @@ void GuardOverlap(Napi::Env env, const void* out, uint64_t out_bytes, const void
   const bool overlap = o < i + in_bytes && i < o + out_bytes;
   EVOLVER_GUARD(env, !overlap || (o == i && same_dtype), "EOVERLAP",
                 std::string("out partly overlaps ") + name + " (only exact in-place with the same dtype is allowed)");
+}
+
+// A CUDA call's failure becomes the Promise's rejection.
+void OrThrow(bool ok, const std::string& err) {
+  if (!ok) throw std::runtime_error(err);
 }
 
 Napi::Value Queue(Napi::Env env, std::vector<BufferArg> keep, KernelWorker::Work work, KernelWorker::Result result = nullptr) {
@@ -162,20 +206,24 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   a.cr_threshold = ThresholdFor(a.CR);
   a.seed = U64Opt(o, "seed", 0);
   a.stream = U64Opt(o, "stream", 0);
-  const RunOptions run = RunOpts(o);
+  Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
-  a.x = BufferOpt(o, "x", a.dtype, a.n, &keep);
+  a.x = BufferOpt(o, "x", a.dtype, a.n, &keep, &target);
   if (UsesAB(a.strategy)) {
-    a.a = BufferOpt(o, "a", a.dtype, a.n, &keep);
-    a.b = BufferOpt(o, "b", a.dtype, a.n, &keep);
+    a.a = BufferOpt(o, "a", a.dtype, a.n, &keep, &target);
+    a.b = BufferOpt(o, "b", a.dtype, a.n, &keep, &target);
   }
-  if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, &keep);
-  a.out = const_cast<void*>(BufferOpt(o, "out", a.dtype, a.n, &keep));
+  if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, &keep, &target);
+  a.out = const_cast<void*>(BufferOpt(o, "out", a.dtype, a.n, &keep, &target));
   const uint64_t bytes = a.n * DTypeSize(a.dtype);
   for (auto [p, name] : {std::pair{a.x, "x"}, {a.a, "a"}, {a.b, "b"}, {a.c, "c"}}) {
     GuardOverlap(env, a.out, bytes, p, bytes, std::string(name) == "x", name);
   }
-  return Queue(env, std::move(keep), [a, run] { RunDe(a, run); });
+  return Queue(env, std::move(keep), [a, target] {
+    std::string err;
+    if (target.cuda) OrThrow(cuda::RunDe(a, target.resident == 1, &err), err);
+    else RunDe(a, target.run);
+  });
 }
 
 Napi::Value Merge(const Napi::CallbackInfo& info) {
@@ -202,7 +250,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.rescale = o.Get("rescale").ToBoolean();
   m.seed = U64Opt(o, "seed", 0);
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
-  const RunOptions run = RunOpts(o);
+  Target target = TargetOpts(o);
   Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");
   EVOLVER_GUARD(env, inputs.IsArray() && weights.IsArray(), "EINVAL", "inputs and weights must be arrays");
   Napi::Array in = inputs.As<Napi::Array>(), w = weights.As<Napi::Array>();
@@ -214,18 +262,22 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   for (int i = 0; i < m.models; ++i) {
     const std::string key = "inputs[" + std::to_string(i) + "]";
     slots.Set(key, in.Get(static_cast<uint32_t>(i)));
-    m.x[i] = BufferOpt(slots, key.c_str(), m.in, m.n, &keep);
+    m.x[i] = BufferOpt(slots, key.c_str(), m.in, m.n, &keep, &target);
     Napi::Value wi = w.Get(static_cast<uint32_t>(i));
     EVOLVER_GUARD(env, wi.IsNumber(), "EINVAL", "weights[" + std::to_string(i) + "] must be a number");
     m.w[i] = static_cast<float>(wi.As<Napi::Number>().DoubleValue());
     m.stream[i] = static_cast<uint64_t>(i) * (uint64_t{1} << 20) + tensor_index;
   }
-  if (m.kind != MergeKind::Linear) m.base = BufferOpt(o, "base", m.in, m.n, &keep);
-  m.dst = const_cast<void*>(BufferOpt(o, "out", m.out, m.n, &keep));
+  if (m.kind != MergeKind::Linear) m.base = BufferOpt(o, "base", m.in, m.n, &keep, &target);
+  m.dst = const_cast<void*>(BufferOpt(o, "out", m.out, m.n, &keep, &target));
   const uint64_t in_bytes = m.n * DTypeSize(m.in), out_bytes = m.n * DTypeSize(m.out);
   for (int i = 0; i < m.models; ++i) GuardOverlap(env, m.dst, out_bytes, m.x[i], in_bytes, m.in == m.out, "an input");
   GuardOverlap(env, m.dst, out_bytes, m.base, in_bytes, m.in == m.out, "base");
-  return Queue(env, std::move(keep), [m, run] { RunMerge(m, run); });
+  return Queue(env, std::move(keep), [m, target] {
+    std::string err;
+    if (target.cuda) OrThrow(cuda::RunMerge(m, target.resident == 1, &err), err);
+    else RunMerge(m, target.run);
+  });
 }
 
 Napi::Value Convert(const Napi::CallbackInfo& info) {
@@ -235,12 +287,16 @@ Napi::Value Convert(const Napi::CallbackInfo& info) {
   c.in = DTypeOpt(o, "inDtype");
   c.out = DTypeOpt(o, "outDtype");
   c.n = U64Opt(o, "n", 0);
-  const RunOptions run = RunOpts(o);
+  Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
-  c.src = BufferOpt(o, "src", c.in, c.n, &keep);
-  c.dst = const_cast<void*>(BufferOpt(o, "out", c.out, c.n, &keep));
+  c.src = BufferOpt(o, "src", c.in, c.n, &keep, &target);
+  c.dst = const_cast<void*>(BufferOpt(o, "out", c.out, c.n, &keep, &target));
   GuardOverlap(env, c.dst, c.n * DTypeSize(c.out), c.src, c.n * DTypeSize(c.in), c.in == c.out, "src");
-  return Queue(env, std::move(keep), [c, run] { RunConvert(c, run); });
+  return Queue(env, std::move(keep), [c, target] {
+    std::string err;
+    if (target.cuda) OrThrow(cuda::RunConvert(c, target.resident == 1, &err), err);
+    else RunConvert(c, target.run);
+  });
 }
 
 Napi::Value Slerp(const Napi::CallbackInfo& info) {
@@ -249,16 +305,47 @@ Napi::Value Slerp(const Napi::CallbackInfo& info) {
   const DType in = DTypeOpt(o, "inDtype"), out = DTypeOpt(o, "outDtype");
   const uint64_t n = U64Opt(o, "n", 0);
   const float t = static_cast<float>(NumberOpt(o, "t", 0.5));
-  const RunOptions run = RunOpts(o);
+  Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
-  const void* x = BufferOpt(o, "x", in, n, &keep);
-  const void* y = BufferOpt(o, "y", in, n, &keep);
-  void* dst = const_cast<void*>(BufferOpt(o, "out", out, n, &keep));
+  const void* x = BufferOpt(o, "x", in, n, &keep, &target);
+  const void* y = BufferOpt(o, "y", in, n, &keep, &target);
+  void* dst = const_cast<void*>(BufferOpt(o, "out", out, n, &keep, &target));
   GuardOverlap(env, dst, n * DTypeSize(out), x, n * DTypeSize(in), in == out, "x");
   GuardOverlap(env, dst, n * DTypeSize(out), y, n * DTypeSize(in), in == out, "y");
   auto plan = std::make_shared<SlerpPlan>();
   return Queue(
-      env, std::move(keep), [=] { RunSlerp(x, y, dst, in, out, n, t, run, plan.get()); },
+      env, std::move(keep),
+      [=] {
+        if (!target.cuda) return void(RunSlerp(x, y, dst, in, out, n, t, target.run, plan.get()));
+        // The reductions run where the data are; the coefficients on the host, as on the CPU.
+        std::string err;
+        ReduceArgs r;
+        r.dtype = in;
+        r.n = n;
+        r.dot = true;
+        auto dot = [&](const void* p, const void* q) {
+          r.x = p;
+          r.y = q;
+          if (target.resident != 1) return RunReduce(r, target.run).dot;
+          ReduceResult res;
+          OrThrow(cuda::RunReduce(r, &res, &err), err);
+          return res.dot;
+        };
+        const double xy = dot(x, y), xx = dot(x, x), yy = dot(y, y);
+        *plan = PlanSlerp(xy, xx, yy, t);
+        Mix2Args m;
+        m.in = in;
+        m.out = out;
+        m.x = x;
+        m.y = y;
+        m.dst = dst;
+        m.n = n;
+        m.lerp = plan->lerp;
+        m.t = plan->t;
+        m.c0 = plan->c0;
+        m.c1 = plan->c1;
+        OrThrow(cuda::RunMix2(m, target.resident == 1, &err), err);
+      },
       [plan](Napi::Env e) {
         Napi::Object r = Napi::Object::New(e);
         r.Set("lerp", plan->lerp);
@@ -275,16 +362,22 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   ReduceArgs r;
   r.dtype = DTypeOpt(o, "dtype");
   r.n = U64Opt(o, "n", 0);
-  const RunOptions run = RunOpts(o);
+  Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
-  r.x = BufferOpt(o, "x", r.dtype, r.n, &keep);
+  r.x = BufferOpt(o, "x", r.dtype, r.n, &keep, &target);
   if (!o.Get("y").IsUndefined()) {
-    r.y = BufferOpt(o, "y", r.dtype, r.n, &keep);
+    r.y = BufferOpt(o, "y", r.dtype, r.n, &keep, &target);
     r.dot = true;
   }
   auto result = std::make_shared<ReduceResult>();
   return Queue(
-      env, std::move(keep), [=] { *result = RunReduce(r, run); },
+      env, std::move(keep),
+      [=] {
+        std::string err;
+        // Host data reduce on the CPU (the same bits); DeviceTensors on the GPU.
+        if (target.cuda && target.resident == 1) OrThrow(cuda::RunReduce(r, result.get(), &err), err);
+        else *result = RunReduce(r, target.run);
+      },
       [result, dot = r.dot](Napi::Env e) {
         Napi::Object out = Napi::Object::New(e);
         if (dot) {

@@ -33,9 +33,17 @@ export interface NativeBackend {
 }
 
 export type KernelDType = 'F32' | 'F16' | 'BF16';
-export type BufferLike = ArrayBufferView | ArrayBuffer;
+export interface NativeDeviceTensor {
+  readonly bytes: number;
+  upload(src: ArrayBufferView | ArrayBuffer): void;
+  download(dst: ArrayBufferView | ArrayBuffer): void;
+  free(): void;
+}
+export type BufferLike = ArrayBufferView | ArrayBuffer | NativeDeviceTensor;
 
 export interface NativeRunOptions {
+  /** 'cpu' (default) or 'cuda' (host buffers are staged; DeviceTensors run in place). */
+  device?: 'cpu' | 'cuda';
   threads?: number;
   chunk?: number;
   /** The CPU kernel table: 'auto' (best for this CPU), 'scalar', 'avx2' or 'avx512'. */
@@ -83,6 +91,12 @@ export interface NativeAddon {
   backends(): NativeBackend[];
   arch: string;
   kernels: NativeKernels;
+  cuda: {
+    DeviceTensor: new (bytes: number) => NativeDeviceTensor;
+    status(): { available: boolean; reason?: string };
+    /** Device-to-device copy bandwidth, GB/s (read + write). */
+    copyBandwidth(bytes: number): number;
+  };
   /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
   stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
 }

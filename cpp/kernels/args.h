@@ -93,14 +93,14 @@ struct ReduceArgs {
 struct ReducePartial {
   double sum = 0, sum_squares = 0, dot = 0;
   uint64_t nan = 0, pos_inf = 0, neg_inf = 0;
-  int32_t min_key = INT32_MAX, max_key = INT32_MIN;  // OrderedKey of finite values
+  int32_t min_key = 2147483647, max_key = -2147483647 - 1;  // OrderedKey of finite values
 };
 
 /** float bits -> int32 whose order is the float total order (-0 < +0). */
-inline int32_t OrderedKey(float f) {
+EVOLVER_HD int32_t OrderedKey(float f) {
   const int32_t b = static_cast<int32_t>(FloatBits(f));
   return b ^ ((b >> 31) & 0x7fffffff);
 }
-inline float FromOrderedKey(int32_t k) { return BitsFloat(static_cast<uint32_t>(k ^ ((k >> 31) & 0x7fffffff))); }
+EVOLVER_HD float FromOrderedKey(int32_t k) { return BitsFloat(static_cast<uint32_t>(k ^ ((k >> 31) & 0x7fffffff))); }
 
 }  // namespace evolver

@@ -6,6 +6,7 @@
 
 #include "../cpu_features.h"
 #include "../thread_pool.h"
+#include "elements.h"
 
 namespace evolver {
 
@@ -66,13 +67,6 @@ uint64_t KeepCount(float density, uint64_t n) {
   if (density >= 1.0f) return n;
   return std::min<uint64_t>(n, static_cast<uint64_t>(std::floor(static_cast<double>(density) * static_cast<double>(n))));
 }
-
-namespace {
-inline uint32_t MagnitudeKey(const void* x, const void* base, DType t, uint64_t e) {
-  const float tau = LoadAs(x, e, t) - LoadAs(base, e, t);
-  return FloatBits(tau) & 0x7fffffffu;
-}
-}  // namespace
 
 MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o) {
   if (k == 0) return {0x7fffffffu, 0};  // keeps nothing: no key exceeds it, no index is below 0
@@ -162,9 +156,14 @@ ReduceResult RunReduce(const ReduceArgs& r, const RunOptions& o) {
     const uint64_t b = c * per, e = std::min(blocks, b + per);
     t.reduce(r, b, e, parts.data() + b);
   });
+  return CombinePartials(parts.data(), blocks, r);
+}
+
+ReduceResult CombinePartials(const ReducePartial* parts, uint64_t blocks, const ReduceArgs& r) {
   ReduceResult out;
   int32_t min_key = INT32_MAX, max_key = INT32_MIN;
-  for (const ReducePartial& p : parts) {
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const ReducePartial& p = parts[i];
     out.sum += p.sum;
     out.sum_squares += p.sum_squares;
     out.dot += p.dot;

@@ -33,6 +33,8 @@ struct ReduceResult {
   float min = 0, max = 0;
 };
 ReduceResult RunReduce(const ReduceArgs& r, const RunOptions& o);
+/** Sums block partials in block order (the fixed order every backend shares). */
+ReduceResult CombinePartials(const ReducePartial* parts, uint64_t blocks, const ReduceArgs& r);
 
 /** Exact top-k selection of |x - base| (k = floor(density * n)) for TIES / breadcrumbs. */
 struct MagnitudeCut {

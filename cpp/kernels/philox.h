@@ -4,11 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define EVOLVER_HD __host__ __device__ __forceinline__
-#else
-#define EVOLVER_HD inline
-#endif
+#include "../dtype.h"  // EVOLVER_HD
 
 namespace evolver {
 

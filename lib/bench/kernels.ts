@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { backends } from '../backends.js';
+import { EvolverArgumentError } from '../errors.js';
 import * as k from '../kernels/index.js';
 import { native, type KernelDType } from '../native.js';
 
@@ -50,6 +50,8 @@ export interface BenchReport {
   copy_gbps_1thread: number;
   triad_gbps_1thread: number;
   results: BenchResult[];
+  /** With --backend cuda: the GPU's device-to-device copy bandwidth; cuda rows' ratio_to_triad is against it. */
+  device_copy_gbps?: number;
   numpy: { ns_per_elem: number | null; n?: number; version?: string; note?: string };
   de_vs_numpy?: number;
   date: string;
@@ -101,8 +103,8 @@ async function filled(n: number, dtype: KernelDType, seed: number): Promise<Uint
 export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
   const log = o.log ?? (() => {});
   if (o.backend === 'cuda') {
-    const cuda = backends().find((b) => b.name === 'cuda')!;
-    throw new Error(`the cuda backend cannot be benchmarked here: ${cuda.available ? 'the CUDA kernels are not wired into the library API yet' : cuda.reason}`);
+    const cuda = k.cudaStatus();
+    if (!cuda.available) throw new EvolverArgumentError(`the cuda backend cannot be benchmarked here: ${cuda.reason}`);
   }
   const all = os.availableParallelism?.() ?? os.cpus().length;
   const reps = o.reps ?? (o.quick ? 2 : 3);
@@ -126,7 +128,13 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
   log(`STREAM (${(operand / MiB).toFixed(0)} MiB arrays): copy ${copy.toFixed(1)} GB/s, triad ${triad.toFixed(1)} GB/s with ${all} threads; 1 thread: copy ${copy1.toFixed(1)}, triad ${triad1.toFixed(1)}`);
 
   const results: BenchResult[] = [];
-  for (const op of ops) {
+  let deviceCopy: number | undefined;
+  if (o.backend === 'cuda') {
+    deviceCopy = native.cuda.copyBandwidth(Math.max(deOperand, 256 * MiB));
+    log(`GPU device-to-device copy: ${deviceCopy.toFixed(0)} GB/s`);
+    results.push(...(await benchCuda(ops, dtypes, operand, deOperand, reps, deviceCopy, log)));
+  }
+  for (const op of o.backend === 'cuda' ? [] : ops) {
     for (const dtype of dtypes) {
       const bytesPerOperand = op === 'de' ? deOperand : operand;
       const n = Math.floor(bytesPerOperand / BYTES[dtype] / 64) * 64;
@@ -138,18 +146,7 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
       for (const isa of isas) {
         for (const threads of threadsList) {
           const run: k.RunOptions = { isa, threads };
-          const call = (): Promise<unknown> => {
-            switch (op) {
-              case 'de': return k.de({ strategy: 'current/1', dtype, target: inputs[0]!, a: inputs[1]!, b: inputs[2]!, out, F: 0.5, CR: 0.9, seed: 42, stream: 0, ...run });
-              case 'linear': return k.linear({ inputs, weights: [0.25, 0.25, 0.25, 0.25], inDtype: dtype, out, ...run });
-              case 'task_arithmetic': return k.taskArithmetic({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], lambda: 0.5, inDtype: dtype, out, ...run });
-              case 'ties': return k.ties({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], density: 0.5, inDtype: dtype, out, ...run });
-              case 'dare_ties': return k.dare({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], density: 0.5, combine: 'ties', seed: 1, tensorIndex: 0, inDtype: dtype, out, ...run });
-              case 'slerp': return k.slerp({ x: inputs[0]!, y: inputs[1]!, t: 0.5, inDtype: dtype, out, ...run });
-              case 'convert': return k.convert({ src: inputs[0]!, inDtype: dtype, out, outDtype: shape.outDtype, ...run });
-              case 'stats': return k.stats(inputs[0]!, dtype, run);
-            }
-          };
+          const call = runOp(op, dtype, inputs, out, shape.outDtype, run);
           // Scalar single-thread runs are slow: one timed run is enough for them.
           const seconds = await bestOf(isa === 'scalar' ? 1 : reps, call);
           const gbps = bytes / seconds / 1e9;
@@ -184,6 +181,7 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
     copy_gbps_1thread: copy1,
     triad_gbps_1thread: triad1,
     results,
+    ...(deviceCopy === undefined ? {} : { device_copy_gbps: deviceCopy }),
     numpy,
     date: new Date().toISOString(),
   };
@@ -191,10 +189,54 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
   return report;
 }
 
+/** The ops on GPU-resident tensors (the fast path for repeated trials), timed to completion. */
+async function benchCuda(ops: BenchOp[], dtypes: KernelDType[], operand: number, deOperand: number, reps: number, copy: number, log: (l: string) => void): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const op of ops) {
+    for (const dtype of dtypes) {
+      const n = Math.floor((op === 'de' ? deOperand : operand) / BYTES[dtype] / 64) * 64;
+      const shape = plan(op, dtype);
+      const inputs: k.DeviceTensor[] = [];
+      for (let i = 0; i < shape.inputs; i++) {
+        const t = new k.DeviceTensor(n * BYTES[dtype]);
+        t.upload(await filled(n, dtype, i + 1));
+        inputs.push(t);
+      }
+      const out = new k.DeviceTensor(n * BYTES[shape.outDtype]);
+      const run: k.RunOptions = { backend: 'cuda' };
+      const call = runOp(op, dtype, inputs, out, shape.outDtype, run);
+      const seconds = await bestOf(reps, call);
+      const bytes = n * BYTES[dtype] * shape.inputs + n * BYTES[shape.outDtype] * shape.outputs;
+      const gbps = bytes / seconds / 1e9;
+      results.push({ op, dtype: dtype.toLowerCase(), backend: 'cuda', threads: 0, n, gbps, ns_per_elem: (seconds / n) * 1e9, ratio_to_triad: gbps / copy });
+      log(`${op.padEnd(16)} ${dtype.toLowerCase().padEnd(5)} cuda     ${gbps.toFixed(1).padStart(8)} GB/s  ${((gbps / copy) * 100).toFixed(0).padStart(4)}% of device copy`);
+      for (const t of [...inputs, out]) t.free();
+    }
+  }
+  return results;
+}
+
+/** One call of `op` on these operands (CPU buffers or DeviceTensors). */
+function runOp(op: BenchOp, dtype: KernelDType, inputs: (Uint8Array | k.DeviceTensor)[], out: Uint8Array | k.DeviceTensor, outDtype: KernelDType, run: k.RunOptions): () => Promise<unknown> {
+  return () => {
+    switch (op) {
+      case 'de': return k.de({ strategy: 'current/1', dtype, target: inputs[0]!, a: inputs[1]!, b: inputs[2]!, out, F: 0.5, CR: 0.9, seed: 42, stream: 0, ...run });
+      case 'linear': return k.linear({ inputs, weights: [0.25, 0.25, 0.25, 0.25], inDtype: dtype, out, ...run });
+      case 'task_arithmetic': return k.taskArithmetic({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], lambda: 0.5, inDtype: dtype, out, ...run });
+      case 'ties': return k.ties({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], density: 0.5, inDtype: dtype, out, ...run });
+      case 'dare_ties': return k.dare({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], density: 0.5, combine: 'ties', seed: 1, tensorIndex: 0, inDtype: dtype, out, ...run });
+      case 'slerp': return k.slerp({ x: inputs[0]!, y: inputs[1]!, t: 0.5, inDtype: dtype, out, ...run });
+      case 'convert': return k.convert({ src: inputs[0]!, inDtype: dtype, out, outDtype, ...run });
+      case 'stats': return k.stats(inputs[0]!, dtype, run);
+    }
+  };
+}
+
 export function formatReport(r: BenchReport): string {
   const lines = [
     `host ${r.host}, ${r.cpu}, ${r.threads} threads`,
     `STREAM copy ${r.copy_gbps.toFixed(1)} GB/s, triad ${r.triad_gbps.toFixed(1)} GB/s (1 thread: ${r.copy_gbps_1thread.toFixed(1)} / ${r.triad_gbps_1thread.toFixed(1)})`,
+    ...(r.device_copy_gbps === undefined ? [] : [`GPU device-to-device copy ${r.device_copy_gbps.toFixed(0)} GB/s (cuda rows: "vs triad" is vs this copy)`]),
     '',
     '| op | dtype | backend | threads | GB/s | ns/elem | vs triad |',
     '|---|---|---|---:|---:|---:|---:|',

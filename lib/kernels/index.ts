@@ -27,17 +27,31 @@ export interface RunOptions {
   chunk?: number;
 }
 
-function runArgs(o: RunOptions): { threads?: number; chunk?: number; backend: string } {
-  const backend = oneOf(o.backend ?? 'auto', ['auto', 'cpu', 'cuda'] as const, 'backend');
-  if (backend === 'cuda') {
-    const cuda = backends().find((b) => b.name === 'cuda')!;
-    fail(`backend 'cuda' is not available: ${cuda.available ? 'the CUDA kernels are not wired into the library API yet' : cuda.reason}`);
-  }
+/** Whether this binary has CUDA kernels and a GPU to run them, and why not. */
+export function cudaStatus(): { available: boolean; reason?: string } {
+  return native.cuda.status();
+}
+
+/** The backend a call with `backend` runs on: 'auto' prefers CUDA only when it is available. */
+export function resolveBackend(backend: Backend = 'auto'): 'cpu' | 'cuda' {
+  const b = oneOf(backend, ['auto', 'cpu', 'cuda'] as const, 'backend');
+  if (b === 'cpu') return 'cpu';
+  const cuda = cudaStatus();
+  if (b === 'cuda' && !cuda.available) fail(`backend 'cuda' is not available: ${cuda.reason}`);
+  return cuda.available ? 'cuda' : 'cpu';
+}
+
+/** A tensor resident in GPU memory: upload once, run many kernels on it, download the result. */
+export const DeviceTensor = native.cuda.DeviceTensor;
+export type DeviceTensor = InstanceType<typeof native.cuda.DeviceTensor>;
+
+function runArgs(o: RunOptions): { threads?: number; chunk?: number; backend: string; device: 'cpu' | 'cuda' } {
+  const device = resolveBackend(o.backend);
   const isa = oneOf(o.isa ?? 'auto', ['auto', 'scalar', 'avx2', 'avx512'] as const, 'isa');
   if (isa !== 'auto' && native.kernels.tableName(isa) === null) {
     fail(`isa '${isa}' is not available: ${backends().find((b) => b.name === isa)?.reason ?? 'unknown'}`);
   }
-  const out: { threads?: number; chunk?: number; backend: string } = { backend: isa };
+  const out: { threads?: number; chunk?: number; backend: string; device: 'cpu' | 'cuda' } = { backend: isa, device };
   if (o.threads !== undefined) out.threads = positiveInteger(o.threads, 'threads');
   if (o.chunk !== undefined) out.chunk = positiveInteger(o.chunk, 'chunk');
   return out;

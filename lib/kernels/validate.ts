@@ -1,6 +1,10 @@
 /** Argument checks for the kernels: tiny predicates, one error per field, the field named. */
 import { EvolverArgumentError } from '../errors.js';
-import type { KernelDType } from '../native.js';
+import { type KernelDType, type NativeDeviceTensor, native } from '../native.js';
+
+export function isDeviceTensor(v: unknown): v is NativeDeviceTensor {
+  return v instanceof native.cuda.DeviceTensor;
+}
 
 export const KERNEL_DTYPES: readonly KernelDType[] = ['F32', 'F16', 'BF16'];
 export const DTYPE_BYTES: Record<KernelDType, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -54,7 +58,11 @@ export function uint64(v: unknown, field: string): bigint {
 }
 
 /** A typed array or ArrayBuffer of exactly n elements of dtype; a detached buffer is refused here already. */
-export function tensorBuffer(v: unknown, dtype: KernelDType, n: number, field: string): ArrayBufferView | ArrayBuffer {
+export function tensorBuffer(v: unknown, dtype: KernelDType, n: number, field: string): ArrayBufferView | ArrayBuffer | NativeDeviceTensor {
+  if (isDeviceTensor(v)) {
+    if (v.bytes !== n * DTYPE_BYTES[dtype]) fail(`Expected ${field} to hold ${n} ${dtype} elements (${n * DTYPE_BYTES[dtype]} bytes) but the DeviceTensor has ${v.bytes} bytes`);
+    return v;
+  }
   if (!(ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) fail(`Expected a typed array or ArrayBuffer for ${field} but received ${describe(v)}`);
   const buffer = v instanceof ArrayBuffer ? v : v.buffer;
   if ((buffer as { detached?: boolean }).detached === true) fail(`${field} is detached (its file was closed)`);
@@ -69,6 +77,7 @@ export function tensorBuffer(v: unknown, dtype: KernelDType, n: number, field: s
 
 /** Element count of a tensor buffer given its dtype. */
 export function elementsOf(v: unknown, dtype: KernelDType, field: string): number {
+  if (isDeviceTensor(v)) return v.bytes / DTYPE_BYTES[dtype];
   if (!(ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) fail(`Expected a typed array or ArrayBuffer for ${field} but received ${describe(v)}`);
   if (v.byteLength % DTYPE_BYTES[dtype] !== 0) fail(`${field} has ${v.byteLength} bytes, not a whole number of ${dtype} elements`);
   return v.byteLength / DTYPE_BYTES[dtype];
