@@ -213,7 +213,6 @@ bool SelectOnDevice(const void* x, const void* base, DType t, uint64_t n, uint64
 // ---- host data: staged through pinned buffers, two streams ----
 
 constexpr uint64_t kStageBytes = 64ull << 20;  // per operand per slot
-constexpr int kMaxOperands = kMaxModels + 2;
 
 struct Operand {
   const void* host;  // input (nullptr if unused)
