@@ -181,6 +181,20 @@ Napi::Value Queue(Napi::Env env, std::vector<BufferArg> keep, KernelWorker::Work
 
 // ---- kernels ----
 
+// Points every buffer `offset` elements before its start and sets first = offset, so element
+// e of the piece is element offset + e of the tensor. The kernel only touches [first, first + n).
+DeArgs ShiftDe(DeArgs a, uint64_t offset) {
+  const uint64_t back = offset * DTypeSize(a.dtype);
+  auto shift = [back](const void* p) { return p == nullptr ? p : static_cast<const void*>(static_cast<const uint8_t*>(p) - back); };
+  a.x = shift(a.x);
+  a.a = shift(a.a);
+  a.b = shift(a.b);
+  a.c = shift(a.c);
+  a.out = const_cast<void*>(shift(a.out));
+  a.first = offset;
+  return a;
+}
+
 Napi::Value De(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = OptionsArg(info, "de");
@@ -206,6 +220,9 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   a.cr_threshold = ThresholdFor(a.CR);
   a.seed = U64Opt(o, "seed", 0);
   a.stream = U64Opt(o, "stream", 0);
+  // The buffers may be a piece of a larger tensor starting at element `offset`: draws and
+  // rows count from the tensor's start, so pieces of a tensor > 4 GiB give the same bits.
+  const uint64_t offset = U64Opt(o, "offset", 0);
   Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
   a.x = BufferOpt(o, "x", a.dtype, a.n, &keep, &target);
@@ -218,6 +235,10 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   const uint64_t bytes = a.n * DTypeSize(a.dtype);
   for (auto [p, name] : {std::pair{a.x, "x"}, {a.a, "a"}, {a.b, "b"}, {a.c, "c"}}) {
     GuardOverlap(env, a.out, bytes, p, bytes, std::string(name) == "x", name);
+  }
+  if (offset > 0) {
+    EVOLVER_GUARD(env, !target.cuda, "EINVAL", "offset is not supported on the cuda backend yet");
+    a = ShiftDe(a, offset);
   }
   return Queue(env, std::move(keep), [a, target] {
     std::string err;

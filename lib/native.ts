@@ -53,7 +53,7 @@ export interface NativeRunOptions {
 export interface NativeKernels {
   de(o: NativeRunOptions & {
     strategy: string; granularity: string; dtype: KernelDType; n: number; rowLength: number;
-    F: number; CR: number; seed: bigint; stream: bigint;
+    F: number; CR: number; seed: bigint; stream: bigint; offset?: number;
     x: BufferLike; a?: BufferLike; b?: BufferLike; c?: BufferLike; out: BufferLike;
   }): Promise<void>;
   merge(o: NativeRunOptions & {

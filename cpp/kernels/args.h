@@ -21,6 +21,7 @@ struct DeArgs {
   const void* c = nullptr;   // r0 / best / ref
   void* out = nullptr;       // may alias x
   uint64_t n = 0;
+  uint64_t first = 0;        // the elements run are [first, first + n)
   uint64_t row_length = 1;   // elements per row (row granularity)
   float F = 0.5f;
   float CR = 0.9f;

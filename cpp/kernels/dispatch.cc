@@ -49,7 +49,7 @@ const KernelTable& BestTable() {
 
 void RunDe(const DeArgs& a, const RunOptions& o) {
   const KernelTable& t = TableOf(o);
-  ForChunks(a.n, o, [&](uint64_t b, uint64_t e) { t.de(a, b, e); });
+  ForChunks(a.n, o, [&](uint64_t b, uint64_t e) { t.de(a, a.first + b, a.first + e); });
 }
 
 void RunConvert(const ConvertArgs& c, const RunOptions& o) {

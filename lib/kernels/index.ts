@@ -96,6 +96,8 @@ export interface DeOptions extends RunOptions {
   tensorIndex?: number;
   /** Elements per row for row granularity (the product of the shape after its first dimension). */
   rowLength?: number;
+  /** The buffers are a piece of a larger tensor starting at this element (tensors over 4 GiB). */
+  offset?: number;
 }
 
 /** Fused mutation + binomial crossover of one tensor (DESIGN.md), in one pass over memory. */
@@ -128,9 +130,13 @@ export async function de(o: DeOptions): Promise<void> {
     if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
     args.stream = streamFor(o.trial, o.tensorIndex);
   }
+  if (o.offset !== undefined) {
+    if (!Number.isSafeInteger(o.offset) || o.offset < 0) fail(`Expected a non-negative integer for offset but received ${o.offset}`);
+    args.offset = o.offset;
+  }
   if (granularity === 'row') {
     const rowLength = positiveInteger(o.rowLength, 'rowLength');
-    if (n % rowLength !== 0) fail(`rowLength ${rowLength} does not divide the ${n} elements`);
+    if (o.offset === undefined && n % rowLength !== 0) fail(`rowLength ${rowLength} does not divide the ${n} elements`);
     args.rowLength = rowLength;
   }
   if (spec.usesDifference) {

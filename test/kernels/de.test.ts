@@ -54,6 +54,22 @@ describe(`de kernel: every strategy x dtype x granularity, bit for bit (isas: ${
     }
   });
 
+  it('pieces of a tensor (offset) give the same bits as the whole (tensors over 4 GiB are run in pieces)', async () => {
+    const n = 10_007, rowLength = 31 * 7;
+    const [x, a, b] = [0, 1, 2].map(() => toBuffer(randomBits(n * 3, 'BF16', random), 'BF16').subarray(0, n * 3 - (n * 3) % rowLength) as Uint16Array);
+    const total = x!.length;
+    for (const granularity of ['element', 'row'] as const) {
+      const whole = new Uint16Array(total);
+      const common = { strategy: 'current/1' as const, granularity, dtype: 'BF16' as const, F: 0.5, CR: 0.5, seed: 3, stream: 9, rowLength };
+      await de({ ...common, target: x!, a: a!, b: b!, out: whole });
+      const pieces = new Uint16Array(total);
+      for (const [from, to] of [[0, 4093], [4093, 17001], [17001, total]] as const) {
+        await de({ ...common, target: x!.subarray(from, to), a: a!.subarray(from, to), b: b!.subarray(from, to), out: pieces.subarray(from, to), offset: from });
+      }
+      assert.equal(firstDifference(bitsOf(pieces), bitsOf(whole)), undefined, granularity);
+    }
+  });
+
   it('CR = 0 copies the target bits exactly (NaN payloads included); CR = 1 takes every mutant', async () => {
     const n = 777;
     const [x, a, b] = [0, 1, 2].map(() => randomBits(n, 'F32', random));
