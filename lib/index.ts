@@ -13,3 +13,8 @@ export { scan, type TensorStats } from './store/scan.js';
 export { inspect, type InspectResult } from './store/inspect.js';
 export * as kernels from './kernels/index.js';
 export { STRATEGIES, streamFor, type Strategy, type Granularity } from './kernels/strategies.js';
+export { EvolutionRun, evolve, type EvolveOptions, type TrialEvent, type InitialScore, type StopReason } from './evolve/engine.js';
+export { loadConfig, validateConfig, ConfigSchema, ConfigError, type EvolveConfig } from './evolve/config.js';
+export { type Evaluator, type Fitness } from './evolve/evaluator.js';
+export { type JournalEntry, readJournal } from './evolve/journal.js';
+export { type RunReport } from './evolve/report.js';

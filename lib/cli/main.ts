@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerInspect } from './inspect-command.js';
 import { registerBackends } from './backends-command.js';
 import { registerBench } from './bench-command.js';
+import { registerEvolve } from './evolve-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   registerInspect(program);
   registerBackends(program);
   registerBench(program);
+  registerEvolve(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -1,0 +1,118 @@
+/** `evolver evolve CONFIG.yaml [--json]` and `evolver evolve --resume RUN_DIR`. */
+import path from 'node:path';
+
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+
+import { EvolverArgumentError } from '../errors.js';
+import { type EvolveConfig, ConfigError, loadConfig } from '../evolve/config.js';
+import { EvolutionRun, type InitialScore, type TrialEvent } from '../evolve/engine.js';
+import { type Evaluator, loadModuleEvaluator } from '../evolve/evaluator.js';
+import type { RunReport } from '../evolve/report.js';
+import { RunFolder } from '../evolve/run-folder.js';
+
+export async function evaluatorFor(config: EvolveConfig, configFile: string): Promise<Evaluator> {
+  if (config.fitness.type === 'module') {
+    return loadModuleEvaluator(config.fitness, { models: config.models, configDir: path.dirname(configFile) }, configFile);
+  }
+  throw new ConfigError(configFile, 'fitness.type', "the 'onnx' evaluator is not built yet; use a fitness module (fitness: {type: module, path: ...}) for now");
+}
+
+export function registerEvolve(program: Command): void {
+  program
+    .command('evolve')
+    .description('evolve a population of models (Evolver, Du et al. 2024); resumable')
+    .argument('[config]', 'the run configuration (YAML)')
+    .option('--resume <run_dir>', 'continue a stopped or killed run')
+    .option('--json', 'one JSON event per line on stdout')
+    .option('--threads <n>', 'kernel threads (default: all cores)')
+    .action(async (configPath: string | undefined, o: { resume?: string; json?: boolean; threads?: string }) => {
+      if ((configPath === undefined) === (o.resume === undefined)) throw new EvolverArgumentError('give a config file, or --resume RUN_DIR (not both)');
+      let config: EvolveConfig;
+      let configFile: string;
+      if (o.resume !== undefined) {
+        const folder = new RunFolder(o.resume);
+        if (!folder.exists()) throw new EvolverArgumentError(`${folder.dir} holds no run to resume (no run.json)`);
+        config = folder.readJson<{ config: EvolveConfig }>(folder.runJson).config;
+        configFile = folder.runJson;
+      } else {
+        configFile = path.resolve(configPath!);
+        config = loadConfig(configFile);
+      }
+      const threads = o.threads === undefined ? undefined : Number(o.threads);
+      if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new EvolverArgumentError(`--threads: expected a positive integer, got '${o.threads}'`);
+      const evaluator = await evaluatorFor(config, configFile);
+      const controller = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) {
+          process.stderr.write('\nevolver: stopping after the trial in flight (Ctrl-C again to quit now; the run stays resumable)\n');
+          controller.abort();
+        } else {
+          process.exit(130);
+        }
+      };
+      process.on('SIGINT', onSigint);
+      const run = new EvolutionRun({ config, evaluator, resume: o.resume !== undefined, signal: controller.signal, ...(threads ? { threads } : {}) });
+      const view = o.json ? jsonEvents(run) : process.stderr.isTTY ? progressBar(run) : plainLines(run);
+      try {
+        const report = await run.run();
+        view.end(report);
+        if (!o.json) process.stdout.write(summary(report, run.folder.dir));
+        if (report.stop === 'aborted') process.exitCode = 130;
+      } finally {
+        view.end();
+        process.off('SIGINT', onSigint);
+      }
+    });
+}
+
+interface View {
+  end(report?: RunReport): void;
+}
+
+function jsonEvents(run: EvolutionRun): View {
+  const out = (type: string, data: unknown) => process.stdout.write(JSON.stringify({ type, ...(data as object) }) + '\n');
+  run.on('initial', (s: InitialScore) => out('initial', s));
+  run.on('trial', (t: TrialEvent) => out('trial', { ...t.entry, best: t.best, mean: t.mean, acceptanceRate: t.acceptanceRate, elapsedSeconds: t.elapsedSeconds }));
+  run.on('generation', (g) => out('generation', g));
+  return { end: (report) => report && out('done', { stop: report.stop, trials: report.trials, initialBest: report.initialBest, finalBest: report.finalBest, bestMember: report.bestMember, folder: run.folder.dir }) };
+}
+
+function progressBar(run: EvolutionRun): View {
+  const bar = new cliProgress.SingleBar(
+    { format: 'trials {bar} {value}/{total} | best {best} | accepted {rate}% | ETA {eta_formatted}', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  run.on('initial', (s: InitialScore) => process.stderr.write(`initial fitness of member ${s.member}: ${s.fitness.toFixed(6)}  (${path.basename(s.model)})\n`));
+  run.on('trial', (t: TrialEvent) => {
+    if (!started) {
+      bar.start(t.trialsPlanned, t.trialsDone - 1, { best: t.best.toFixed(6), rate: '0' });
+      started = true;
+    }
+    bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0) });
+  });
+  return { end: () => started && bar.stop() };
+}
+
+function plainLines(run: EvolutionRun): View {
+  run.on('initial', (s: InitialScore) => process.stderr.write(`initial member ${s.member} fitness ${s.fitness.toFixed(6)} (${path.basename(s.model)})\n`));
+  run.on('trial', (t: TrialEvent) => {
+    const e = t.entry;
+    process.stderr.write(`trial ${e.k} gen ${e.generation} target ${e.target}: fitness ${e.fitness.toFixed(6)} vs ${e.parentFitness.toFixed(6)} ${e.accepted ? 'accepted' : 'rejected'}${e.reason ? ` (${e.reason})` : ''}; best ${t.best.toFixed(6)}\n`);
+  });
+  return { end: () => {} };
+}
+
+function summary(r: RunReport, dir: string): string {
+  const t = r.throughput;
+  return [
+    `run ${dir}: ${r.trials} trials, ${r.accepted} accepted (${(r.acceptanceRate * 100).toFixed(1)}%), stopped by ${r.stop}`,
+    `best fitness ${r.initialBest.toFixed(6)} -> ${r.finalBest.toFixed(6)} (member ${r.bestMember}); best weights in ${path.join(dir, 'best')}`,
+    `${t.evaluations} evaluations in ${t.seconds.toFixed(1)} s (${t.evaluationsPerMinute.toFixed(1)}/min); offspring ${(t.offspringShare * 100).toFixed(0)}%, evaluation ${(t.evaluationShare * 100).toFixed(0)}% of the time`,
+    `report: ${path.join(dir, 'report.html')}`,
+    '',
+  ].join('\n');
+}

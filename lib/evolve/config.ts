@@ -1,0 +1,126 @@
+/**
+ * The `evolver evolve` configuration: YAML validated by a zod schema. An error names the key
+ * path and what was expected. Paths are resolved relative to the config file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+import { EvolverArgumentError } from '../errors.js';
+import { GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
+
+export class ConfigError extends EvolverArgumentError {
+  override readonly name = 'ConfigError';
+  readonly file: string;
+  readonly keyPath: string;
+  constructor(file: string, keyPath: string, message: string) {
+    super(`${file}: ${keyPath === '' ? '' : `${keyPath}: `}${message}`);
+    this.file = file;
+    this.keyPath = keyPath;
+  }
+}
+
+/** A fixed value, or a [low, high] range dithered per trial. */
+const fixedOrRange = (min: number, max: number) =>
+  z.union([
+    z.number().min(min).max(max),
+    z.tuple([z.number().min(min).max(max), z.number().min(min).max(max)]).refine(([lo, hi]) => lo <= hi, 'the range must be [low, high] with low <= high'),
+  ]);
+
+const regexString = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected a valid regular expression');
+
+const moduleFitness = z.strictObject({
+  type: z.literal('module'),
+  /** A JS module (relative to the config) whose export is an Evaluator or a factory of one. */
+  path: z.string().min(1),
+  export: z.string().default('default'),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+const onnxFitness = z.strictObject({
+  type: z.literal('onnx'),
+  graph: z.string().min(1),
+  data: z.array(z.string().min(1)).min(1),
+  metric: z.enum(['nll', 'accuracy', 'f1']).default('nll'),
+});
+
+export const ConfigSchema = z.strictObject({
+  models: z.array(z.string().min(1)).min(2, 'a population needs at least 2 models'),
+  output: z.string().min(1),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  strategy: z.enum(STRATEGY_NAMES as [string, ...string[]]).default('current/1'),
+  F: fixedOrRange(0, 4).default(0.5),
+  CR: fixedOrRange(0, 1).default(0.9),
+  granularity: z.enum(GRANULARITIES as unknown as [string, ...string[]]).default('element'),
+  schedule: z.enum(['sequential', 'generational']).default('sequential'),
+  /** Offspring evaluated at once in the generational schedule. */
+  concurrency: z.number().int().min(1).max(64).default(2),
+  generations: z.number().int().min(1).default(10),
+  max_trials: z.number().int().min(1).optional(),
+  max_seconds: z.number().positive().optional(),
+  /** Stop after this many generations without a better best. */
+  patience: z.number().int().min(1).optional(),
+  /** Replace the target when the offspring is strictly better (default) or at least as good. */
+  accept: z.enum(['better', 'better_or_equal']).default('better'),
+  include: z.array(regexString).default(['.*']),
+  exclude: z.array(regexString).default([]),
+  /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
+  copy_files_from: z.string().optional(),
+  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]),
+});
+
+export type EvolveConfig = z.infer<typeof ConfigSchema>;
+
+function formatIssue(issue: z.core.$ZodIssue): [string, string] {
+  const keyPath = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return [keyPath, issue.message];
+}
+
+/** Validates a parsed config object; `file` names it in errors. Paths stay as given. */
+export function validateConfig(raw: unknown, file: string): EvolveConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '', 'expected a mapping of keys (models, output, seed, fitness, ...)');
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const [keyPath, message] = formatIssue(parsed.error.issues[0]!);
+    throw new ConfigError(file, keyPath, message);
+  }
+  return parsed.data;
+}
+
+/** Reads, validates and resolves a YAML config: every path becomes absolute. */
+export function loadConfig(file: string): EvolveConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(file, '', `is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  return resolvePaths(validateConfig(raw, file), path.dirname(path.resolve(file)));
+}
+
+export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
+  const abs = (p: string) => path.resolve(dir, p);
+  const fitness = c.fitness.type === 'module' ? { ...c.fitness, path: abs(c.fitness.path) } : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map(abs) };
+  return {
+    ...c,
+    models: c.models.map(abs),
+    output: abs(c.output),
+    ...(c.copy_files_from === undefined ? {} : { copy_files_from: abs(c.copy_files_from) }),
+    fitness,
+  };
+}

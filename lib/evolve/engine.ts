@@ -1,0 +1,476 @@
+/**
+ * The Evolver run: a population of weight sets, offspring by mutation + crossover, greedy
+ * one-to-one replacement on dev-set fitness (Du et al., 2024). Sequential (the paper: each
+ * trial is selected before the next is made) or generational (a generation's offspring are
+ * made from the same parents, evaluated concurrently, then selected). Everything a resume
+ * needs is on disk: a killed run continues to bit-identical final weights.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { EvolverArgumentError } from '../errors.js';
+import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
+import { bestIsa } from '../kernels/index.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import { writeCheckpoint } from '../store/write-checkpoint.js';
+import type { EvolveConfig } from './config.js';
+import { DRAW, dither, trialUniforms } from './draws.js';
+import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
+import { Journal, type JournalEntry, readJournal } from './journal.js';
+import { chooseMembers } from './members.js';
+import { checksum, makeOffspring } from './offspring.js';
+import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
+import { type RunReport, buildReport, writeReportHtml } from './report.js';
+import { RunFolder, RunFolderError } from './run-folder.js';
+
+export const VERSION = '0.1.0';
+
+interface RunJson {
+  format: 'evolver-run/1';
+  version: string;
+  created: string;
+  config: EvolveConfig;
+  evolved: string[];
+  carried: string[];
+  environment: { node: string; isa: string; host: string };
+  initial?: InitialScore[];
+  finished?: string;
+}
+
+export interface InitialScore {
+  member: number;
+  model: string;
+  checksum: string;
+  fitness: number;
+  metrics: Record<string, number>;
+}
+
+interface Member {
+  weights: WeightSet;
+  /** population/member-i.safetensors when changed, else the input path. */
+  file: string;
+  checksum: string;
+  fitness: Fitness;
+}
+
+export type StopReason = 'generations' | 'max_trials' | 'max_seconds' | 'patience' | 'aborted';
+
+export interface TrialEvent {
+  entry: JournalEntry;
+  best: number;
+  bestMember: number;
+  mean: number;
+  acceptanceRate: number;
+  trialsDone: number;
+  trialsPlanned: number;
+  elapsedSeconds: number;
+}
+
+export interface EvolveOptions {
+  config: EvolveConfig;
+  /** The fitness; required (the CLI builds it from config.fitness). */
+  evaluator: Evaluator;
+  /** Continue the run in config.output instead of starting one. */
+  resume?: boolean;
+  signal?: AbortSignal;
+  /** Kernel threads (default: all cores). */
+  threads?: number;
+}
+
+/**
+ * Events: 'initial' (InitialScore), 'trial' (TrialEvent), 'generation' ({generation, best,
+ * mean}), 'done' (RunReport), 'log' (string).
+ */
+export class EvolutionRun extends EventEmitter {
+  readonly config: EvolveConfig;
+  readonly folder: RunFolder;
+  private readonly evaluator: Evaluator;
+  private readonly signal: AbortSignal | undefined;
+  private readonly threads: number | undefined;
+  private inputs: WeightSet[] = [];
+  private plan: TensorPlanEntry[] = [];
+  private evolved: string[] = [];
+  private members: Member[] = [];
+  private entries: JournalEntry[] = [];
+  private cache = new Map<string, Fitness>();
+  private journal: Journal | undefined;
+  private release: (() => void) | undefined;
+  private runJson!: RunJson;
+  private started = 0;
+  private timing = { offspring: 0, evaluation: 0, evaluations: 0 };
+
+  constructor(options: EvolveOptions) {
+    super();
+    this.config = options.config;
+    this.folder = new RunFolder(options.config.output);
+    this.evaluator = options.evaluator;
+    this.signal = options.signal;
+    this.threads = options.threads;
+    this.resume = options.resume === true;
+  }
+  private readonly resume: boolean;
+
+  /** Runs (or resumes) to a stop condition; writes best/, report.json and report.html. */
+  async run(): Promise<RunReport> {
+    this.started = Date.now();
+    try {
+      await this.open();
+      const stop = this.config.schedule === 'sequential' ? await this.sequential() : await this.generational();
+      return await this.finish(stop);
+    } finally {
+      this.close();
+    }
+  }
+
+  // ---------- opening, resuming ----------
+
+  private async open(): Promise<void> {
+    const c = this.config;
+    if (this.resume && !this.folder.exists()) throw new RunFolderError(`${this.folder.dir} holds no run to resume (no run.json)`);
+    if (!this.resume && this.folder.exists()) throw new RunFolderError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
+    this.folder.create();
+    this.release = this.folder.acquireLock();
+    this.inputs = openModels(c.models);
+    const { evolved, carried } = selectTensors(this.inputs[0]!.names(), c.include, c.exclude);
+    this.evolved = evolved;
+    checkPopulation(this.inputs, evolved, STRATEGIES[c.strategy as Strategy].othersNeeded + 1, c.strategy);
+    this.plan = tensorPlan(this.inputs[0]!, evolved);
+
+    if (this.resume) {
+      this.runJson = this.folder.readJson<RunJson>(this.folder.runJson);
+    } else {
+      this.runJson = {
+        format: 'evolver-run/1',
+        version: VERSION,
+        created: new Date().toISOString(),
+        config: c,
+        evolved,
+        carried,
+        environment: { node: process.version, isa: bestIsa(), host: os.hostname() },
+      };
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
+    const { entries, validBytes } = readJournal(this.folder.journal);
+    this.entries = this.completeUnits(entries);
+    const keep = this.entries.length === entries.length ? validBytes : byteLengthOfLines(this.folder.journal, this.entries.length);
+    this.journal = new Journal(this.folder.journal, keep);
+    this.recoverPopulation();
+    await this.initialFitness();
+  }
+
+  /** Sequential: every line stands alone. Generational: only whole generations count. */
+  private completeUnits(entries: JournalEntry[]): JournalEntry[] {
+    const ks = entries.map((e) => e.k);
+    ks.forEach((k, i) => {
+      if (k !== i) throw new RunFolderError(`${this.folder.journal}: line ${i + 1} has k = ${k}, expected ${i} (a damaged journal)`);
+    });
+    if (this.config.schedule === 'sequential') return entries;
+    const n = this.config.models.length;
+    return entries.slice(0, Math.floor(entries.length / n) * n);
+  }
+
+  /** Brings population/ in line with the journal, then opens the current members. */
+  private recoverPopulation(): void {
+    const latest = new Map<number, JournalEntry>();
+    for (const e of this.entries) if (e.accepted) latest.set(e.target, e);
+    // An accepted trial's file waits in trial/ until renamed: finish renames a crash interrupted.
+    for (const [t, e] of latest) {
+      const pending = this.folder.trialFile(e.k);
+      if (fs.existsSync(pending)) fs.renameSync(pending, this.folder.member(t));
+    }
+    for (const f of fs.readdirSync(this.folder.trial)) fs.rmSync(path.join(this.folder.trial, f), { force: true });
+    this.members = this.inputs.map((input, i) => {
+      const e = latest.get(i);
+      if (e === undefined) return { weights: input, file: input.path, checksum: '', fitness: { score: NaN, metrics: {} } };
+      const weights = openWeights(this.folder.member(i));
+      const sum = checksum(weights, this.evolved);
+      if (sum !== e.checksum) {
+        throw new RunFolderError(`${this.folder.member(i)} does not hold the weights journal line k=${e.k} accepted (checksum ${sum.slice(0, 12)} != ${e.checksum.slice(0, 12)}); the run folder was changed by hand`);
+      }
+      return { weights, file: this.folder.member(i), checksum: sum, fitness: { score: e.fitness, metrics: e.metrics } };
+    });
+    for (const e of this.entries) this.cache.set(e.checksum, { score: e.fitness, metrics: e.metrics });
+  }
+
+  private async initialFitness(): Promise<void> {
+    const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, s]));
+    const initial: InitialScore[] = [];
+    for (let i = 0; i < this.inputs.length; i++) {
+      const input = this.inputs[i]!;
+      let score = known.get(i);
+      if (score === undefined) {
+        const sum = checksum(input, this.evolved);
+        const fitness = this.cache.get(sum) ?? (await this.evaluate(input));
+        score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
+      }
+      initial.push(score);
+      this.cache.set(score.checksum, { score: score.fitness, metrics: score.metrics });
+      const m = this.members[i]!;
+      if (m.file === input.path) {
+        m.checksum = score.checksum;
+        m.fitness = { score: score.fitness, metrics: score.metrics };
+      }
+      this.emit('initial', score);
+    }
+    if (this.runJson.initial === undefined) {
+      this.runJson.initial = initial;
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
+  }
+
+  private async evaluate(weights: WeightSet): Promise<Fitness> {
+    const t0 = performance.now();
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    this.signal?.addEventListener('abort', onAbort);
+    try {
+      return checkFitness(await this.evaluator(weights, { signal: controller.signal }));
+    } finally {
+      this.signal?.removeEventListener('abort', onAbort);
+      this.timing.evaluation += (performance.now() - t0) / 1000;
+      this.timing.evaluations++;
+    }
+  }
+
+  // ---------- trials ----------
+
+  private get n(): number {
+    return this.members.length;
+  }
+
+  /** Makes and evaluates trial k against `parents` (a snapshot of the population). */
+  private async trial(k: number, parents: readonly Member[]): Promise<{ entry: JournalEntry; file: string }> {
+    const c = this.config;
+    const generation = Math.floor(k / this.n);
+    const target = k % this.n;
+    const u = trialUniforms(c.seed, k);
+    const used = chooseMembers(c.strategy as Strategy, target, this.n, u, parents.map((m) => m.fitness.score), generation, c.generations);
+    const F = dither(c.F, u[DRAW.F]!);
+    const CR = dither(c.CR, u[DRAW.CR]!);
+    const file = this.folder.trialFile(k);
+    fs.rmSync(file, { force: true });
+    const t0 = performance.now();
+    await makeOffspring({
+      plan: this.plan,
+      members: parents.map((m) => m.weights),
+      carriedFrom: this.inputs[0]!,
+      target,
+      used,
+      strategy: c.strategy as Strategy,
+      granularity: c.granularity as Granularity,
+      F,
+      CR,
+      seed: c.seed,
+      k,
+      file,
+      metadata: { evolver_trial: String(k) },
+      ...(this.threads ? { threads: this.threads } : {}),
+    });
+    const offspringSeconds = (performance.now() - t0) / 1000;
+    this.timing.offspring += offspringSeconds;
+    const child = openWeights(file);
+    let fitness: Fitness;
+    let sum: string;
+    let cached = false;
+    const e0 = this.timing.evaluation;
+    try {
+      sum = checksum(child, this.evolved);
+      const hit = this.cache.get(sum);
+      if (hit !== undefined) {
+        fitness = hit;
+        cached = true;
+      } else {
+        fitness = await this.evaluate(child);
+      }
+    } finally {
+      child.close();
+    }
+    this.cache.set(sum, fitness);
+    const parentFitness = parents[target]!.fitness.score;
+    const better = c.accept === 'better' ? fitness.score > parentFitness : fitness.score >= parentFitness;
+    const entry: JournalEntry = {
+      k,
+      generation,
+      target,
+      members: used,
+      strategy: c.strategy,
+      F,
+      CR,
+      granularity: c.granularity,
+      seed: c.seed,
+      fitness: fitness.score,
+      metrics: fitness.metrics,
+      parentFitness,
+      accepted: better && fitness.score !== -Infinity,
+      checksum: sum,
+      seconds: { offspring: offspringSeconds, evaluation: this.timing.evaluation - e0 },
+    };
+    if (cached) entry.cached = true;
+    if (fitness.score === -Infinity) entry.reason = 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
+    return { entry, file };
+  }
+
+  /** Renames an accepted trial into the population (atomic) and opens it as member `target`. */
+  private accept(entry: JournalEntry, file: string): void {
+    const old = this.members[entry.target]!;
+    const dest = this.folder.member(entry.target);
+    fs.renameSync(file, dest);
+    if (old.file !== this.inputs[entry.target]!.path) old.weights.close();
+    this.members[entry.target] = { weights: openWeights(dest), file: dest, checksum: entry.checksum, fitness: { score: entry.fitness, metrics: entry.metrics } };
+  }
+
+  private record(entry: JournalEntry): void {
+    this.entries.push(entry);
+    const scores = this.members.map((m) => m.fitness.score);
+    const best = Math.max(...scores);
+    const accepted = this.entries.filter((e) => e.accepted).length;
+    const event: TrialEvent = {
+      entry,
+      best,
+      bestMember: scores.indexOf(best),
+      mean: scores.reduce((a, b) => a + b, 0) / scores.length,
+      acceptanceRate: accepted / this.entries.length,
+      trialsDone: this.entries.length,
+      trialsPlanned: this.plannedTrials(),
+      elapsedSeconds: (Date.now() - this.started) / 1000,
+    };
+    this.emit('trial', event);
+  }
+
+  private plannedTrials(): number {
+    const byGenerations = this.config.generations * this.n;
+    return Math.min(byGenerations, this.config.max_trials ?? Infinity);
+  }
+
+  private stopBeforeTrial(k: number): StopReason | undefined {
+    const c = this.config;
+    if (this.signal?.aborted) return 'aborted';
+    if (Math.floor(k / this.n) >= c.generations) return 'generations';
+    if (c.max_trials !== undefined && k >= c.max_trials) return 'max_trials';
+    if (c.max_seconds !== undefined && (Date.now() - this.started) / 1000 >= c.max_seconds) return 'max_seconds';
+    if (c.patience !== undefined && k % this.n === 0 && this.generationsWithoutImprovement() >= c.patience) return 'patience';
+    return undefined;
+  }
+
+  /** Whole generations since the best fitness last improved. */
+  private generationsWithoutImprovement(): number {
+    const initialBest = Math.max(...(this.runJson.initial ?? []).map((s) => s.fitness));
+    let best = initialBest;
+    let lastImprovement = 0;
+    for (const e of this.entries) {
+      if (e.accepted && e.fitness > best) {
+        best = e.fitness;
+        lastImprovement = e.generation + 1;
+      }
+    }
+    return Math.floor(this.entries.length / this.n) - lastImprovement;
+  }
+
+  private async sequential(): Promise<StopReason> {
+    for (let k = this.entries.length; ; k++) {
+      const stop = this.stopBeforeTrial(k);
+      if (stop) return stop;
+      const { entry, file } = await this.trial(k, this.members);
+      // The journal line first, then the rename: a crash between the two is finished on resume.
+      this.journal!.append([entry]);
+      if (entry.accepted) this.accept(entry, file);
+      else fs.rmSync(file, { force: true });
+      this.record(entry);
+      if ((k + 1) % this.n === 0) this.emitGeneration(Math.floor(k / this.n));
+    }
+  }
+
+  private async generational(): Promise<StopReason> {
+    const c = this.config;
+    for (let g = this.entries.length / this.n; ; g++) {
+      const stop = this.stopBeforeTrial(g * this.n);
+      if (stop) return stop;
+      const parents = [...this.members];
+      const results: ({ entry: JournalEntry; file: string } | undefined)[] = Array.from({ length: this.n }, () => undefined);
+      // `concurrency` workers: while one evaluates, another is making its offspring.
+      let next = 0;
+      const worker = async () => {
+        while (next < this.n && !this.signal?.aborted) {
+          const t = next++;
+          results[t] = await this.trial(g * this.n + t, parents);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(c.concurrency, this.n) }, worker));
+      if (results.some((r) => r === undefined)) {
+        // Aborted mid-generation: nothing of it is journaled; a resume redoes it identically.
+        for (const r of results) if (r) fs.rmSync(r.file, { force: true });
+        return 'aborted';
+      }
+      const done = results as { entry: JournalEntry; file: string }[];
+      this.journal!.append(done.map((r) => r.entry));
+      for (const r of done) {
+        if (r.entry.accepted) this.accept(r.entry, r.file);
+        else fs.rmSync(r.file, { force: true });
+      }
+      for (const r of done) this.record(r.entry);
+      this.emitGeneration(g);
+    }
+  }
+
+  private emitGeneration(generation: number): void {
+    const scores = this.members.map((m) => m.fitness.score);
+    this.emit('generation', { generation, best: Math.max(...scores), mean: scores.reduce((a, b) => a + b, 0) / scores.length });
+  }
+
+  // ---------- outputs ----------
+
+  private async finish(stop: StopReason): Promise<RunReport> {
+    const scores = this.members.map((m) => m.fitness.score);
+    const bestMember = scores.indexOf(Math.max(...scores));
+    const best = this.members[bestMember]!;
+    const firstInput = this.inputs[0]!;
+    const maxShard = firstInput.format === 'sharded' ? Math.max(...firstInput.files.map((f) => f.size)) : Number.MAX_SAFE_INTEGER;
+    writeCheckpoint(best.weights, this.folder.best, {
+      maxShardBytes: maxShard,
+      copyFilesFrom: this.config.copy_files_from ?? firstInput.folder,
+      overwrite: true,
+      metadata: { evolver_best_member: String(bestMember), evolver_run: this.folder.dir },
+    });
+    if (stop !== 'aborted') {
+      this.runJson.finished = new Date().toISOString();
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
+    const report = buildReport({
+      config: this.config,
+      initial: this.runJson.initial ?? [],
+      entries: this.entries,
+      final: this.members.map((m, i) => ({ member: i, file: m.file, checksum: m.checksum, fitness: m.fitness.score, metrics: m.fitness.metrics })),
+      bestMember,
+      stop,
+      seconds: (Date.now() - this.started) / 1000,
+      timing: this.timing,
+      evolved: this.evolved.length,
+    });
+    this.folder.writeJson(this.folder.reportJson, report);
+    await writeReportHtml(report, this.folder.reportHtml);
+    this.emit('done', report);
+    return report;
+  }
+
+  private close(): void {
+    for (const m of this.members) if (!this.inputs.includes(m.weights)) m.weights.close();
+    for (const i of this.inputs) i.close();
+    this.journal?.close();
+    this.release?.();
+  }
+}
+
+function byteLengthOfLines(file: string, lines: number): number {
+  const text = fs.readFileSync(file, 'utf8');
+  let at = 0;
+  for (let i = 0; i < lines; i++) at = text.indexOf('\n', at) + 1;
+  return Buffer.byteLength(text.slice(0, at));
+}
+
+/** Convenience: run to completion with a JS evaluator. */
+export async function evolve(options: EvolveOptions): Promise<RunReport> {
+  if (typeof options.evaluator !== 'function') throw new EvolverArgumentError('evolve(): an evaluator function is required');
+  return new EvolutionRun(options).run();
+}

@@ -1,0 +1,83 @@
+/**
+ * The run folder (DESIGN.md): run.json, journal.jsonl, population/, trial/, best/,
+ * report.json (+ report.html), and run.lock while a process uses it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { EvolverArgumentError, fromSystemError } from '../errors.js';
+import { writeFileAtomic } from '../store/write-checkpoint.js';
+
+export class RunFolderError extends EvolverArgumentError {
+  override readonly name = 'RunFolderError';
+}
+
+export class RunFolder {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+  get runJson() { return path.join(this.dir, 'run.json'); }
+  get journal() { return path.join(this.dir, 'journal.jsonl'); }
+  get population() { return path.join(this.dir, 'population'); }
+  get trial() { return path.join(this.dir, 'trial'); }
+  get best() { return path.join(this.dir, 'best'); }
+  get reportJson() { return path.join(this.dir, 'report.json'); }
+  get reportHtml() { return path.join(this.dir, 'report.html'); }
+  get lock() { return path.join(this.dir, 'run.lock'); }
+  member(i: number) { return path.join(this.population, `member-${i}.safetensors`); }
+  trialFile(k: number) { return path.join(this.trial, `k-${k}.safetensors`); }
+
+  exists(): boolean {
+    return fs.existsSync(this.runJson);
+  }
+
+  create(): void {
+    try {
+      for (const d of [this.dir, this.population, this.trial]) fs.mkdirSync(d, { recursive: true });
+    } catch (err) {
+      throw fromSystemError(err, this.dir, 'creating the run folder');
+    }
+  }
+
+  /** Takes the lock (a stale lock of a dead process is taken over). Returns the release function. */
+  acquireLock(): () => void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = fs.openSync(this.lock, 'wx');
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.closeSync(fd);
+        let released = false;
+        return () => {
+          if (!released) fs.rmSync(this.lock, { force: true });
+          released = true;
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, this.lock, 'locking the run folder');
+        const pid = Number(fs.readFileSync(this.lock, 'utf8').trim());
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+          throw new RunFolderError(`${this.dir} is in use by process ${pid} (${this.lock}); two processes cannot share a run folder`);
+        }
+        fs.rmSync(this.lock, { force: true });  // stale: its process is gone
+      }
+    }
+    throw new RunFolderError(`cannot lock ${this.dir}`);
+  }
+
+  readJson<T>(file: string): T {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  }
+
+  writeJson(file: string, value: unknown): void {
+    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
