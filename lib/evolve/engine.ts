@@ -84,7 +84,8 @@ export interface EvolveOptions {
  * mean}), 'done' (RunReport), 'log' (string).
  */
 export class EvolutionRun extends EventEmitter {
-  readonly config: EvolveConfig;
+  /** The run's configuration (on resume: the one run.json recorded). */
+  config: EvolveConfig;
   readonly folder: RunFolder;
   private readonly evaluator: Evaluator;
   private readonly signal: AbortSignal | undefined;
@@ -127,9 +128,10 @@ export class EvolutionRun extends EventEmitter {
   // ---------- opening, resuming ----------
 
   private async open(): Promise<void> {
-    const c = this.config;
     if (this.resume && !this.folder.exists()) throw new RunFolderError(`${this.folder.dir} holds no run to resume (no run.json)`);
+    if (this.resume) this.config = this.folder.readJson<RunJson>(this.folder.runJson).config;
     if (!this.resume && this.folder.exists()) throw new RunFolderError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
+    const c = this.config;
     this.folder.create();
     this.release = this.folder.acquireLock();
     this.inputs = openModels(c.models);
@@ -195,7 +197,7 @@ export class EvolutionRun extends EventEmitter {
   }
 
   private async initialFitness(): Promise<void> {
-    const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, s]));
+    const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, { ...s, fitness: s.fitness ?? -Infinity }]));
     const initial: InitialScore[] = [];
     for (let i = 0; i < this.inputs.length; i++) {
       const input = this.inputs[i]!;
@@ -431,7 +433,7 @@ export class EvolutionRun extends EventEmitter {
       maxShardBytes: maxShard,
       copyFilesFrom: this.config.copy_files_from ?? firstInput.folder,
       overwrite: true,
-      metadata: { evolver_best_member: String(bestMember), evolver_run: this.folder.dir },
+      metadata: { evolver_best_member: String(bestMember) },
     });
     if (stop !== 'aborted') {
       this.runJson.finished = new Date().toISOString();

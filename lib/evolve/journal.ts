@@ -41,7 +41,7 @@ export function readJournal(file: string): { entries: JournalEntry[]; validBytes
     if (nl < 0) break;  // a torn last line (crash mid-write): dropped
     const line = text.slice(at, nl);
     try {
-      entries.push(JSON.parse(line) as JournalEntry);
+      entries.push(fromJson(JSON.parse(line) as JournalEntry));
     } catch {
       break;
     }
@@ -49,6 +49,13 @@ export function readJournal(file: string): { entries: JournalEntry[]; validBytes
     validBytes = Buffer.byteLength(text.slice(0, at));
   }
   return { entries, validBytes };
+}
+
+/** JSON has no -Infinity: a fitness written as null (a failed or NaN evaluation) reads back as -Infinity. */
+function fromJson(e: JournalEntry): JournalEntry {
+  if (e.fitness === null) e.fitness = -Infinity;
+  if (e.parentFitness === null) e.parentFitness = -Infinity;
+  return e;
 }
 
 export class Journal {
@@ -67,7 +74,7 @@ export class Journal {
 
   append(entries: readonly JournalEntry[]): void {
     if (entries.length === 0) return;
-    const text = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const text = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';  // -Infinity is written as null
     try {
       const size = fs.fstatSync(this.fd).size;
       fs.writeSync(this.fd, text, size);

@@ -22,7 +22,10 @@ export default async function createEvaluator(options = {}) {
   }
   for (const s of sources) s.close();
 
+  // delay_ms simulates a slower evaluator (tests of kill/resume use it).
+  const delay = Number(options.delay_ms ?? 0);
   return async (weights) => {
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     let squares = 0;
     let count = 0;
     for (const [name, t] of target) {

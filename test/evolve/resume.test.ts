@@ -1,0 +1,61 @@
+// Kill a run with SIGKILL at random moments, resume it each time, and check the final weights
+// are bit-identical to an uninterrupted run with the same seed, with no trial lost or repeated.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { stringify } from 'yaml';
+
+import { EvolutionRun } from '../../lib/evolve/engine.js';
+import { readJournal } from '../../lib/evolve/journal.js';
+import { RUN_SEED, rng } from '../kernels/inputs.js';
+import { ROOT, tempDir } from '../helpers.js';
+import { distanceEvaluator, testConfig } from './helpers.js';
+
+function cli(args: string[]): { done: Promise<number | null>; kill: () => void } {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), ...args], { cwd: ROOT, stdio: 'ignore' });
+  return { done: new Promise((resolve) => child.on('exit', (code) => resolve(code))), kill: () => child.kill('SIGKILL') };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+for (const schedule of ['sequential', 'generational'] as const) {
+  describe(`resume after SIGKILL (${schedule}; seed ${RUN_SEED})`, function () {
+    this.timeout(300_000);
+    it('ends with bit-identical best weights and a journal with every trial exactly once', async () => {
+      const random = rng(RUN_SEED ^ (schedule === 'sequential' ? 1 : 2));
+      const overrides = { strategy: 'current-to-best/1', F: [0.1, 0.4], CR: 0.9, generations: 8, schedule, concurrency: 2 } as const;
+      const reference = testConfig(overrides);
+      await new EvolutionRun({ config: reference, evaluator: await distanceEvaluator() }).run();
+
+      const killed = testConfig(overrides);
+      (killed.fitness as { options: Record<string, unknown> }).options = { delay_ms: schedule === 'sequential' ? 30 : 80 };
+      const dir = tempDir();
+      const configFile = path.join(dir, 'evolve.yaml');
+      fs.writeFileSync(configFile, stringify({ ...killed }));
+      let run = cli(['evolve', configFile]);
+      let kills = 0;
+      for (let attempt = 0; attempt < 30; attempt++) {
+        const code = await Promise.race([run.done, sleep(1000 + random() * 1000).then(() => 'timeout' as const)]);
+        if (code === 0) break;
+        if (code === 'timeout') {
+          run.kill();
+          await run.done;
+          kills++;
+        } else {
+          assert.fail(`the run exited with code ${code}`);
+        }
+        run = cli(['evolve', '--resume', killed.output]);
+      }
+      assert.ok(kills >= 2, `the run was killed ${kills} times (expected several)`);
+      const { entries } = readJournal(path.join(killed.output, 'journal.jsonl'));
+      assert.deepEqual(entries.map((e) => e.k), [...Array(40).keys()], 'every trial exactly once');
+      const ref = readJournal(path.join(reference.output, 'journal.jsonl')).entries;
+      assert.deepEqual(entries.map((e) => [e.accepted, e.checksum, e.F]), ref.map((e) => [e.accepted, e.checksum, e.F]));
+      const a = fs.readFileSync(path.join(killed.output, 'best', 'model.safetensors'));
+      const b = fs.readFileSync(path.join(reference.output, 'best', 'model.safetensors'));
+      assert.ok(a.equals(b), 'best/ is bit-identical to the uninterrupted run');
+    });
+  });
+}
