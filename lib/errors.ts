@@ -73,6 +73,10 @@ export function fromSystemError(err: unknown, file: string, doing: string): Weig
     case 'EDQUOT':
     case 'EFBIG':
       return new WeightFileError('NO_SPACE', file, `not enough disk space (${doing}): ${reason}`, { cause: err });
+    case 'EROFS':
+    case 'EACCES':
+    case 'EPERM':
+      return new WeightFileError('IO', file, `is not writable (${code === 'EROFS' ? 'read-only file system' : 'permission denied'}) (${doing})`, { cause: err });
     case 'ECLOSED':
     case 'EDETACHED':
       return new WeightFileError('CLOSED', file, `the file is closed (${doing})`, { cause: err });

@@ -57,8 +57,9 @@ export const ConfigSchema = z.strictObject({
   models: z.array(z.string().min(1)).min(2, 'a population needs at least 2 models'),
   output: z.string().min(1),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  strategy: z.enum(STRATEGY_NAMES as [string, ...string[]]).default('current/1'),
-  F: fixedOrRange(0, 4).default(0.5),
+  // Defaults measured on the bundled example (README: choosing the default strategy).
+  strategy: z.enum(STRATEGY_NAMES as [string, ...string[]]).default('interp'),
+  F: fixedOrRange(0, 4).default(0.3),
   CR: fixedOrRange(0, 1).default(0.9),
   granularity: z.enum(GRANULARITIES as unknown as [string, ...string[]]).default('element'),
   schedule: z.enum(['sequential', 'generational']).default('sequential'),

@@ -34,7 +34,9 @@ export class RunFolder {
 
   create(): void {
     try {
-      for (const d of [this.dir, this.population, this.trial]) fs.mkdirSync(d, { recursive: true });
+      if (!fs.existsSync(this.dir)) fs.mkdirSync(this.dir, { recursive: true });
+      // Not recursive: on a read-only file system this says EROFS rather than ENOENT.
+      for (const d of [this.population, this.trial]) if (!fs.existsSync(d)) fs.mkdirSync(d);
     } catch (err) {
       throw fromSystemError(err, this.dir, 'creating the run folder');
     }

@@ -13,8 +13,8 @@ describe('evolve config (YAML, zod schema)', () => {
     const dir = tempDir();
     const file = writeTemp(dir, 'evolve.yaml', 'models: [a.safetensors, b.safetensors, c.safetensors]\noutput: out\nseed: 3\nfitness: {type: module, path: f.mjs}\n');
     const c = loadConfig(file);
-    assert.equal(c.strategy, 'current/1');
-    assert.equal(c.F, 0.5);
+    assert.equal(c.strategy, 'interp');
+    assert.equal(c.F, 0.3);
     assert.equal(c.CR, 0.9);
     assert.equal(c.schedule, 'sequential');
     assert.deepEqual(c.models, ['a', 'b', 'c'].map((m) => path.join(dir, `${m}.safetensors`)));
