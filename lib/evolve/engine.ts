@@ -428,7 +428,8 @@ export class EvolutionRun extends EventEmitter {
     const bestMember = scores.indexOf(Math.max(...scores));
     const best = this.members[bestMember]!;
     const firstInput = this.inputs[0]!;
-    const maxShard = firstInput.format === 'sharded' ? Math.max(...firstInput.files.map((f) => f.size)) : Number.MAX_SAFE_INTEGER;
+    // Same sharding as the inputs: shards of at most the largest input shard's data.
+    const maxShard = firstInput.format === 'sharded' ? Math.max(...firstInput.files.map((f) => f.size - f.header.dataStart)) : Number.MAX_SAFE_INTEGER;
     writeCheckpoint(best.weights, this.folder.best, {
       maxShardBytes: maxShard,
       copyFilesFrom: this.config.copy_files_from ?? firstInput.folder,

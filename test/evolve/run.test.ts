@@ -10,6 +10,7 @@ import { PopulationError } from '../../lib/evolve/population.js';
 import { RunFolderError } from '../../lib/evolve/run-folder.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
+import { writeCheckpoint } from '../../lib/store/write-checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { F32_BASE, FORTUNES, tempDir } from '../helpers.js';
 import { BF16_MODELS, distanceEvaluator, testConfig } from './helpers.js';
@@ -154,6 +155,31 @@ describe('the Evolver run (library API)', function () {
     await new EvolutionRun({ config: carried, evaluator }).run();
     const runJson = JSON.parse(fs.readFileSync(path.join(carried.output, 'run.json'), 'utf8'));
     assert.deepEqual(runJson.carried, ['transformer.wpe.weight', 'transformer.wte.weight']);
+  });
+
+  it('stops on max_trials and on patience; sharded inputs give a sharded best/ with the same dtypes', async () => {
+    const evaluator = await distanceEvaluator();
+    const capped = await new EvolutionRun({ config: testConfig({ generations: 10, max_trials: 7 }), evaluator }).run();
+    assert.equal(capped.stop, 'max_trials');
+    assert.equal(capped.trials, 7);
+    // CR = 0 never improves: patience 2 stops after two whole generations.
+    const stuck = await new EvolutionRun({ config: testConfig({ generations: 10, CR: 0, patience: 2 }), evaluator }).run();
+    assert.equal(stuck.stop, 'patience');
+    assert.equal(stuck.trials, 10);
+    const dir = tempDir();
+    const sharded = BF16_MODELS.map((m, i) => {
+      const out = path.join(dir, `m${i}`);
+      using src = openWeights(m);
+      writeCheckpoint(src, out, { maxShardBytes: 600_000, copyFilesFrom: FORTUNES });
+      return out;
+    });
+    const config = testConfig({ models: sharded, generations: 1, strategy: 'interp', F: 0.3 });
+    await new EvolutionRun({ config, evaluator }).run();
+    const best = inspect(path.join(config.output, 'best'));
+    assert.equal(best.format, 'sharded');
+    assert.equal(best.shards.length, inspect(sharded[0]!).shards.length);
+    assert.ok(best.tensors.every((t) => t.dtype === 'BF16'));
+    assert.ok(fs.existsSync(path.join(config.output, 'best', 'config.json')), 'config.json carried from the first model folder');
   });
 
   it('a second process cannot use the run folder; a finished folder is resumed, not overwritten', async () => {
