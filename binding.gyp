@@ -35,7 +35,8 @@
         "cpp/kernels/dispatch.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
-        "cpp/napi_cuda.cc"
+        "cpp/napi_cuda.cc",
+        "cpp/napi_nll.cc"
       ]
     }
   ]

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitKernels(env, exports);
   InitStream(env, exports);
   InitCuda(env, exports);
+  InitNll(env, exports);
   return exports;
 }
 

@@ -16,5 +16,6 @@ void InitBackends(Napi::Env env, Napi::Object exports);
 void InitKernels(Napi::Env env, Napi::Object exports);
 void InitStream(Napi::Env env, Napi::Object exports);
 void InitCuda(Napi::Env env, Napi::Object exports);
+void InitNll(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

@@ -97,6 +97,8 @@ export interface NativeAddon {
     /** Device-to-device copy bandwidth, GB/s (read + write). */
     copyBandwidth(bytes: number): number;
   };
+  /** Token NLL from causal-LM logits [batch, seq, vocab]; position p < length-1 predicts ids[p+1]. */
+  nll(o: { logits: Float32Array; ids: Int32Array; lengths: Int32Array; vocab: number }): Promise<{ sum: number; count: number; perSequence: Float64Array }>;
   /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
   stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
 }

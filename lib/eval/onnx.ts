@@ -1,0 +1,224 @@
+/**
+ * Dev-set fitness with ONNX Runtime. The session is created once from a graph whose weights are
+ * graph inputs; each evaluation feeds the member's tensors by name — float32 tensors as views of
+ * the mapped files, bf16/f16 through reused float32 scratch buffers filled by the native
+ * conversion kernel. Before the first run every graph input is checked against the weight set:
+ * ONNX Runtime silently ignores unknown feed names and initializer overrides, so this check is
+ * the only protection against evaluating the wrong weights.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+
+import { EvolverArgumentError } from '../errors.js';
+import type { Evaluator, Fitness } from '../evolve/evaluator.js';
+import { convert } from '../kernels/index.js';
+import { native } from '../native.js';
+import type { WeightSet } from '../store/checkpoint.js';
+import { type Example, readExamples } from './data.js';
+
+export class GraphError extends EvolverArgumentError {
+  override readonly name = 'GraphError';
+}
+
+export type MetricName = 'nll' | 'accuracy' | 'f1';
+
+export interface OnnxEvaluatorOptions {
+  graph: string;
+  /** Dev sets; several combine into one fitness by their weights (default: equal, the mean). */
+  data: (string | { file: string; weight?: number })[];
+  metric?: MetricName;
+  /** The graph input that takes token ids (default: the one int64 input). */
+  inputName?: string;
+  /** The graph output with the logits (default: the first output). */
+  outputName?: string;
+  batchSize?: number;
+  intraOpThreads?: number;
+  provider?: 'cpu' | 'cuda';
+  /** Context length (default: n_positions / max_position_embeddings of config.json beside the graph, else 1024). */
+  maxLength?: number;
+  /** The end token appended to a text (default: eos_token_id of that config.json, else 0). */
+  endToken?: number;
+  textField?: string;
+  labelField?: string;
+}
+
+export interface OnnxEvaluator extends Evaluator {
+  /** Per data file: NLL (nats per predicted token), accuracy or macro-F1. */
+  evaluateSets(weights: WeightSet, signal?: AbortSignal): Promise<Record<string, number>>;
+  close(): Promise<void>;
+  readonly metric: MetricName;
+}
+
+function modelConfig(graph: string): Record<string, unknown> {
+  const file = path.join(path.dirname(graph), 'config.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<OnnxEvaluator> {
+  if (!fs.existsSync(o.graph)) throw new GraphError(`${o.graph}: no such graph file`);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(o.graph, {
+      executionProviders: [o.provider ?? 'cpu'],
+      ...(o.intraOpThreads ? { intraOpNumThreads: o.intraOpThreads } : {}),
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    throw new GraphError(`${o.graph}: ONNX Runtime cannot load it (${(err as Error).message.split('\n')[0]})`);
+  }
+  const metric = o.metric ?? 'nll';
+  const cfg = modelConfig(o.graph);
+  const maxLength = o.maxLength ?? Number(cfg.n_positions ?? cfg.max_position_embeddings ?? 1024);
+  const endToken = o.endToken ?? Number(cfg.eos_token_id ?? 0);
+  const inputs = session.inputMetadata.filter((m) => m.isTensor) as (ort.InferenceSession.ValueMetadata & { type: string; shape: (number | string)[] })[];
+  const idsInput = o.inputName ?? inputs.find((m) => m.type === 'int64' || m.type === 'int32')?.name;
+  if (idsInput === undefined || !session.inputNames.includes(idsInput)) throw new GraphError(`${o.graph}: no token-id input (int64) found; name it with inputName`);
+  const idsType = inputs.find((m) => m.name === idsInput)!.type;
+  const outputName = o.outputName ?? session.outputNames[0]!;
+  const weightInputs = inputs.filter((m) => m.name !== idsInput);
+  if (weightInputs.length === 0) {
+    throw new GraphError(`${o.graph}: the graph takes no weights as inputs (its weights are initializers, which ONNX Runtime would not let us replace); convert it with \`evolver onnx prepare ${o.graph} OUT_DIR\``);
+  }
+  const sets = o.data.map((d) => (typeof d === 'string' ? { file: d, weight: 1 } : { file: d.file, weight: d.weight ?? 1 }));
+  const examples = new Map<string, Example[]>();
+  for (const s of sets) {
+    examples.set(s.file, readExamples(s.file, { maxLength, endToken, needLabel: metric !== 'nll', ...(o.textField ? { textField: o.textField } : {}), ...(o.labelField ? { labelField: o.labelField } : {}) }));
+  }
+  const scratch = new Map<string, Float32Array>();
+  const batchSize = o.batchSize ?? 16;
+  let checkedNames: string | undefined;
+
+  /** Graph inputs vs weights: every weight input present with its shape, no weight left unused. */
+  function check(weights: WeightSet): void {
+    const signature = weights.names().join('\n');
+    if (signature === checkedNames) return;
+    const wanted = new Set(weightInputs.map((m) => m.name));
+    for (const m of weightInputs) {
+      if (!weights.has(m.name)) throw new GraphError(`${o.graph}: graph input '${m.name}' has no tensor in ${weights.path}`);
+      if (m.type !== 'float32') throw new GraphError(`${o.graph}: graph input '${m.name}' is ${m.type}; weights are fed as float32`);
+      const shape = weights.meta(m.name).shape;
+      const ok = m.shape.length === shape.length && m.shape.every((d, i) => typeof d !== 'number' || d === shape[i]);
+      if (!ok) throw new GraphError(`${o.graph}: graph input '${m.name}' has shape ${JSON.stringify(m.shape)} but ${weights.path} holds ${JSON.stringify(shape)}`);
+      const dtype = weights.meta(m.name).dtype;
+      if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new GraphError(`${weights.path}: tensor '${m.name}' is ${dtype}; the graph needs float32`);
+    }
+    for (const name of weights.names()) {
+      if (!wanted.has(name)) throw new GraphError(`${weights.path}: tensor '${name}' is not an input of ${o.graph} (ONNX Runtime would silently ignore it, evaluating other weights than these)`);
+    }
+    checkedNames = signature;
+  }
+
+  async function feeds(weights: WeightSet): Promise<Record<string, ort.Tensor>> {
+    const out: Record<string, ort.Tensor> = {};
+    for (const m of weightInputs) {
+      const meta = weights.meta(m.name);
+      let data: Float32Array;
+      if (meta.dtype === 'F32') {
+        data = weights.view(m.name) as Float32Array;  // zero copy: the mapped file
+      } else {
+        data = scratch.get(m.name) ?? new Float32Array(meta.elements);
+        scratch.set(m.name, data);
+        await convert({ src: weights.view(m.name), inDtype: meta.dtype as 'F16' | 'BF16', out: data, outDtype: 'F32' });
+      }
+      out[m.name] = new ort.Tensor('float32', data, [...meta.shape]);
+    }
+    return out;
+  }
+
+  async function evaluateSets(weights: WeightSet, signal?: AbortSignal): Promise<Record<string, number>> {
+    check(weights);
+    const weightFeeds = await feeds(weights);
+    const result: Record<string, number> = {};
+    for (const s of sets) {
+      const list = examples.get(s.file)!;
+      let sum = 0, count = 0;
+      const predicted: number[] = [];
+      for (let at = 0; at < list.length; at += batchSize) {
+        if (signal?.aborted) throw new Error('evaluation aborted');
+        const batch = list.slice(at, at + batchSize);
+        const seq = Math.max(...batch.map((e) => e.ids.length));
+        const ids = new Int32Array(batch.length * seq);
+        const lengths = new Int32Array(batch.length);
+        batch.forEach((e, b) => {
+          ids.set(e.ids, b * seq);  // right padding with 0: causal attention never looks ahead, and padded positions never count
+          lengths[b] = e.ids.length;
+        });
+        const idsTensor = idsType === 'int32' ? new ort.Tensor('int32', ids, [batch.length, seq]) : new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [batch.length, seq]);
+        const output = (await session.run({ ...weightFeeds, [idsInput!]: idsTensor }))[outputName];
+        if (output === undefined || output.type !== 'float32') throw new GraphError(`${o.graph}: output '${outputName}' is missing or not float32`);
+        const logits = output.data as Float32Array;
+        if (metric === 'nll') {
+          if (output.dims.length !== 3 || output.dims[0] !== batch.length || output.dims[1] !== seq) {
+            throw new GraphError(`${o.graph}: output '${outputName}' has shape ${JSON.stringify(output.dims)}, expected [batch ${batch.length}, seq ${seq}, vocab]`);
+          }
+          const r = await native.nll({ logits, ids, lengths, vocab: Number(output.dims[2]) });
+          sum += r.sum;
+          count += r.count;
+        } else {
+          predicted.push(...classify(logits, output.dims, lengths, o.graph, outputName));
+        }
+      }
+      if (metric === 'nll') {
+        if (count === 0) throw new GraphError(`${s.file}: no predicted token (every sequence is shorter than 2 tokens)`);
+        result[s.file] = sum / count;
+      } else {
+        const labels = list.map((e) => e.label!);
+        result[s.file] = metric === 'accuracy' ? accuracy(predicted, labels) : macroF1(predicted, labels);
+      }
+    }
+    return result;
+  }
+
+  const evaluator = (async (weights: WeightSet, { signal }: { signal: AbortSignal }): Promise<Fitness> => {
+    const perSet = await evaluateSets(weights, signal);
+    const total = sets.reduce((a, s) => a + s.weight, 0);
+    const combined = sets.reduce((a, s) => a + s.weight * perSet[s.file]!, 0) / total;
+    if (metric === 'nll') {
+      // A loss: the fitness is its negation, and the metric names say so.
+      const metrics = Object.fromEntries(sets.map((s) => [`nll:${s.file}`, perSet[s.file]!]));
+      return { score: Number.isFinite(combined) ? -combined : -Infinity, metrics: { ...metrics, neg_mean_nll: -combined } };
+    }
+    return { score: Number.isFinite(combined) ? combined : -Infinity, metrics: Object.fromEntries(sets.map((s) => [`${metric}:${s.file}`, perSet[s.file]!])) };
+  }) as OnnxEvaluator;
+  Object.assign(evaluator, { evaluateSets, metric, close: () => session.release() });
+  return evaluator;
+}
+
+/** argmax class per sequence: from [batch, classes] logits, or a causal LM's last real position. */
+function classify(logits: Float32Array, dims: readonly number[], lengths: Int32Array, graph: string, output: string): number[] {
+  const out: number[] = [];
+  const batch = lengths.length;
+  const classes = Number(dims[dims.length - 1]);
+  for (let b = 0; b < batch; b++) {
+    let offset: number;
+    if (dims.length === 2) offset = b * classes;
+    else if (dims.length === 3) offset = (b * Number(dims[1]) + (lengths[b]! - 1)) * classes;
+    else throw new GraphError(`${graph}: output '${output}' has shape ${JSON.stringify(dims)}, expected [batch, classes] or [batch, seq, classes]`);
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[offset + c]! > logits[offset + best]!) best = c;
+    out.push(best);
+  }
+  return out;
+}
+
+export function accuracy(predicted: readonly number[], labels: readonly number[]): number {
+  return predicted.filter((p, i) => p === labels[i]).length / labels.length;
+}
+
+/** Macro-F1 over the classes that occur in the labels or the predictions. */
+export function macroF1(predicted: readonly number[], labels: readonly number[]): number {
+  const classes = [...new Set([...labels, ...predicted])];
+  const f1s = classes.map((c) => {
+    const tp = predicted.filter((p, i) => p === c && labels[i] === c).length;
+    const fp = predicted.filter((p, i) => p === c && labels[i] !== c).length;
+    const fn = predicted.filter((p, i) => p !== c && labels[i] === c).length;
+    return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+  });
+  return f1s.reduce((a, b) => a + b, 0) / f1s.length;
+}
