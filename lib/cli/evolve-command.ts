@@ -5,18 +5,12 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 
 import { EvolverArgumentError } from '../errors.js';
-import { type EvolveConfig, ConfigError, loadConfig } from '../evolve/config.js';
+import { type EvolveConfig, loadConfig } from '../evolve/config.js';
 import { EvolutionRun, type InitialScore, type TrialEvent } from '../evolve/engine.js';
-import { type Evaluator, loadModuleEvaluator } from '../evolve/evaluator.js';
+import { formatTable } from '../eval/table.js';
+import { evaluatorFor } from '../evolve/fitness.js';
 import type { RunReport } from '../evolve/report.js';
 import { RunFolder } from '../evolve/run-folder.js';
-
-export async function evaluatorFor(config: EvolveConfig, configFile: string): Promise<Evaluator> {
-  if (config.fitness.type === 'module') {
-    return loadModuleEvaluator(config.fitness, { models: config.models, configDir: path.dirname(configFile) }, configFile);
-  }
-  throw new ConfigError(configFile, 'fitness.type', "the 'onnx' evaluator is not built yet; use a fitness module (fitness: {type: module, path: ...}) for now");
-}
 
 export function registerEvolve(program: Command): void {
   program
@@ -60,6 +54,7 @@ export function registerEvolve(program: Command): void {
         const report = await run.run();
         view.end(report);
         if (!o.json) process.stdout.write(summary(report, run.folder.dir));
+        if (!o.json && report.finalTable) process.stdout.write(`\nHeld-out sets (${report.finalTable.metric}):\n\n${formatTable(report.finalTable)}`);
         if (report.stop === 'aborted') process.exitCode = 130;
       } finally {
         view.end();
@@ -94,10 +89,16 @@ function progressBar(run: EvolutionRun): View {
     }
     bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0) });
   });
+  run.on('log', (l: string) => {
+    if (started) bar.stop();
+    started = false;
+    process.stderr.write(l + '\n');
+  });
   return { end: () => started && bar.stop() };
 }
 
 function plainLines(run: EvolutionRun): View {
+  run.on('log', (l: string) => process.stderr.write(l + '\n'));
   run.on('initial', (s: InitialScore) => process.stderr.write(`initial member ${s.member} fitness ${s.fitness.toFixed(6)} (${path.basename(s.model)})\n`));
   run.on('trial', (t: TrialEvent) => {
     const e = t.entry;

@@ -15,6 +15,10 @@ export function reportError(err: unknown): number {
     process.stderr.write(`evolver: error [${err.code}]: ${err.message}\n`);
     return ExitCode.BadInput;
   }
+  if (err instanceof EvolverArgumentError && ['GraphError', 'EvalDataError'].includes(err.name)) {
+    process.stderr.write(`evolver: error: ${err.message}\n`);
+    return ExitCode.BadInput;
+  }
   if (err instanceof EvolverArgumentError) {
     process.stderr.write(`evolver: error: ${err.message}\n`);
     return ExitCode.Usage;

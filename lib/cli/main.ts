@@ -5,6 +5,7 @@ import { registerInspect } from './inspect-command.js';
 import { registerBackends } from './backends-command.js';
 import { registerBench } from './bench-command.js';
 import { registerEvolve } from './evolve-command.js';
+import { registerEval } from './eval-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBackends(program);
   registerBench(program);
   registerEvolve(program);
+  registerEval(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -48,9 +48,35 @@ const moduleFitness = z.strictObject({
 
 const onnxFitness = z.strictObject({
   type: z.literal('onnx'),
+  /** A graph whose weights are inputs (see `evolver onnx prepare`). */
   graph: z.string().min(1),
-  data: z.array(z.string().min(1)).min(1),
+  /** Dev sets (JSONL); several combine by their weights (default: the mean). */
+  data: z.array(z.union([z.string().min(1), z.strictObject({ file: z.string().min(1), weight: z.number().positive().default(1) })])).min(1),
   metric: z.enum(['nll', 'accuracy', 'f1']).default('nll'),
+  batch_size: z.number().int().min(1).default(16),
+  intra_op_threads: z.number().int().min(1).optional(),
+  provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  text_field: z.string().default('text'),
+  label_field: z.string().default('label'),
+  max_length: z.number().int().min(2).optional(),
+  end_token: z.number().int().min(0).optional(),
+});
+
+/** After the run: a table on held-out sets (never used for selection). */
+const finalTable = z.strictObject({
+  /** Row name -> JSONL file, evaluated with the fitness graph. */
+  sets: z.record(z.string(), z.string().min(1)),
+  in_domain: z.array(z.string()).default([]),
+  out_of_domain: z.array(z.string()).default([]),
+  /** Extra models in the table (name -> checkpoint). */
+  baselines: z.record(z.string(), z.string().min(1)).default({}),
+  /** One-shot merges of the input population as rows, their parameter chosen on the dev (fitness) sets. */
+  merges: z.strictObject({
+    base: z.string().min(1).optional(),
+    average: z.boolean().default(true),
+    task_arithmetic: z.array(z.number()).default([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+    ties: z.strictObject({ density: z.number().gt(0).max(1).default(0.5), lambdas: z.array(z.number()).default([0.5, 0.75, 1.0, 1.25, 1.5]) }).optional(),
+  }).optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -77,6 +103,8 @@ export const ConfigSchema = z.strictObject({
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
   copy_files_from: z.string().optional(),
   fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]),
+  /** Held-out evaluation after the run (with an onnx fitness). */
+  final_table: finalTable.optional(),
 });
 
 export type EvolveConfig = z.infer<typeof ConfigSchema>;
@@ -116,12 +144,22 @@ export function loadConfig(file: string): EvolveConfig {
 
 export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
   const abs = (p: string) => path.resolve(dir, p);
-  const fitness = c.fitness.type === 'module' ? { ...c.fitness, path: abs(c.fitness.path) } : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map(abs) };
+  const fitness = c.fitness.type === 'module'
+    ? { ...c.fitness, path: abs(c.fitness.path) }
+    : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
+  const t = c.final_table;
+  const finalTable = t === undefined ? undefined : {
+    ...t,
+    sets: Object.fromEntries(Object.entries(t.sets).map(([k, v]) => [k, abs(v)])),
+    baselines: Object.fromEntries(Object.entries(t.baselines).map(([k, v]) => [k, abs(v)])),
+    ...(t.merges === undefined ? {} : { merges: { ...t.merges, ...(t.merges.base === undefined ? {} : { base: abs(t.merges.base) }) } }),
+  };
   return {
     ...c,
     models: c.models.map(abs),
     output: abs(c.output),
     ...(c.copy_files_from === undefined ? {} : { copy_files_from: abs(c.copy_files_from) }),
     fitness,
+    ...(finalTable === undefined ? {} : { final_table: finalTable }),
   };
 }

@@ -22,6 +22,7 @@ import { Journal, type JournalEntry, readJournal } from './journal.js';
 import { chooseMembers } from './members.js';
 import { checksum, makeOffspring } from './offspring.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
+import { type FinalTable, buildFinalTable } from '../eval/table.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
 import { RunFolder, RunFolderError } from './run-folder.js';
 
@@ -424,6 +425,7 @@ export class EvolutionRun extends EventEmitter {
   // ---------- outputs ----------
 
   private async finish(stop: StopReason): Promise<RunReport> {
+    const loopSeconds = (Date.now() - this.started) / 1000;  // throughput excludes the outputs below
     const scores = this.members.map((m) => m.fitness.score);
     const bestMember = scores.indexOf(Math.max(...scores));
     const best = this.members[bestMember]!;
@@ -436,6 +438,11 @@ export class EvolutionRun extends EventEmitter {
       overwrite: true,
       metadata: { evolver_best_member: String(bestMember) },
     });
+    let finalTable: FinalTable | undefined;
+    if (this.config.final_table !== undefined && stop !== 'aborted') {
+      this.emit('log', 'evaluating the final table on the held-out sets');
+      finalTable = await buildFinalTable(this.config, this.folder.best, path.join(this.folder.dir, 'merges'), this.evaluator, (l) => this.emit('log', l));
+    }
     if (stop !== 'aborted') {
       this.runJson.finished = new Date().toISOString();
       this.folder.writeJson(this.folder.runJson, this.runJson);
@@ -447,9 +454,10 @@ export class EvolutionRun extends EventEmitter {
       final: this.members.map((m, i) => ({ member: i, file: m.file, checksum: m.checksum, fitness: m.fitness.score, metrics: m.fitness.metrics })),
       bestMember,
       stop,
-      seconds: (Date.now() - this.started) / 1000,
+      seconds: loopSeconds,
       timing: this.timing,
       evolved: this.evolved.length,
+      ...(finalTable ? { finalTable } : {}),
     });
     this.folder.writeJson(this.folder.reportJson, report);
     await writeReportHtml(report, this.folder.reportHtml);

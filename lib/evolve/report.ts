@@ -6,6 +6,7 @@ import * as vegaLite from 'vega-lite';
 
 import type { EvolveConfig } from './config.js';
 import type { InitialScore, StopReason } from './engine.js';
+import type { FinalTable } from '../eval/table.js';
 import type { JournalEntry } from './journal.js';
 
 export interface FinalScore {
@@ -40,6 +41,8 @@ export interface RunReport {
     evaluationShare: number;
   };
   config: Omit<EvolveConfig, 'fitness'> & { fitness: { type: string } };
+  /** The held-out table (config.final_table), when asked for. */
+  finalTable?: FinalTable;
 }
 
 export function buildReport(r: {
@@ -52,6 +55,7 @@ export function buildReport(r: {
   seconds: number;
   timing: { offspring: number; evaluation: number; evaluations: number };
   evolved: number;
+  finalTable?: FinalTable;
 }): RunReport {
   const scores = r.initial.map((s) => s.fitness);
   const history = r.entries.map((e) => {
@@ -90,6 +94,7 @@ export function buildReport(r: {
       evaluationShare: r.seconds > 0 ? t.evaluation / r.seconds : 0,
     },
     config: { ...r.config, fitness: { type: r.config.fitness.type } },
+    ...(r.finalTable ? { finalTable: r.finalTable } : {}),
   };
 }
 
@@ -150,8 +155,21 @@ ${svg}
 <table><tr><th>member</th><th>initial model</th><th>initial fitness</th><th>final fitness</th>${metricNames.map((m) => `<th>${esc(m)}</th>`).join('')}</tr>
 ${rows.join('\n')}
 </table>
+${report.finalTable ? finalTableHtml(report.finalTable) : ''}
 </body></html>
 `;
+}
+
+function finalTableHtml(t: FinalTable): string {
+  const head = ['model', ...t.sets, ...(t.inDomain.length ? ['in-domain mean'] : []), ...(t.outOfDomain.length ? ['out-of-domain mean'] : [])];
+  const body = t.rows.map((r) => {
+    const cells = [...t.sets.map((s) => r.values[s]!), ...(t.inDomain.length ? [r.inDomainMean!] : []), ...(t.outOfDomain.length ? [r.outOfDomainMean!] : [])];
+    return `<tr><td>${esc(r.name)}${r.note ? ` <small>(${esc(r.note)})</small>` : ''}</td>${cells.map((c) => `<td>${c.toFixed(4)}</td>`).join('')}</tr>`;
+  });
+  return `<h2>Held-out sets (${esc(t.metric)}; lower is better for nll)</h2>
+<table><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>
+${body.join('\n')}
+</table>`;
 }
 
 export async function writeReportHtml(report: RunReport, file: string): Promise<void> {

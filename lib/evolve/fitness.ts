@@ -1,0 +1,30 @@
+/** Builds the evaluator a config's `fitness` section describes. */
+import path from 'node:path';
+
+import { createOnnxEvaluator, type OnnxEvaluator } from '../eval/onnx.js';
+import type { EvolveConfig } from './config.js';
+import { type Evaluator, loadModuleEvaluator } from './evaluator.js';
+
+type OnnxFitness = Extract<EvolveConfig['fitness'], { type: 'onnx' }>;
+
+export function onnxOptions(f: OnnxFitness, data = f.data) {
+  return {
+    graph: f.graph,
+    data,
+    metric: f.metric,
+    batchSize: f.batch_size,
+    provider: f.provider,
+    textField: f.text_field,
+    labelField: f.label_field,
+    ...(f.intra_op_threads ? { intraOpThreads: f.intra_op_threads } : {}),
+    ...(f.max_length ? { maxLength: f.max_length } : {}),
+    ...(f.end_token !== undefined ? { endToken: f.end_token } : {}),
+  };
+}
+
+export async function evaluatorFor(config: EvolveConfig, configFile: string): Promise<Evaluator | OnnxEvaluator> {
+  if (config.fitness.type === 'module') {
+    return loadModuleEvaluator(config.fitness, { models: config.models, configDir: path.dirname(configFile) }, configFile);
+  }
+  return createOnnxEvaluator(onnxOptions(config.fitness));
+}
