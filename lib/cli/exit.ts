@@ -15,7 +15,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(`evolver: error [${err.code}]: ${err.message}\n`);
     return ExitCode.BadInput;
   }
-  if (err instanceof EvolverArgumentError && ['GraphError', 'EvalDataError'].includes(err.name)) {
+  if (err instanceof EvolverArgumentError && ['GraphError', 'EvalDataError', 'OnnxPrepareError'].includes(err.name)) {
     process.stderr.write(`evolver: error: ${err.message}\n`);
     return ExitCode.BadInput;
   }

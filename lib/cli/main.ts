@@ -6,6 +6,7 @@ import { registerBackends } from './backends-command.js';
 import { registerBench } from './bench-command.js';
 import { registerEvolve } from './evolve-command.js';
 import { registerEval } from './eval-command.js';
+import { registerOnnx } from './onnx-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBench(program);
   registerEvolve(program);
   registerEval(program);
+  registerOnnx(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

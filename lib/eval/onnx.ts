@@ -68,6 +68,7 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
       executionProviders: [o.provider ?? 'cpu'],
       ...(o.intraOpThreads ? { intraOpNumThreads: o.intraOpThreads } : {}),
       graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
     });
   } catch (err) {
     throw new GraphError(`${o.graph}: ONNX Runtime cannot load it (${(err as Error).message.split('\n')[0]})`);
@@ -90,6 +91,8 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
   for (const s of sets) {
     examples.set(s.file, readExamples(s.file, { maxLength, endToken, needLabel: metric !== 'nll', ...(o.textField ? { textField: o.textField } : {}), ...(o.labelField ? { labelField: o.labelField } : {}) }));
   }
+  let maxId = 0;
+  for (const list of examples.values()) for (const e of list) for (const id of e.ids) if (id > maxId) maxId = id;
   const scratch = new Map<string, Float32Array>();
   const batchSize = o.batchSize ?? 16;
   let checkedNames: string | undefined;
@@ -150,14 +153,24 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
           lengths[b] = e.ids.length;
         });
         const idsTensor = idsType === 'int32' ? new ort.Tensor('int32', ids, [batch.length, seq]) : new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [batch.length, seq]);
-        const output = (await session.run({ ...weightFeeds, [idsInput!]: idsTensor }))[outputName];
+        let results: ort.InferenceSession.OnnxValueMapType;
+        try {
+          results = await session.run({ ...weightFeeds, [idsInput!]: idsTensor });
+        } catch (err) {
+          throw new GraphError(`${o.graph}: ONNX Runtime failed on a batch of ${batch.length} x ${seq} tokens from ${s.file} (context length ${maxLength}; set max_length if the graph's is shorter): ${(err as Error).message.split('\n')[0]}`);
+        }
+        const output = results[outputName];
         if (output === undefined || output.type !== 'float32') throw new GraphError(`${o.graph}: output '${outputName}' is missing or not float32`);
         const logits = output.data as Float32Array;
         if (metric === 'nll') {
           if (output.dims.length !== 3 || output.dims[0] !== batch.length || output.dims[1] !== seq) {
             throw new GraphError(`${o.graph}: output '${outputName}' has shape ${JSON.stringify(output.dims)}, expected [batch ${batch.length}, seq ${seq}, vocab]`);
           }
-          const r = await native.nll({ logits, ids, lengths, vocab: Number(output.dims[2]) });
+          const vocab = Number(output.dims[2]);
+          if (vocab <= maxId) {
+            throw new GraphError(`${o.graph}: output '${outputName}' has shape ${JSON.stringify(output.dims)}: ${vocab} logits per position, but the data hold token id ${maxId}; it is not the logits of this vocabulary`);
+          }
+          const r = await native.nll({ logits, ids, lengths, vocab });
           sum += r.sum;
           count += r.count;
         } else {

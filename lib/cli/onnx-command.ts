@@ -1,0 +1,17 @@
+/** `evolver onnx prepare MODEL.onnx OUT_DIR`: weights out of the graph, into graph inputs + safetensors. */
+import type { Command } from 'commander';
+
+import { prepareOnnx } from '../onnx/prepare.js';
+
+export function registerOnnx(program: Command): void {
+  const onnxCmd = program.command('onnx').description('ONNX graph tools');
+  onnxCmd
+    .command('prepare')
+    .description('turn an export with weights as initializers into a graph taking them as inputs, plus model.safetensors')
+    .argument('<model>', 'the exported .onnx file')
+    .argument('<out_dir>', 'where model.onnx and model.safetensors go')
+    .action((model: string, outDir: string) => {
+      const r = prepareOnnx(model, outDir);
+      process.stdout.write(`${r.moved} weights are now graph inputs (${r.kept} constants stay in the graph)\n  graph:   ${r.graph}\n  weights: ${r.weights}\n`);
+    });
+}
