@@ -1,0 +1,33 @@
+// End-to-end throughput: a short fixed evolution of the bundled example (ONNX fitness, mean dev
+// NLL over four sets) in both schedules; prints evaluations per minute and the split between
+// making offspring and evaluating them, and writes bench/results/e2e-<host>.json.
+//   npm run bench:e2e
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { loadConfig } from '../lib/evolve/config.js';
+import { EvolutionRun } from '../lib/evolve/engine.js';
+import { evaluatorFor } from '../lib/evolve/fitness.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const configFile = path.join(root, 'examples', 'fortunes', 'evolve.yaml');
+const rows: Record<string, unknown>[] = [];
+console.log('| schedule | concurrency | trials | evaluations | seconds | evaluations/min | offspring share | evaluation share |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+for (const [schedule, concurrency] of [['sequential', 1], ['generational', 2], ['generational', 4]] as const) {
+  const base = loadConfig(configFile);
+  const { final_table: _unused, ...rest } = base;
+  void _unused;
+  const config = { ...rest, schedule, concurrency, generations: 3, output: fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-e2e-')) + '/run' };
+  const evaluator = await evaluatorFor(config, configFile);
+  const report = await new EvolutionRun({ config, evaluator }).run();
+  const t = report.throughput;
+  rows.push({ schedule, concurrency, trials: report.trials, ...t });
+  console.log(`| ${schedule} | ${concurrency} | ${report.trials} | ${t.evaluations} | ${t.seconds.toFixed(1)} | ${t.evaluationsPerMinute.toFixed(1)} | ${(t.offspringShare * 100).toFixed(1)}% | ${(t.evaluationShare * 100).toFixed(1)}% |`);
+  fs.rmSync(path.dirname(config.output), { recursive: true, force: true });
+}
+fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
+const file = path.join(root, 'bench', 'results', `e2e-${os.hostname()}.json`);
+fs.writeFileSync(file, JSON.stringify({ host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, date: new Date().toISOString(), rows }, null, 2) + '\n');
+console.log(`\nwrote ${file}\n(shares are of the wall time: with concurrency, evaluations overlap each other and offspring creation, so they can sum past 100%)`);

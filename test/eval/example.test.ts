@@ -1,0 +1,34 @@
+// The README's main command on the bundled example, shortened to one generation: it runs from
+// the repository as shipped and ends with the held-out table.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { parse, stringify } from 'yaml';
+
+import { FORTUNES, ROOT, tempDir } from '../helpers.js';
+
+describe('the bundled example (examples/fortunes/evolve.yaml)', function () {
+  this.timeout(300_000);
+  it('evolves with ONNX dev NLL and prints the test-set table with merges and the evolved model', () => {
+    const config = parse(fs.readFileSync(path.join(FORTUNES, 'evolve.yaml'), 'utf8'));
+    const dir = tempDir();
+    // Same config, one generation, output in a temporary folder; paths stay relative to the example.
+    const file = path.join(FORTUNES, `.evolve-test-${process.pid}.yaml`);
+    fs.writeFileSync(file, stringify({ ...config, generations: 1, output: path.join(dir, 'run'), final_table: { ...config.final_table, merges: { ...config.final_table.merges, task_arithmetic: [0.3, 0.5], ties: { density: 0.5, lambdas: [1.0] } } } }));
+    try {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'evolve', file], { encoding: 'utf8', cwd: ROOT });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /Held-out sets \(nll\)/);
+      for (const row of ['computers', 'base', 'average', 'task_arithmetic', 'ties', 'evolved']) assert.match(r.stdout, new RegExp(`^\\| ${row}`, 'm'), row);
+      const report = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'report.json'), 'utf8'));
+      assert.equal(report.finalTable.rows.length, 9);
+      assert.ok(report.finalBest > report.initialBest, 'one generation already improves the dev fitness');
+      assert.ok(report.throughput.evaluationsPerMinute > 0);
+      assert.match(fs.readFileSync(path.join(dir, 'run', 'report.html'), 'utf8'), /Held-out sets/);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
