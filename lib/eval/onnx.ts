@@ -24,6 +24,13 @@ export class GraphError extends EvolverArgumentError {
 
 export type MetricName = 'nll' | 'accuracy' | 'f1';
 
+/** attention_mask (1 for real tokens, 0 for padding), position_ids (0..L-1) and token_type_ids (0), from the lengths. */
+const AUXILIARY_INPUTS = new Map<string, (lengths: Int32Array, seq: number) => Int32Array>([
+  ['attention_mask', (lengths, seq) => Int32Array.from({ length: lengths.length * seq }, (_, i) => (i % seq < lengths[Math.floor(i / seq)]! ? 1 : 0))],
+  ['position_ids', (lengths, seq) => Int32Array.from({ length: lengths.length * seq }, (_, i) => i % seq)],
+  ['token_type_ids', (lengths, seq) => new Int32Array(lengths.length * seq)],
+]);
+
 export interface OnnxEvaluatorOptions {
   graph: string;
   /** Dev sets; several combine into one fitness by their weights (default: equal, the mean). */
@@ -82,7 +89,9 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
   if (idsInput === undefined || !session.inputNames.includes(idsInput)) throw new GraphError(`${o.graph}: no token-id input (int64) found; name it with inputName`);
   const idsType = inputs.find((m) => m.name === idsInput)!.type;
   const outputName = o.outputName ?? session.outputNames[0]!;
-  const weightInputs = inputs.filter((m) => m.name !== idsInput);
+  // Integer inputs that exports commonly add beside the token ids, fed from the batch.
+  const auxiliary = inputs.filter((m) => m.name !== idsInput && (m.type === 'int64' || m.type === 'int32') && AUXILIARY_INPUTS.has(m.name));
+  const weightInputs = inputs.filter((m) => m.name !== idsInput && !auxiliary.includes(m));
   if (weightInputs.length === 0) {
     throw new GraphError(`${o.graph}: the graph takes no weights as inputs (its weights are initializers, which ONNX Runtime would not let us replace); convert it with \`evolver onnx prepare ${o.graph} OUT_DIR\``);
   }
@@ -152,10 +161,14 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
           ids.set(e.ids, b * seq);  // right padding with 0: causal attention never looks ahead, and padded positions never count
           lengths[b] = e.ids.length;
         });
-        const idsTensor = idsType === 'int32' ? new ort.Tensor('int32', ids, [batch.length, seq]) : new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [batch.length, seq]);
+        const intTensor = (type: string, values: Int32Array) =>
+          type === 'int32' ? new ort.Tensor('int32', values, [batch.length, seq]) : new ort.Tensor('int64', BigInt64Array.from(values, (x) => BigInt(x)), [batch.length, seq]);
+        const idsTensor = intTensor(idsType, ids);
+        const extra: Record<string, ort.Tensor> = {};
+        for (const a of auxiliary) extra[a.name] = intTensor(a.type, AUXILIARY_INPUTS.get(a.name)!(lengths, seq));
         let results: ort.InferenceSession.OnnxValueMapType;
         try {
-          results = await session.run({ ...weightFeeds, [idsInput!]: idsTensor });
+          results = await session.run({ ...weightFeeds, ...extra, [idsInput!]: idsTensor });
         } catch (err) {
           throw new GraphError(`${o.graph}: ONNX Runtime failed on a batch of ${batch.length} x ${seq} tokens from ${s.file} (context length ${maxLength}; set max_length if the graph's is shorter): ${(err as Error).message.split('\n')[0]}`);
         }

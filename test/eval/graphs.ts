@@ -31,3 +31,10 @@ export function graphWithHiddenOutput(file: string): string {
   g.output = [onnx.ValueInfoProto.create({ name: hidden, type: { tensorType: { elemType: 1 } } })];
   return save(m, file);
 }
+
+/** The graph with an extra attention_mask input (as many exports have); the graph itself ignores it. */
+export function graphWithAttentionMask(file: string): string {
+  const m = load();
+  m.graph!.input!.push(onnx.ValueInfoProto.create({ name: 'attention_mask', type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }));
+  return save(m, file);
+}

@@ -13,7 +13,7 @@ import { writeCheckpoint } from '../../lib/store/write-checkpoint.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { BF16_BASE, F32_BASE, FORTUNES, ROOT, tempDir, writeTemp } from '../helpers.js';
 import { testConfig } from '../evolve/helpers.js';
-import { exportWithInitializers, graphWithHiddenOutput } from './graphs.js';
+import { exportWithInitializers, graphWithAttentionMask, graphWithHiddenOutput } from './graphs.js';
 
 const GRAPH = path.join(FORTUNES, 'lm.onnx');
 const DEV = path.join(FORTUNES, 'data', 'computers', 'dev.jsonl');
@@ -60,6 +60,15 @@ describe('ONNX evaluator: bad input, prepare, eval CLI', function () {
     await assert.rejects(evaluator.evaluateSets(extra), (e: unknown) => e instanceof GraphError && /lm_head\.weight.*silently ignore/.test((e as Error).message));
     using wrong = variant('wrong.safetensors', (n) => shapes(n).map((s) => (s.name === 'transformer.wpe.weight' ? { ...s, shape: [64, 128] } : s)));
     await assert.rejects(evaluator.evaluateSets(wrong), (e: unknown) => e instanceof GraphError && /transformer\.wpe\.weight.*\[64,128\]/.test((e as Error).message));
+    await evaluator.close();
+  });
+
+  it('feeds attention_mask when the graph takes one (exports often do)', async () => {
+    const graph = graphWithAttentionMask(path.join(tempDir(), 'masked.onnx'));
+    const evaluator = await createOnnxEvaluator({ graph, data: [DEV], maxLength: 128, endToken: 256 });
+    using base = openWeights(F32_BASE);
+    const nll = (await evaluator.evaluateSets(base))[DEV]!;
+    assert.ok(Math.abs(nll - reference.float32.models.base.nll.computers.dev) < 1e-4);
     await evaluator.close();
   });
 
