@@ -260,6 +260,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   if (sparsify == "none") m.sparsify = Sparsify::None;
   else if (sparsify == "magnitude") m.sparsify = Sparsify::Magnitude;
   else if (sparsify == "random") m.sparsify = Sparsify::Random;
+  else if (sparsify == "magnitude_band") m.sparsify = Sparsify::MagnitudeBand;
   else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
   EVOLVER_GUARD(env, m.kind != MergeKind::Linear || m.sparsify == Sparsify::None, "EINVAL", "linear merges have no base to sparsify against");
   m.in = DTypeOpt(o, "inDtype");
@@ -269,6 +270,8 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.density = static_cast<float>(NumberOpt(o, "density", 1.0));
   m.keep_threshold = ThresholdFor(m.density);
   m.rescale = o.Get("rescale").ToBoolean();
+  m.gamma = static_cast<float>(NumberOpt(o, "gamma", 0.0));
+  m.normalize = o.Get("normalize").IsUndefined() ? true : o.Get("normalize").ToBoolean().Value();
   m.seed = U64Opt(o, "seed", 0);
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
   Target target = TargetOpts(o);

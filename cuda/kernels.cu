@@ -334,17 +334,24 @@ bool RunDe(const DeArgs& a, bool device, std::string* err) {
 }
 
 bool RunMerge(MergeArgs m, bool device, std::string* err) {
-  if (m.sparsify == Sparsify::Magnitude) {
-    const uint64_t k = KeepCount(m.density, m.n);
+  if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
+    uint64_t keep = KeepCount(m.density, m.n), drop = 0;
+    if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
+    auto select = [&](int i, uint64_t k, MagnitudeCut* cut) {
+      if (device) return SelectOnDevice(m.x[i], m.base, m.in, m.n, k, cut, err);
+      *cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, k, RunOptions{});  // host data: the CPU selects
+      return true;
+    };
     for (int i = 0; i < m.models; ++i) {
       MagnitudeCut cut;
-      if (device) {
-        if (!SelectOnDevice(m.x[i], m.base, m.in, m.n, k, &cut, err)) return false;
-      } else {
-        cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, k, RunOptions{});  // host data: the CPU selects
-      }
+      if (!select(i, keep + drop, &cut)) return false;
       m.key_threshold[i] = cut.key_threshold;
       m.cut_end[i] = cut.cut_end;
+      if (m.sparsify == Sparsify::MagnitudeBand) {
+        if (!select(i, drop, &cut)) return false;
+        m.drop_key_threshold[i] = cut.key_threshold;
+        m.drop_cut_end[i] = cut.cut_end;
+      }
     }
   }
   if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t c, cudaStream_t s) { MergeKernel<<<GridFor(c), kThreads, 0, s>>>(m, b, c); }, err);

@@ -31,7 +31,7 @@ struct DeArgs {
 };
 
 enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2 };
-enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2 };
+enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
 
 struct MergeArgs {
   MergeKind kind = MergeKind::Linear;
@@ -49,6 +49,12 @@ struct MergeArgs {
   // (key = the bits of tau with the sign cleared: the total order of magnitudes, NaN largest).
   uint32_t key_threshold[kMaxModels] = {};
   uint64_t cut_end[kMaxModels] = {};
+  // MagnitudeBand (breadcrumbs): also drop the top `gamma` fraction, the elements selected by
+  // (drop_key_threshold, drop_cut_end) the same way.
+  uint32_t drop_key_threshold[kMaxModels] = {};
+  uint64_t drop_cut_end[kMaxModels] = {};
+  // Ties: divide the agreeing sum by the agreeing weights (mergekit's normalize, default true).
+  bool normalize = true;
   // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold; stream[i] = i * 2^20 + j.
   uint32_t keep_threshold = 0;
   uint64_t seed = 0;
@@ -56,6 +62,7 @@ struct MergeArgs {
   // Rescale kept entries: tau / density (DARE).
   bool rescale = false;
   float density = 1.0f;
+  float gamma = 0.0f;  // MagnitudeBand: fraction of the largest magnitudes dropped
 };
 
 struct ConvertArgs {

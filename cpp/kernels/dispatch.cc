@@ -62,6 +62,14 @@ void RunMix2(const Mix2Args& m, const RunOptions& o) {
   ForChunks(m.n, o, [&](uint64_t b, uint64_t e) { t.mix2(m, b, e); });
 }
 
+void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop) {
+  // mergekit's magnitude_outliers: drop the floor(gamma n) largest, keep floor(density n) below
+  // them; when both do not fit, fewer of the largest are dropped.
+  *keep = KeepCount(density, n);
+  *drop = KeepCount(gamma, n);
+  if (*keep + *drop > n) *drop = n - *keep;
+}
+
 uint64_t KeepCount(float density, uint64_t n) {
   if (!(density > 0.0f)) return 0;
   if (density >= 1.0f) return n;
@@ -133,12 +141,18 @@ MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, ui
 }
 
 void RunMerge(MergeArgs m, const RunOptions& o) {
-  if (m.sparsify == Sparsify::Magnitude) {
-    const uint64_t k = KeepCount(m.density, m.n);
+  if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
+    uint64_t keep = KeepCount(m.density, m.n), drop = 0;
+    if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
     for (int i = 0; i < m.models; ++i) {
-      const MagnitudeCut cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, k, o);
+      const MagnitudeCut cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, keep + drop, o);
       m.key_threshold[i] = cut.key_threshold;
       m.cut_end[i] = cut.cut_end;
+      if (m.sparsify == Sparsify::MagnitudeBand) {
+        const MagnitudeCut top = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, drop, o);
+        m.drop_key_threshold[i] = top.key_threshold;
+        m.drop_cut_end[i] = top.cut_end;
+      }
     }
   }
   const KernelTable& t = TableOf(o);

@@ -43,6 +43,8 @@ struct MagnitudeCut {
 };
 MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o);
 uint64_t KeepCount(float density, uint64_t n);
+/** Breadcrumbs: how many to keep below the `drop` largest magnitudes. */
+void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */
 struct SlerpPlan {

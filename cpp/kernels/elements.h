@@ -38,6 +38,12 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
       return key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
     }
     case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold;
+    case Sparsify::MagnitudeBand: {
+      const uint32_t key = FloatBits(tau) & 0x7fffffffu;
+      const bool in_top = key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
+      const bool dropped = key > m.drop_key_threshold[i] || (key == m.drop_key_threshold[i] && e < m.drop_cut_end[i]);
+      return in_top && !dropped;
+    }
   }
   return true;
 }
@@ -66,7 +72,7 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
         den = den + m.w[i];
       }
     }
-    const float delta = den != 0.0f ? num / den : 0.0f;
+    const float delta = !m.normalize ? num : den != 0.0f ? num / den : num;
     result = Fma(m.lambda, delta, base);
   } else {
     float acc = 0.0f;

@@ -144,10 +144,14 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     }
     F tau = V::Sub(xi, base);
     M kept = keep[i];
-    if (m.sparsify == Sparsify::Magnitude) {
+    if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
       const typename V::I key = V::KeyOf(tau);
       const M eq = V::AndM(V::KeyEq(key, m.key_threshold[i]), V::LanesBelow(m.cut_end[i] > e ? m.cut_end[i] - e : 0));
       kept = V::OrM(V::KeyGt(key, m.key_threshold[i]), eq);
+      if (m.sparsify == Sparsify::MagnitudeBand) {
+        const M drop_eq = V::AndM(V::KeyEq(key, m.drop_key_threshold[i]), V::LanesBelow(m.drop_cut_end[i] > e ? m.drop_cut_end[i] - e : 0));
+        kept = V::AndM(kept, V::NotM(V::OrM(V::KeyGt(key, m.drop_key_threshold[i]), drop_eq)));
+      }
     }
     if (m.rescale) tau = V::Div(tau, V::Set1(m.density));
     t[i] = m.sparsify == Sparsify::None ? tau : V::SelectF(kept, tau, V::Zero());
@@ -164,7 +168,7 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
       den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
     }
     const M nonzero = V::NotM(V::Eq(den, V::Zero()));
-    const F delta = V::SelectF(nonzero, V::Div(num, den), V::Zero());
+    const F delta = m.normalize ? V::SelectF(nonzero, V::Div(num, den), num) : num;
     result = V::Fma(V::Set1(m.lambda), delta, base);
   } else {
     F acc = V::Zero();

@@ -199,6 +199,8 @@ export async function taskArithmetic(o: TaskArithmeticOptions): Promise<void> {
 export interface TiesOptions extends TaskArithmeticOptions {
   /** Fraction of each task vector kept, by magnitude (exact top-k, k = floor(density × n)). */
   density: number;
+  /** Divide the agreeing sum by the agreeing weights (default true, as mergekit's ties). */
+  normalize?: boolean;
 }
 
 /** TIES: trim each task vector to its top-density magnitudes, elect signs, weighted mean of agreeing entries. */
@@ -208,6 +210,33 @@ export async function ties(o: TiesOptions): Promise<void> {
     ...args,
     sparsify: 'magnitude',
     density: numberBetween(o.density, 0, 1, 'density'),
+    normalize: o.normalize ?? true,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
+  });
+}
+
+export interface BreadcrumbsOptions extends TaskArithmeticOptions {
+  /** Fraction of each task vector kept below the dropped outliers. */
+  density: number;
+  /** Fraction of the largest magnitudes dropped first (mergekit's default 0.01). */
+  gamma?: number;
+  /** Sum the kept entries (breadcrumbs) or elect signs first (breadcrumbs_ties). */
+  combine?: 'linear' | 'ties';
+  /** ties only: divide by the agreeing weights (default false, as mergekit's breadcrumbs_ties). */
+  normalize?: boolean;
+}
+
+/** Model Breadcrumbs: drop the largest gamma and the smallest entries of each task vector, keep density. */
+export async function breadcrumbs(o: BreadcrumbsOptions): Promise<void> {
+  const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
+  const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
+  return native.kernels.merge({
+    ...args,
+    sparsify: 'magnitude_band',
+    density: numberBetween(o.density, 0, 1, 'density'),
+    gamma: numberBetween(o.gamma ?? 0.01, 0, 1, 'gamma'),
+    normalize: o.normalize ?? false,
     base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
     lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
   });
@@ -220,6 +249,8 @@ export interface DareOptions extends TaskArithmeticOptions {
   combine?: 'linear' | 'ties';
   /** Divide kept entries by density (default true). */
   rescale?: boolean;
+  /** ties only: divide by the agreeing weights (default false, as mergekit's dare_ties). */
+  normalize?: boolean;
   seed: bigint | number;
   /** Position of the tensor in the sorted list of merged tensors (j of the Philox stream i·2^20 + j). */
   tensorIndex: number;
@@ -237,6 +268,7 @@ export async function dare(o: DareOptions): Promise<void> {
     sparsify: 'random',
     density,
     rescale: o.rescale ?? true,
+    normalize: o.normalize ?? false,
     seed: uint64(o.seed, 'seed'),
     tensorIndex: o.tensorIndex,
     base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { convert, dare, dot, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, dot, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
 import { type DType, convertRef, dotRef, floatBits, mergeRef, mix2Ref, statsRef } from './reference.js';
@@ -29,10 +29,14 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
           { kind: 'task_arithmetic', sparsify: 'none', rescale: false, call: taskArithmetic },
           { kind: 'ties', sparsify: 'magnitude', rescale: false, call: ties },
           { kind: 'task_arithmetic', sparsify: 'random', rescale: true, call: (o: any) => dare({ ...o, combine: 'linear' }) },
-          { kind: 'ties', sparsify: 'random', rescale: true, call: (o: any) => dare({ ...o, combine: 'ties' }) },
+          { kind: 'ties', sparsify: 'random', rescale: true, normalize: false, call: (o: any) => dare({ ...o, combine: 'ties' }) },
+          { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: false, gamma: 0.1, call: (o: any) => breadcrumbs({ ...o, gamma: 0.1 }) },
+          { kind: 'ties', sparsify: 'magnitude_band', rescale: false, gamma: 0.05, normalize: false, call: (o: any) => breadcrumbs({ ...o, gamma: 0.05, combine: 'ties', normalize: false }) },
+          { kind: 'ties', sparsify: 'magnitude', rescale: false, normalize: false, call: (o: any) => ties({ ...o, normalize: false }) },
         ] as const;
         for (const c of cases) {
-          const want = mergeRef({ kind: c.kind, sparsify: c.sparsify, inDtype, outDtype, inputs, weights, base, lambda, density, rescale: c.rescale, seed, tensorIndex });
+          const extra = c as { gamma?: number; normalize?: boolean };
+          const want = mergeRef({ kind: c.kind, sparsify: c.sparsify, inDtype, outDtype, inputs, weights, base, lambda, density, rescale: c.rescale, seed, tensorIndex, ...(extra.gamma !== undefined ? { gamma: extra.gamma } : {}), ...(extra.normalize !== undefined ? { normalize: extra.normalize } : {}) });
           for (const isa of ISAS) {
             const out = toBuffer(new Uint32Array(n), outDtype, 1);
             await c.call({

@@ -198,7 +198,9 @@ export function deRef(o: DeRef): number[] {
 
 export interface MergeRef {
   kind: 'linear' | 'task_arithmetic' | 'ties';
-  sparsify: 'none' | 'magnitude' | 'random';
+  sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band';
+  gamma?: number;
+  normalize?: boolean;
   inDtype: DType;
   outDtype: DType;
   inputs: ArrayLike<number>[]; // raw bits
@@ -212,13 +214,18 @@ export interface MergeRef {
 }
 
 /** The exact top-k (k = floor(density * n)) by |tau| magnitude bits, ties to the lower index. */
-function magnitudeKept(tau: number[], density: number): boolean[] {
+const countOf = (fraction: number, n: number) => (fraction >= 1 ? n : fraction <= 0 ? 0 : Math.min(n, Math.floor(fraction * n)));
+
+/** Ranks [skip, skip + k) by |tau| magnitude bits, descending, ties to the lower index. */
+function magnitudeKept(tau: number[], density: number, gamma = 0): boolean[] {
   const n = tau.length;
-  const k = density >= 1 ? n : density <= 0 ? 0 : Math.min(n, Math.floor(density * n));
+  const k = countOf(density, n);
+  let skip = countOf(gamma, n);
+  if (k + skip > n) skip = n - k;
   const order = tau.map((t, i) => ({ key: floatBits(t) & 0x7fffffff, i }));
   order.sort((p, q) => q.key - p.key || p.i - q.i);
   const kept = new Array<boolean>(n).fill(false);
-  for (let r = 0; r < k; r++) kept[order[r]!.i] = true;
+  for (let r = skip; r < skip + k; r++) kept[order[r]!.i] = true;
   return kept;
 }
 
@@ -232,8 +239,8 @@ export function mergeRef(o: MergeRef): number[] {
   const t = o.inputs.map((x, i) => {
     const tau = Array.from({ length: n }, (_, e) => (o.kind === 'linear' ? loadAs(x[e]!, o.inDtype) : fsub(loadAs(x[e]!, o.inDtype), base(e))));
     if (o.kind === 'linear' || o.sparsify === 'none') return tau;
-    const kept = o.sparsify === 'magnitude'
-      ? magnitudeKept(tau, density)
+    const kept = o.sparsify === 'magnitude' || o.sparsify === 'magnitude_band'
+      ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? Math.fround(o.gamma ?? 0) : 0)
       : tau.map((_, e) => uniform(philoxDraw(o.seed, BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex), e)) < density);
     return tau.map((v, e) => (kept[e] ? (o.rescale ? fdiv(v, density) : v) : 0));
   });
@@ -252,7 +259,7 @@ export function mergeRef(o: MergeRef): number[] {
           den = fadd(den, w[i]!);
         }
       }
-      result = ffma(lambda, den !== 0 ? fdiv(num, den) : 0, base(e));
+      result = ffma(lambda, o.normalize === false ? num : den !== 0 ? fdiv(num, den) : num, base(e));
     } else {
       let acc = 0;
       for (let i = 0; i < t.length; i++) acc = ffma(w[i]!, t[i]![e]!, acc);
