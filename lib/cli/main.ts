@@ -7,6 +7,7 @@ import { registerBench } from './bench-command.js';
 import { registerEvolve } from './evolve-command.js';
 import { registerEval } from './eval-command.js';
 import { registerOnnx } from './onnx-command.js';
+import { registerMerge } from './merge-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEvolve(program);
   registerEval(program);
   registerOnnx(program);
+  registerMerge(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -1,0 +1,158 @@
+/**
+ * mergekit's YAML merge configuration: `models` (each with `parameters`), `base_model`,
+ * `merge_method`, `parameters`, `dtype`, `out_dtype`. Parameter values are scalars, gradients
+ * (a list interpolated over layer depth) or lists of `{filter, value}` conditions on tensor
+ * names. Keys this tool does not implement are an error that lists them — never ignored.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { parse as parseYaml } from 'yaml';
+
+import type { KernelDType } from '../native.js';
+import { ConfigError } from '../evolve/config.js';
+import { MERGE_METHODS, MERGE_METHOD_NAMES, type MergeMethod } from './methods.js';
+
+export type ParamValue = number | boolean | number[] | { filter?: string; value: number | boolean | number[] }[];
+
+export interface MergeModel {
+  model: string;
+  parameters: Record<string, ParamValue>;
+}
+
+export interface MergeConfig {
+  file: string;
+  method: MergeMethod;
+  models: MergeModel[];
+  baseModel: string | undefined;
+  parameters: Record<string, ParamValue>;
+  /** Output dtype for computed tensors (out_dtype, else dtype, else the inputs'). */
+  outDtype: KernelDType | undefined;
+}
+
+const TOP_KEYS = new Set(['models', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
+const KNOWN_UNSUPPORTED = ['slices', 'tokenizer_source', 'tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
+
+export function parseDtype(s: unknown, file: string, key: string): KernelDType {
+  const map: Record<string, KernelDType> = { float32: 'F32', fp32: 'F32', f32: 'F32', float16: 'F16', fp16: 'F16', half: 'F16', f16: 'F16', bfloat16: 'BF16', bf16: 'BF16' };
+  const d = typeof s === 'string' ? map[s.toLowerCase()] : undefined;
+  if (d === undefined) throw new ConfigError(file, key, `expected one of float32, float16, bfloat16, got ${JSON.stringify(s)}`);
+  return d;
+}
+
+function checkValue(v: unknown, file: string, key: string): ParamValue {
+  const scalarOrGradient = (x: unknown) => typeof x === 'number' || typeof x === 'boolean' || (Array.isArray(x) && x.length > 0 && x.every((n) => typeof n === 'number'));
+  if (scalarOrGradient(v)) return v as ParamValue;
+  if (Array.isArray(v) && v.every((c) => c !== null && typeof c === 'object' && 'value' in c)) {
+    v.forEach((c, i) => {
+      const extra = Object.keys(c).filter((x) => x !== 'filter' && x !== 'value');
+      if (extra.length > 0) throw new ConfigError(file, `${key}[${i}]`, `unsupported keys: ${extra.join(', ')} (a condition is {filter, value})`);
+      if (c.filter !== undefined && typeof c.filter !== 'string') throw new ConfigError(file, `${key}[${i}].filter`, 'expected a string');
+      if (!scalarOrGradient(c.value)) throw new ConfigError(file, `${key}[${i}].value`, 'expected a number, a boolean or a list of numbers');
+    });
+    return v as ParamValue;
+  }
+  throw new ConfigError(file, key, 'expected a number, a boolean, a list of numbers (gradient) or a list of {filter, value}');
+}
+
+function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file: string, key: string): Record<string, ParamValue> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, key, 'expected a mapping of parameters');
+  const allowed = method.params.filter((p) => (p.perModel === true) === perModel).map((p) => p.name);
+  const out: Record<string, ParamValue> = {};
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (!allowed.includes(name)) {
+      const other = method.params.some((p) => p.name === name);
+      throw new ConfigError(file, `${key}.${name}`, other
+        ? `'${name}' is a ${perModel ? 'global' : 'per-model'} parameter of ${method.name}; put it under ${perModel ? 'parameters' : 'models[].parameters'}`
+        : `${method.name} has no parameter '${name}' (${allowed.length ? `it takes ${allowed.join(', ')} here` : 'it takes none here'})`);
+    }
+    out[name] = checkValue(value, file, `${key}.${name}`);
+  }
+  return out;
+}
+
+export function loadMergeConfig(file: string): MergeConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read it as YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  return validateMergeConfig(raw, file);
+}
+
+export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '', 'expected a mapping (models, merge_method, ...)');
+  const r = raw as Record<string, unknown>;
+  const unsupported = Object.keys(r).filter((key) => !TOP_KEYS.has(key));
+  if (unsupported.length > 0) {
+    const known = unsupported.filter((u) => KNOWN_UNSUPPORTED.includes(u));
+    throw new ConfigError(file, '', `unsupported keys: ${unsupported.join(', ')}${known.length ? ` (${known.join(', ')}: mergekit features not implemented here)` : ''}; supported: ${[...TOP_KEYS].join(', ')}`);
+  }
+  if (typeof r.merge_method !== 'string' || !MERGE_METHOD_NAMES.includes(r.merge_method)) {
+    throw new ConfigError(file, 'merge_method', `expected one of ${MERGE_METHOD_NAMES.join(', ')}, got ${JSON.stringify(r.merge_method)}`);
+  }
+  const method = MERGE_METHODS[r.merge_method]!;
+  const dir = path.dirname(path.resolve(file));
+  const abs = (p: string) => path.resolve(dir, p);
+  if (!Array.isArray(r.models) || r.models.length === 0) throw new ConfigError(file, 'models', 'expected a non-empty list of {model, parameters}');
+  const models: MergeModel[] = r.models.map((m, i) => {
+    const entry = typeof m === 'string' ? { model: m } : (m as Record<string, unknown>);
+    if (entry === null || typeof entry !== 'object' || typeof entry.model !== 'string') throw new ConfigError(file, `models[${i}].model`, 'expected a path');
+    const extra = Object.keys(entry).filter((key) => key !== 'model' && key !== 'parameters');
+    if (extra.length > 0) throw new ConfigError(file, `models[${i}]`, `unsupported keys: ${extra.join(', ')}`);
+    return { model: abs(entry.model), parameters: checkParams(entry.parameters, method, true, file, `models[${i}].parameters`) };
+  });
+  const baseModel = r.base_model === undefined ? undefined : typeof r.base_model === 'string' ? abs(r.base_model) : (() => { throw new ConfigError(file, 'base_model', 'expected a path'); })();
+  if (method.needsBase && baseModel === undefined) throw new ConfigError(file, 'base_model', `${method.name} needs a base_model`);
+  const others = models.filter((m) => m.model !== baseModel);
+  if (others.length < method.minModels) throw new ConfigError(file, 'models', `${method.name} needs at least ${method.minModels} model(s) besides the base`);
+  if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes exactly ${method.maxModels} model besides the base, got ${others.length}`);
+  const parameters = checkParams(r.parameters, method, false, file, 'parameters');
+  for (const p of method.params) {
+    if (p.default !== undefined) continue;
+    if (p.perModel) {
+      others.forEach((m) => {
+        if (m.parameters[p.name] === undefined && parameters[p.name] === undefined) throw new ConfigError(file, `models[${models.indexOf(m)}].parameters.${p.name}`, `${method.name} needs '${p.name}' for every model`);
+      });
+    } else if (parameters[p.name] === undefined) {
+      throw new ConfigError(file, `parameters.${p.name}`, `${method.name} needs '${p.name}'`);
+    }
+  }
+  const dtypeKey = r.out_dtype !== undefined ? 'out_dtype' : r.dtype !== undefined ? 'dtype' : undefined;
+  return { file, method, models, baseModel, parameters, outDtype: dtypeKey === undefined ? undefined : parseDtype(r[dtypeKey], file, dtypeKey) };
+}
+
+/** Layer index and count for gradients: from `.layers.N.` / `.h.N.` / `.blocks.N.` in tensor names. */
+export function layerInfo(names: readonly string[]): { of(name: string): number | undefined; count: number } {
+  const re = /(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\./;
+  let max = -1;
+  for (const n of names) {
+    const m = re.exec(n);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return { of: (name) => (re.exec(name) ? Number(re.exec(name)![1]) : undefined), count: max + 1 };
+}
+
+/**
+ * A parameter's value for one tensor. Gradients are interpolated linearly over depth: layer l of
+ * L sits at l / (L - 1); tensors outside the layers sit at 0 (embeddings) or 1 (everything after).
+ */
+export function resolveParam(v: ParamValue, tensor: string, layers: { of(name: string): number | undefined; count: number }, where: string): number | boolean {
+  let value: number | boolean | number[];
+  if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object') {
+    const hit = (v as { filter?: string; value: number | boolean | number[] }[]).find((c) => c.filter === undefined || tensor.includes(c.filter));
+    if (hit === undefined) throw new Error(`${where}: no condition matches tensor '${tensor}' and there is no default (an entry without filter)`);
+    value = hit.value;
+  } else {
+    value = v as number | boolean | number[];
+  }
+  if (!Array.isArray(value)) return value;
+  if (value.length === 1) return value[0]!;
+  const l = layers.of(tensor);
+  const pos = l === undefined ? (/embed|wte|wpe/.test(tensor) ? 0 : 1) : layers.count > 1 ? l / (layers.count - 1) : 0;
+  const x = pos * (value.length - 1);
+  const i = Math.min(value.length - 2, Math.floor(x));
+  return value[i]! + (value[i + 1]! - value[i]!) * (x - i);
+}

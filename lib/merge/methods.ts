@@ -1,0 +1,158 @@
+/**
+ * Merge methods as a declarative registry (name, parameters with defaults, the paper), after
+ * mergekit's definitions. Each method computes one output tensor from the models' tensors with
+ * the native kernels.
+ */
+import * as k from '../kernels/index.js';
+import type { KernelDType } from '../native.js';
+
+export interface ParamDef {
+  name: string;
+  default?: number | boolean;
+  /** Per model (`models[i].parameters`) rather than global (`parameters`). */
+  perModel?: boolean;
+  min?: number;
+  max?: number;
+}
+
+export interface TensorJob {
+  name: string;
+  inDtype: KernelDType;
+  outDtype: KernelDType;
+  /** Views of the models' tensors (base excluded), in config order. */
+  inputs: (Float32Array | Uint16Array)[];
+  base: Float32Array | Uint16Array | undefined;
+  out: Float32Array | Uint16Array;
+  /** Resolved for this tensor: global values, and per-model values (index = input index). */
+  global: Record<string, number | boolean>;
+  perModel: Record<string, number>[];
+  seed: number | bigint;
+  tensorIndex: number;
+}
+
+export interface MergeMethod {
+  name: string;
+  paper: string;
+  needsBase: boolean;
+  minModels: number;
+  maxModels?: number;
+  params: ParamDef[];
+  run(job: TensorJob): Promise<void>;
+}
+
+const weight: ParamDef = { name: 'weight', perModel: true };
+const density: ParamDef = { name: 'density', perModel: true, default: 1, min: 0, max: 1 };
+const lambda: ParamDef = { name: 'lambda', default: 1 };
+
+/** mergekit's normalize for sums: divide by the weights' sum (unless it is ~0). */
+function normalizedWeights(w: number[], normalize: boolean): number[] {
+  if (!normalize) return w;
+  const sum = w.reduce((a, b) => a + b, 0);
+  return Math.abs(sum) < 1e-8 ? w : w.map((x) => x / sum);
+}
+
+function uniform(j: TensorJob, name: string): number {
+  const values = j.perModel.map((p) => p[name]!);
+  if (values.some((v) => v !== values[0])) throw new Error(`per-model '${name}' values differ (${values.join(', ')}); the kernels take one ${name} per tensor`);
+  return values[0]!;
+}
+
+function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band', consensus: boolean, normalize: boolean): MergeMethod {
+  // Every generalized task arithmetic method takes `density` (as in mergekit; without
+  // sparsification it has no effect), so configs can switch methods unchanged.
+  const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }];
+  if (sparsify === 'random') params.push({ name: 'rescale', default: true });
+  if (sparsify === 'band') params.push({ name: 'gamma', perModel: true, default: 0.01, min: 0, max: 1 });
+  return {
+    name,
+    paper,
+    needsBase: true,
+    minModels: 1,
+    params,
+    async run(j) {
+      const w = j.perModel.map((p) => p.weight!);
+      const common = { inputs: j.inputs, base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out, lambda: j.global.lambda as number };
+      const norm = j.global.normalize as boolean;
+      const weights = consensus ? w : normalizedWeights(w, norm);
+      if (sparsify === 'none') return k.taskArithmetic({ ...common, weights });
+      const d = uniform(j, 'density');
+      if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm });
+      if (sparsify === 'random') {
+        return k.dare({ ...common, weights, density: d, rescale: j.global.rescale as boolean, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
+      }
+      return k.breadcrumbs({ ...common, weights, density: d, gamma: uniform(j, 'gamma'), combine: consensus ? 'ties' : 'linear', normalize: norm });
+    },
+  };
+}
+
+export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
+  linear: {
+    name: 'linear',
+    paper: 'Model soups, Wortsman et al. 2022 (arXiv 2203.05482)',
+    needsBase: false,
+    minModels: 1,
+    params: [weight, { name: 'normalize', default: true }],
+    async run(j) {
+      const weights = normalizedWeights(j.perModel.map((p) => p.weight!), j.global.normalize as boolean);
+      await k.linear({ inputs: j.inputs, weights, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  task_arithmetic: gta('task_arithmetic', 'Editing models with task arithmetic, Ilharco et al. 2023 (arXiv 2212.04089)', 'none', false, false),
+  ties: gta('ties', 'TIES-Merging, Yadav et al. 2023 (arXiv 2306.01708)', 'magnitude', true, true),
+  dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false),
+  dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false),
+  breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false),
+  breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false),
+  slerp: {
+    name: 'slerp',
+    paper: 'Shoemake 1985; as in mergekit',
+    needsBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [{ name: 't', min: 0, max: 1 }],
+    async run(j) {
+      // t = 0 gives the base model, t = 1 the other one.
+      await k.slerp({ x: j.base!, y: j.inputs[0]!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  model_stock: {
+    name: 'model_stock',
+    paper: 'Model Stock, Jang et al. 2024 (arXiv 2403.19522)',
+    needsBase: true,
+    minModels: 2,
+    params: [],
+    async run(j) {
+      // t = N cos / (1 + (N - 1) cos), cos the mean pairwise cosine of the task vectors;
+      // out = t * mean(models) + (1 - t) * base, by the linear kernel.
+      const n = j.inputs.length;
+      const taus = await Promise.all(j.inputs.map(async (x) => {
+        const tau = new Float32Array(x.length);
+        const base32 = j.inDtype === 'F32' ? (j.base as Float32Array) : await toF32(j.base!, j.inDtype);
+        const x32 = j.inDtype === 'F32' ? (x as Float32Array) : await toF32(x, j.inDtype);
+        await k.linear({ inputs: [x32, base32], weights: [1, -1], inDtype: 'F32', out: tau });
+        return tau;
+      }));
+      const norms = await Promise.all(taus.map((t) => k.dot(t, t, 'F32')));
+      let cos = 0, pairs = 0;
+      for (let a = 0; a < n; a++) {
+        for (let b = a + 1; b < n; b++) {
+          const denom = Math.sqrt(norms[a]! * norms[b]!);
+          cos += denom > 1e-12 ? (await k.dot(taus[a]!, taus[b]!, 'F32')) / denom : 0;
+          pairs++;
+        }
+      }
+      cos /= pairs;
+      const t = (n * cos) / (1 + (n - 1) * cos);
+      const tt = Number.isFinite(t) ? t : 0;
+      await k.linear({ inputs: [...j.inputs, j.base!], weights: [...j.inputs.map(() => tt / n), 1 - tt], inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+};
+
+async function toF32(x: Float32Array | Uint16Array, dtype: KernelDType): Promise<Float32Array> {
+  const out = new Float32Array(x.length);
+  await k.convert({ src: x, inDtype: dtype, out, outDtype: 'F32' });
+  return out;
+}
+
+export const MERGE_METHOD_NAMES = Object.keys(MERGE_METHODS);

@@ -1,0 +1,172 @@
+/**
+ * Runs a merge config: streams tensor by tensor from the mapped inputs into mapped output
+ * shards (memory stays flat whatever the model size), writes the index and carries the config
+ * and tokenizer files of the base (or first) model.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import * as k from '../kernels/index.js';
+import { EvolverArgumentError, WeightFileError } from '../errors.js';
+import type { KernelDType } from '../native.js';
+import { INDEX_NAME, SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
+import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
+import type { TensorMeta } from '../store/source.js';
+import { copyCarriedFiles, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
+import { SafetensorsWriter, fsyncDir } from '../store/writer.js';
+import { type MergeConfig, layerInfo, resolveParam } from './config.js';
+import type { TensorJob } from './methods.js';
+
+export interface MergeRunOptions {
+  /** Seed of DARE's random masks (Philox stream i * 2^20 + j). */
+  seed?: number;
+  maxShardBytes?: number;
+  overwrite?: boolean;
+  onTensor?: (e: { name: string; index: number; total: number; bytes: number }) => void;
+}
+
+export interface MergeRunResult {
+  folder: string;
+  shards: string[];
+  tensors: number;
+  computed: number;
+  bytesRead: number;
+  bytesWritten: number;
+  seconds: number;
+}
+
+export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunOptions = {}): Promise<MergeRunResult> {
+  const t0 = performance.now();
+  const opened: WeightSet[] = [];
+  const open = (p: string) => {
+    const w = openWeights(p);
+    opened.push(w);
+    return w;
+  };
+  try {
+    const base = config.baseModel === undefined ? undefined : open(config.baseModel);
+    const entries = config.models.filter((m) => m.model !== config.baseModel);
+    const inputs = entries.map((m) => open(m.model));
+    const ref = base ?? inputs[0]!;
+    const names = ref.names();
+    const layers = layerInfo(names);
+    // Which tensors are computed, and a check that every model has them with the same shape.
+    const computed = new Set<string>();
+    for (const name of names) {
+      const meta = ref.meta(name);
+      if (!isComputeDType(meta.dtype)) continue;
+      for (const [i, w] of inputs.entries()) {
+        if (!w.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', w.path, `is missing tensor '${name}' that ${ref.path} has (models[${config.models.indexOf(entries[i]!)}])`, { tensor: name });
+        const m = w.meta(name);
+        if (m.shape.length !== meta.shape.length || m.shape.some((d, x) => d !== meta.shape[x])) {
+          throw new WeightFileError('SIZE_MISMATCH', w.path, `has shape ${JSON.stringify(m.shape)}, ${ref.path} has ${JSON.stringify(meta.shape)}`, { tensor: name });
+        }
+        if (!isComputeDType(m.dtype)) throw new WeightFileError('UNKNOWN_DTYPE', w.path, `${m.dtype} cannot be merged`, { tensor: name });
+      }
+      computed.add(name);
+    }
+    const jIndex = new Map([...computed].map((n, j) => [n, j]));
+    const outMeta = (name: string): TensorMeta => {
+      const meta = ref.meta(name);
+      if (!computed.has(name)) return meta;
+      const dtype = config.outDtype ?? (meta.dtype as KernelDType);
+      return { ...meta, dtype, byteLength: meta.elements * dtypeBytes(dtype) };
+    };
+    const source = { names: () => names, meta: outMeta, chunks: () => [], metadata: {} };
+    const groups = planShards(source, o.maxShardBytes ?? 5_000_000_000);
+    const shardNames = groups.length === 1 ? [SINGLE_NAME] : groups.map((_, i) => shardName(i, groups.length));
+    fs.mkdirSync(outDir, { recursive: true });
+    const existing = fs.readdirSync(outDir).filter((f) => f.endsWith('.safetensors') || f === INDEX_NAME);
+    if (existing.length > 0 && o.overwrite !== true) throw new WeightFileError('OUTPUT_EXISTS', outDir, `already holds weights (${existing.join(', ')}); choose an empty folder`);
+
+    let index = 0, bytesRead = 0, bytesWritten = 0;
+    const weightMap: Record<string, string> = {};
+    for (const [g, group] of groups.entries()) {
+      const writer = SafetensorsWriter.create(path.join(outDir, shardNames[g]!), {
+        tensors: group.map(outMeta),
+        metadata: { format: 'pt', merge_method: config.method.name, ...(o.seed !== undefined ? { seed: String(o.seed) } : {}) },
+      });
+      try {
+        for (const name of group) {
+          weightMap[name] = shardNames[g]!;
+          const meta = outMeta(name);
+          if (!computed.has(name)) {
+            writer.write(name, ref.chunks(name));
+            bytesRead += meta.byteLength;
+          } else {
+            bytesRead += await mergeTensor(config, name, inputs, base, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, layers, jIndex.get(name)!, o.seed ?? 0);
+          }
+          bytesWritten += meta.byteLength;
+          o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
+        }
+        writer.commit();
+      } catch (err) {
+        writer.abort();
+        throw err;
+      }
+    }
+    if (groups.length > 1) writeFileAtomic(path.join(outDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
+    copyCarriedFiles(ref.folder, outDir);
+    fsyncDir(outDir);
+    return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    for (const w of opened) w.close();
+  }
+}
+
+async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[], base: WeightSet | undefined, out: Float32Array | Uint16Array, outDtype: KernelDType, layers: ReturnType<typeof layerInfo>, j: number, seed: number): Promise<number> {
+  const method = config.method;
+  const entries = config.models.filter((m) => m.model !== config.baseModel);
+  const global: Record<string, number | boolean> = {};
+  const perModel: Record<string, number>[] = inputs.map(() => ({}));
+  for (const p of method.params) {
+    if (p.perModel) {
+      entries.forEach((m, i) => {
+        const v = m.parameters[p.name] ?? config.parameters[p.name];
+        const value = v === undefined ? p.default! : resolveParam(v, name, layers, `${config.file}: models[${i}].parameters.${p.name}`);
+        perModel[i]![p.name] = Number(value);
+      });
+    } else {
+      const v = config.parameters[p.name];
+      global[p.name] = v === undefined ? p.default! : resolveParam(v, name, layers, `${config.file}: parameters.${p.name}`);
+    }
+  }
+  for (const p of method.params) {
+    const values = p.perModel ? perModel.map((x) => x[p.name]!) : [global[p.name]];
+    for (const v of values) {
+      if (typeof v === 'number' && ((p.min !== undefined && v < p.min) || (p.max !== undefined && v > p.max))) {
+        throw new EvolverArgumentError(`${config.file}: ${p.name} = ${v} for tensor '${name}' is outside [${p.min}, ${p.max}]`);
+      }
+    }
+  }
+  // One input dtype for the kernels: the models' own when they agree, else float32 copies.
+  const all = base ? [...inputs, base] : inputs;
+  const dtypes = new Set(all.map((w) => w.meta(name).dtype));
+  let inDtype = [...dtypes][0] as KernelDType;
+  const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {
+    const v = w.view(name) as Float32Array | Uint16Array;
+    if (dtypes.size === 1) return v;
+    const f = new Float32Array(w.meta(name).elements);
+    await k.convert({ src: v, inDtype: w.meta(name).dtype as KernelDType, out: f, outDtype: 'F32' });
+    return f;
+  };
+  if (dtypes.size > 1) inDtype = 'F32';
+  const job: TensorJob = {
+    name,
+    inDtype,
+    outDtype,
+    inputs: await Promise.all(inputs.map(view)),
+    base: base ? await view(base) : undefined,
+    out,
+    global,
+    perModel,
+    seed,
+    tensorIndex: j,
+  };
+  try {
+    await method.run(job);
+  } catch (err) {
+    throw new EvolverArgumentError(`${config.file}: merging tensor '${name}' with ${method.name} failed: ${(err as Error).message}`);
+  }
+  return all.reduce((a, w) => a + w.meta(name).byteLength, 0);
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { stringify } from 'yaml';
+
+import { ConfigError } from '../../lib/evolve/config.js';
+import { WeightFileError } from '../../lib/errors.js';
+import { layerInfo, loadMergeConfig, resolveParam, validateMergeConfig } from '../../lib/merge/config.js';
+import { runMerge } from '../../lib/merge/run.js';
+import { openWeights } from '../../lib/store/checkpoint.js';
+import { inspect } from '../../lib/store/inspect.js';
+import { SafetensorsWriter } from '../../lib/store/writer.js';
+import { bitsOf, firstDifference } from '../kernels/inputs.js';
+import { bf16ToFloat, floatToBf16, mergeRef } from '../kernels/reference.js';
+import { FORTUNES, ROOT, tempDir } from '../helpers.js';
+
+const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
+const DOMAINS = ['computers', 'politics', 'science', 'songs-poems'];
+const CHECKED = ['transformer.h.1.attn.c_attn.weight', 'transformer.ln_f.bias', 'transformer.wpe.weight'];
+
+function writeConfig(dir: string, raw: unknown): string {
+  const file = path.join(dir, 'merge.yml');
+  fs.writeFileSync(file, stringify(raw));
+  return file;
+}
+
+async function merged(raw: Record<string, unknown>, seed = 0): Promise<{ dir: string; out: string }> {
+  const dir = tempDir();
+  const out = path.join(dir, 'out');
+  await runMerge(loadMergeConfig(writeConfig(dir, raw)), out, { seed });
+  return { dir, out };
+}
+
+const bits = (file: string, name: string) => {
+  using w = openWeights(file);
+  return Array.from(w.view(name) as Uint16Array);
+};
+
+describe('evolver merge (mergekit configs) against independent implementations', function () {
+  this.timeout(120_000);
+  const models = DOMAINS.map((d) => ({ model: BF16(d), parameters: { weight: [0.5, 0.3, 0.15, 0.05][DOMAINS.indexOf(d)]!, density: 0.4 } }));
+
+  const gtaCases = [
+    ['task_arithmetic', { kind: 'task_arithmetic', sparsify: 'none', rescale: false }, { lambda: 0.7 }],
+    ['ties', { kind: 'ties', sparsify: 'magnitude', rescale: false, normalize: true }, { lambda: 1.2 }],
+    ['dare_linear', { kind: 'task_arithmetic', sparsify: 'random', rescale: true }, {}],
+    ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: true, normalize: false }, {}],
+    ['breadcrumbs', { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: false, gamma: 0.01 }, {}],
+    ['breadcrumbs_ties', { kind: 'ties', sparsify: 'magnitude_band', rescale: false, gamma: 0.01, normalize: false }, {}],
+  ] as const;
+  for (const [method, ref, params] of gtaCases) {
+    it(`${method} (bf16 in and out) matches the plain TypeScript implementation bit for bit`, async () => {
+      const { out } = await merged({ models, base_model: BF16('base'), merge_method: method, parameters: params, dtype: 'bfloat16' }, 42);
+      using base = openWeights(BF16('base'));
+      const names = base.names();
+      for (const name of CHECKED) {
+        const want = mergeRef({
+          ...ref,
+          inDtype: 'BF16',
+          outDtype: 'BF16',
+          inputs: DOMAINS.map((d) => bits(BF16(d), name)),
+          weights: models.map((m) => m.parameters.weight),
+          base: bits(BF16('base'), name),
+          lambda: (params as { lambda?: number }).lambda ?? 1,
+          density: 0.4,
+          seed: 42n,
+          tensorIndex: names.indexOf(name),
+        } as never);
+        assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), want), undefined, `${method} ${name}`);
+      }
+    });
+  }
+
+  it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
+    const { out } = await merged({ models: models.map((m) => ({ model: m.model, parameters: { weight: m.parameters.weight * 2 } })), merge_method: 'linear', out_dtype: 'float32' });
+    using w = openWeights(out);
+    const name = 'transformer.ln_f.weight';
+    assert.equal(w.meta(name).dtype, 'F32');
+    const want = mergeRef({ kind: 'linear', sparsify: 'none', inDtype: 'BF16', outDtype: 'F32', inputs: DOMAINS.map((d) => bits(BF16(d), name)), weights: models.map((m) => m.parameters.weight), lambda: 1, density: 1, rescale: false, seed: 0n, tensorIndex: 0 });
+    assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined);
+  });
+
+  it('slerp: t = 0 and t = 1 give the endpoints; filters and gradients pick t per tensor', async () => {
+    for (const t of [0, 1]) {
+      const { out } = await merged({ models: [{ model: BF16('base') }, { model: BF16('computers') }], base_model: BF16('base'), merge_method: 'slerp', parameters: { t }, dtype: 'bfloat16' });
+      for (const name of CHECKED) {
+        const got = bits(path.join(out, 'model.safetensors'), name).map(bf16ToFloat);
+        const want = bits(t === 0 ? BF16('base') : BF16('computers'), name).map(bf16ToFloat);
+        got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) <= Math.abs(want[i]!) * 2 ** -7 + 1e-30, `${name}[${i}]: ${g} vs ${want[i]}`));
+      }
+    }
+    using base = openWeights(BF16('base'));
+    const layers = layerInfo(base.names());
+    assert.equal(layers.count, 4);
+    const t = [{ filter: 'attn', value: [0.2, 0.8] }, { filter: 'mlp', value: [0.8, 0.2] }, { value: 0.5 }];
+    assert.equal(resolveParam(t, 'transformer.h.0.attn.c_attn.weight', layers, 't'), 0.2);
+    assert.ok(Math.abs((resolveParam(t, 'transformer.h.3.attn.c_proj.bias', layers, 't') as number) - 0.8) < 1e-12);
+    assert.ok(Math.abs((resolveParam(t, 'transformer.h.1.mlp.c_fc.weight', layers, 't') as number) - 0.6) < 1e-12);
+    assert.equal(resolveParam(t, 'transformer.ln_f.weight', layers, 't'), 0.5);
+    assert.equal(resolveParam([0, 1], 'transformer.wte.weight', layers, 'x'), 0);
+    assert.equal(resolveParam([0, 1], 'transformer.ln_f.weight', layers, 'x'), 1);
+    assert.throws(() => resolveParam([{ filter: 'attn', value: 1 }], 'transformer.ln_f.weight', layers, 'parameters.t'), /no condition matches/);
+  });
+
+  it('model_stock matches a plain double-precision implementation', async () => {
+    const { out } = await merged({ models: DOMAINS.map((d) => ({ model: BF16(d) })), base_model: BF16('base'), merge_method: 'model_stock', out_dtype: 'float32' });
+    using w = openWeights(out);
+    for (const name of CHECKED) {
+      const xs = DOMAINS.map((d) => bits(BF16(d), name).map(bf16ToFloat));
+      const b = bits(BF16('base'), name).map(bf16ToFloat);
+      const taus = xs.map((x) => x.map((v, i) => Math.fround(v - b[i]!)));
+      const dot = (p: number[], q: number[]) => p.reduce((a, v, i) => a + v * q[i]!, 0);
+      let cos = 0, pairs = 0;
+      for (let a = 0; a < 4; a++) for (let c = a + 1; c < 4; c++, pairs++) cos += dot(taus[a]!, taus[c]!) / Math.sqrt(dot(taus[a]!, taus[a]!) * dot(taus[c]!, taus[c]!));
+      cos /= pairs;
+      const t = (4 * cos) / (1 + 3 * cos);
+      const got = w.view(name) as Float32Array;
+      b.forEach((bv, i) => {
+        const want = (t * xs.reduce((a, x) => a + x[i]!, 0)) / 4 + (1 - t) * bv;
+        assert.ok(Math.abs(got[i]! - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${name}[${i}]: ${got[i]} vs ${want}`);
+      });
+    }
+  });
+
+  it('DARE masks are reproducible from --seed, and differ between seeds', async () => {
+    const cfg = { models, base_model: BF16('base'), merge_method: 'dare_ties', dtype: 'bfloat16' };
+    const a = await merged(cfg, 7), b = await merged(cfg, 7), c = await merged(cfg, 8);
+    const read = (o: string) => fs.readFileSync(path.join(o, 'model.safetensors'));
+    assert.ok(read(a.out).equals(read(b.out)));
+    assert.ok(!read(a.out).equals(read(c.out)));
+  });
+
+  it('config errors name the key; unsupported keys are listed, never ignored', () => {
+    const file = 'cfg.yml';
+    const expect = (raw: unknown, keyPath: string, pattern: RegExp) =>
+      assert.throws(() => validateMergeConfig(raw, file), (e: unknown) => e instanceof ConfigError && e.keyPath === keyPath && pattern.test(e.message));
+    expect({ slices: [], merge_method: 'linear', tokenizer_source: 'union' }, '', /unsupported keys: slices, tokenizer_source/);
+    expect({ models: [{ model: 'a' }], merge_method: 'frankenmerge' }, 'merge_method', /expected one of linear/);
+    expect({ models, merge_method: 'ties' }, 'base_model', /needs a base_model/);
+    expect({ models: [{ model: 'a' }, { model: 'b' }], merge_method: 'linear' }, 'models[0].parameters.weight', /needs 'weight'/);
+    expect({ models, merge_method: 'linear' }, 'models[0].parameters.density', /linear has no parameter 'density'/);
+    expect({ models, merge_method: 'ties', base_model: 'b', parameters: { t: 0.5 } }, 'parameters.t', /no parameter 't'/);
+    expect({ models: [{ model: 'a', parameters: { weight: 1, normalize: true } }], merge_method: 'linear' }, 'models[0].parameters.normalize', /global parameter/);
+    expect({ models: [{ model: 'a', parameters: { weight: 'heavy' } }], merge_method: 'linear' }, 'models[0].parameters.weight', /expected a number/);
+    expect({ models: [{ model: 'a' }, { model: 'b' }, { model: 'c' }], base_model: 'a', merge_method: 'slerp', parameters: { t: 0.5 } }, 'models', /exactly 1/);
+    expect({ models: [{ model: 'a', parameters: { weight: 1 } }], merge_method: 'linear', dtype: 'int4' }, 'dtype', /bfloat16/);
+  });
+
+  it('a missing tensor or a shape mismatch names the tensor and the model', async () => {
+    const dir = tempDir();
+    using src = openWeights(BF16('computers'));
+    const partial = path.join(dir, 'partial.safetensors');
+    const keep = src.names().filter((n) => n !== 'transformer.h.2.ln_1.bias');
+    const w = SafetensorsWriter.create(partial, { tensors: keep.map((n) => src.meta(n)) });
+    for (const n of keep) w.write(n, src.chunks(n));
+    w.commit();
+    const cfg = loadMergeConfig(writeConfig(dir, { models: [{ model: BF16('politics'), parameters: { weight: 1 } }, { model: partial, parameters: { weight: 1 } }], merge_method: 'linear' }));
+    await assert.rejects(runMerge(cfg, path.join(dir, 'out')), (e: unknown) => e instanceof WeightFileError && e.tensor === 'transformer.h.2.ln_1.bias' && e.file === partial);
+    const cfg2 = loadMergeConfig(writeConfig(dir, { models: [{ model: BF16('politics'), parameters: { weight: 1 } }, { model: path.join(FORTUNES, 'models', 'science.safetensors'), parameters: { weight: 1 } }], merge_method: 'linear' }));
+    const out = path.join(dir, 'mixed');
+    await runMerge(cfg2, out);  // bf16 + f32 inputs: computed in float32
+    assert.equal(inspect(out).tensors[0]!.dtype, 'BF16');
+    void floatToBf16;
+  });
+
+  it('evolver merge CONFIG OUT_DIR writes a checkpoint inspect reads, with the config copied', () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'merge', path.join(FORTUNES, 'merges', 'ties.yml'), out, '--max-shard-size', '600KB', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.ok(result.shards.length > 1);
+    const info = inspect(out);
+    assert.equal(info.shards.length, result.shards.length);
+    assert.equal(info.format, 'sharded');
+    assert.equal(info.parameters, 842_624);
+    assert.ok(fs.existsSync(path.join(out, 'config.json')) || !fs.existsSync(path.join(FORTUNES, 'models-bf16', 'config.json')));
+    const again = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'merge', path.join(FORTUNES, 'merges', 'ties.yml'), out], { encoding: 'utf8' });
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /OUTPUT_EXISTS/);
+  });
+});
