@@ -88,7 +88,9 @@ bool Mapping::Create(const std::string& path, uint64_t size, bool preallocate, M
   out->size_ = size;
   out->writable_ = true;
   if (size > 0) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    // Blocks reserved up front can be mapped populated: one bulk fault instead of one per page
+    // when the kernels fill the file (sparse files are left to fault in lazily).
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | (preallocate ? MAP_POPULATE : 0), fd, 0);
     if (p == MAP_FAILED) return undo(errno, "cannot map");
     out->base_ = static_cast<uint8_t*>(p);
   }
@@ -104,6 +106,7 @@ bool Mapping::Advise(const std::string& hint, uint64_t offset, uint64_t length, 
   else if (hint == "random") advice = MADV_RANDOM;
   else if (hint == "willneed") advice = MADV_WILLNEED;
   else if (hint == "dontneed") advice = MADV_DONTNEED;
+  else if (hint == "populate") advice = writable_ ? 23 /* MADV_POPULATE_WRITE */ : 22 /* MADV_POPULATE_READ */;
   else {
     err->code = "EINVAL";
     err->message = "unknown madvise hint '" + hint + "'";
@@ -114,7 +117,10 @@ bool Mapping::Advise(const std::string& hint, uint64_t offset, uint64_t length, 
   uint64_t start = offset - offset % page;
   // MADV_DONTNEED on a private mapping would drop private (written) pages; only allow it
   // where it means "reload from file later", which is the read-only case anyway.
-  if (::madvise(base_ + start, length + (offset - start), advice) != 0) return Fail(err, errno, "madvise failed on", path_);
+  if (::madvise(base_ + start, length + (offset - start), advice) != 0) {
+    if (hint == "populate" && (errno == EINVAL || errno == ENOSYS)) return true;  // kernels before 5.14: just fault lazily
+    return Fail(err, errno, "madvise failed on", path_);
+  }
   return true;
 }
 

@@ -22,7 +22,8 @@ export interface NativeMappedFile {
   address(offset?: number): bigint;
 }
 
-export type AdviceHint = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed';
+/** populate: map the range's pages now in one call (MADV_POPULATE_READ/WRITE) instead of one fault per page. */
+export type AdviceHint = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'populate';
 
 export interface NativeBackend {
   name: 'scalar' | 'avx2' | 'avx512' | 'neon' | 'cuda';

@@ -33,6 +33,8 @@ export interface MergeRunResult {
   bytesRead: number;
   bytesWritten: number;
   seconds: number;
+  /** Of which: flushing the output to disk (msync + fsync at each shard's commit). */
+  flushSeconds: number;
 }
 
 export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunOptions = {}): Promise<MergeRunResult> {
@@ -79,7 +81,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     const existing = fs.readdirSync(outDir).filter((f) => f.endsWith('.safetensors') || f === INDEX_NAME);
     if (existing.length > 0 && o.overwrite !== true) throw new WeightFileError('OUTPUT_EXISTS', outDir, `already holds weights (${existing.join(', ')}); choose an empty folder`);
 
-    let index = 0, bytesRead = 0, bytesWritten = 0;
+    let index = 0, bytesRead = 0, bytesWritten = 0, flushSeconds = 0;
     const weightMap: Record<string, string> = {};
     for (const [g, group] of groups.entries()) {
       const writer = SafetensorsWriter.create(path.join(outDir, shardNames[g]!), {
@@ -99,7 +101,9 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
           bytesWritten += meta.byteLength;
           o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
         }
+        const f0 = performance.now();
         writer.commit();
+        flushSeconds += (performance.now() - f0) / 1000;
       } catch (err) {
         writer.abort();
         throw err;
@@ -108,7 +112,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     if (groups.length > 1) writeFileAtomic(path.join(outDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
     copyCarriedFiles(ref.folder, outDir);
     fsyncDir(outDir);
-    return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000 };
+    return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
   } finally {
     for (const w of opened) w.close();
   }
@@ -141,6 +145,7 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   }
   // One input dtype for the kernels: the models' own when they agree, else float32 copies.
   const all = base ? [...inputs, base] : inputs;
+  for (const w of all) w.advise(name, 'populate');  // one bulk mapping per tensor, not a fault per page
   const dtypes = new Set(all.map((w) => w.meta(name).dtype));
   let inDtype = [...dtypes][0] as KernelDType;
   const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import { WeightFileError } from '../errors.js';
 import type { TensorArray } from './dtypes.js';
+import type { AdviceHint } from '../native.js';
 import { resolveInside } from './paths.js';
 import { CONVERT_HINT, isPickleName, refusePickle } from './refuse.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
@@ -76,6 +77,10 @@ export class WeightSet implements WeightSource {
 
   view(name: string): TensorArray {
     return this.locate(name).file.view(name);
+  }
+
+  advise(name: string, hint: AdviceHint): void {
+    this.locate(name).file.advise(name, hint);
   }
 
   /** Number of parameters (elements) over all tensors. */

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 
 import { WeightFileError, fromSystemError } from '../errors.js';
-import { type NativeMappedFile, native } from '../native.js';
+import { type AdviceHint, type NativeMappedFile, native } from '../native.js';
 import { type DType, type TensorArray, typedView } from './dtypes.js';
 import { type ParsedHeader, type TensorEntry, parseHeader, readHeaderLength } from './header.js';
 import { pickleMagicHint, refusePickle } from './refuse.js';
@@ -137,6 +137,13 @@ export class SafetensorsFile {
       this.views.set(t.name, ab);
     }
     return ab;
+  }
+
+  /** Tells the kernel how the tensor's pages will be used (e.g. 'populate' before reading all of it). */
+  advise(name: string, hint: AdviceHint): void {
+    const t = this.info(name);
+    this.requireOpen(name);
+    if (t.byteLength > 0) this.mapping.advise(hint, t.fileOffset, t.byteLength);
   }
 
   /** @internal A zero-copy view of [offset, offset + length) of the file. */
