@@ -91,7 +91,7 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
     }
     const best = openWeights(bestFile);
     opened.push(best);
-    await row('evolved', best);
+    await row(config.merger ? `evolved + merger (${config.merger.method})` : 'evolved', best);
   } finally {
     for (const w of opened) w.close();
     await test.close();

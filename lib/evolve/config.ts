@@ -62,6 +62,17 @@ const onnxFitness = z.strictObject({
   end_token: z.number().int().min(0).optional(),
 });
 
+/** Evolution with a merger: fitness = the dev score of the merged population (sequential schedule). */
+const merger = z.strictObject({
+  method: z.enum(['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'model_stock']),
+  /** Needed by every method but linear. */
+  base: z.string().min(1).optional(),
+  /** One weight per member (default: equal). */
+  weights: z.array(z.number()).optional(),
+  /** Global parameters of the method (lambda, density, normalize, ...). */
+  parameters: z.record(z.string(), z.union([z.number(), z.boolean()])).default({}),
+});
+
 /** After the run: a table on held-out sets (never used for selection). */
 const finalTable = z.strictObject({
   /** Row name -> JSONL file, evaluated with the fitness graph. */
@@ -105,6 +116,7 @@ export const ConfigSchema = z.strictObject({
   fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]),
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
+  merger: merger.optional(),
 });
 
 export type EvolveConfig = z.infer<typeof ConfigSchema>;
@@ -161,5 +173,6 @@ export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
     ...(c.copy_files_from === undefined ? {} : { copy_files_from: abs(c.copy_files_from) }),
     fitness,
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
+    ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
   };
 }

@@ -21,6 +21,7 @@ import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
 import { Journal, type JournalEntry, readJournal } from './journal.js';
 import { chooseMembers } from './members.js';
 import { checksum, makeOffspring } from './offspring.js';
+import { Merger } from './merger.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
@@ -37,6 +38,8 @@ interface RunJson {
   carried: string[];
   environment: { node: string; isa: string; host: string };
   initial?: InitialScore[];
+  /** With a merger: the merged initial population's fitness. */
+  initialMerged?: { checksum: string; fitness: number; metrics: Record<string, number> };
   finished?: string;
 }
 
@@ -102,6 +105,10 @@ export class EvolutionRun extends EventEmitter {
   private runJson!: RunJson;
   private started = 0;
   private timing = { offspring: 0, evaluation: 0, evaluations: 0 };
+  private merger: Merger | undefined;
+  private mergerBase: WeightSet | undefined;
+  /** With a merger: the current merged population and its fitness (what offspring must beat). */
+  private merged: { weights: WeightSet; checksum: string; fitness: Fitness } | undefined;
 
   constructor(options: EvolveOptions) {
     super();
@@ -161,6 +168,41 @@ export class EvolutionRun extends EventEmitter {
     this.journal = new Journal(this.folder.journal, keep);
     this.recoverPopulation();
     await this.initialFitness();
+    if (c.merger !== undefined) await this.openMerger();
+  }
+
+  private mergedFile(k?: number): string {
+    return path.join(this.folder.dir, 'merged', k === undefined ? 'current.safetensors' : `k-${k}.safetensors`);
+  }
+
+  /** The merged population: made and evaluated once, then kept in merged/current.safetensors. */
+  private async openMerger(): Promise<void> {
+    const m = this.config.merger!;
+    if (this.config.schedule !== 'sequential') throw new RunFolderError('evolution with a merger runs the sequential schedule (each trial is selected against the current merged model)');
+    this.merger = new Merger(m, this.n);
+    if (this.merger.method.needsBase && m.base === undefined) throw new RunFolderError(`merger.method ${m.method} needs merger.base`);
+    if (m.base !== undefined) this.mergerBase = openWeights(m.base);
+    fs.mkdirSync(path.join(this.folder.dir, 'merged'), { recursive: true });
+    const lastAccepted = [...this.entries].reverse().find((e) => e.accepted);
+    if (lastAccepted !== undefined && fs.existsSync(this.mergedFile(lastAccepted.k))) fs.renameSync(this.mergedFile(lastAccepted.k), this.mergedFile());
+    for (const f of fs.readdirSync(path.join(this.folder.dir, 'merged'))) if (f !== 'current.safetensors') fs.rmSync(path.join(this.folder.dir, 'merged', f), { force: true });
+    if (!fs.existsSync(this.mergedFile())) {
+      await this.merger.full(this.members.map((x) => x.weights), this.mergerBase, this.evolved, this.mergedFile());
+    }
+    const weights = openWeights(this.mergedFile());
+    const sum = checksum(weights, this.evolved);
+    const expected = lastAccepted?.mergedChecksum ?? this.runJson.initialMerged?.checksum;
+    if (expected !== undefined && sum !== expected) throw new RunFolderError(`${this.mergedFile()} does not hold the merged model the journal expects (the run folder was changed by hand)`);
+    let fitness: Fitness;
+    if (lastAccepted !== undefined) fitness = { score: lastAccepted.fitness, metrics: lastAccepted.metrics };
+    else if (this.runJson.initialMerged !== undefined) fitness = { score: this.runJson.initialMerged.fitness ?? -Infinity, metrics: this.runJson.initialMerged.metrics };
+    else {
+      fitness = await this.evaluate(weights);
+      this.runJson.initialMerged = { checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
+    this.merged = { weights, checksum: sum, fitness };
+    this.emit('log', `merged population (${m.method}): fitness ${fitness.score.toFixed(6)}`);
   }
 
   /** Sequential: every line stands alone. Generational: only whole generations count. */
@@ -276,22 +318,40 @@ export class EvolutionRun extends EventEmitter {
     const child = openWeights(file);
     let fitness: Fitness;
     let sum: string;
+    let mergedSum: string | undefined;
     let cached = false;
     const e0 = this.timing.evaluation;
     try {
       sum = checksum(child, this.evolved);
-      const hit = this.cache.get(sum);
-      if (hit !== undefined) {
-        fitness = hit;
-        cached = true;
-      } else {
-        fitness = await this.evaluate(child);
+      // With a merger the offspring is scored inside the merged population.
+      let scored: WeightSet = child;
+      let scoredSum = sum;
+      if (this.merger !== undefined) {
+        const m0 = performance.now();
+        const mergedTrial = this.mergedFile(k);
+        fs.rmSync(mergedTrial, { force: true });
+        if (this.merger.incremental) await this.merger.update(this.merged!.weights, parents[target]!.weights, child, target, this.evolved, mergedTrial);
+        else await this.merger.full(parents.map((p, i) => (i === target ? child : p.weights)), this.mergerBase, this.evolved, mergedTrial);
+        this.timing.offspring += (performance.now() - m0) / 1000;
+        scored = openWeights(mergedTrial);
+        scoredSum = mergedSum = checksum(scored, this.evolved);
       }
+      try {
+        const hit = this.cache.get(scoredSum);
+        if (hit !== undefined) {
+          fitness = hit;
+          cached = true;
+        } else {
+          fitness = await this.evaluate(scored);
+        }
+      } finally {
+        if (scored !== child) scored.close();
+      }
+      this.cache.set(scoredSum, fitness);
     } finally {
       child.close();
     }
-    this.cache.set(sum, fitness);
-    const parentFitness = parents[target]!.fitness.score;
+    const parentFitness = this.merged !== undefined ? this.merged.fitness.score : parents[target]!.fitness.score;
     const better = c.accept === 'better' ? fitness.score > parentFitness : fitness.score >= parentFitness;
     const entry: JournalEntry = {
       k,
@@ -311,6 +371,7 @@ export class EvolutionRun extends EventEmitter {
       seconds: { offspring: offspringSeconds, evaluation: this.timing.evaluation - e0 },
     };
     if (cached) entry.cached = true;
+    if (mergedSum !== undefined) entry.mergedChecksum = mergedSum;
     if (fitness.score === -Infinity) entry.reason = 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
     return { entry, file };
   }
@@ -322,6 +383,11 @@ export class EvolutionRun extends EventEmitter {
     fs.renameSync(file, dest);
     if (old.file !== this.inputs[entry.target]!.path) old.weights.close();
     this.members[entry.target] = { weights: openWeights(dest), file: dest, checksum: entry.checksum, fitness: { score: entry.fitness, metrics: entry.metrics } };
+    if (this.merged !== undefined) {
+      this.merged.weights.close();
+      fs.renameSync(this.mergedFile(entry.k), this.mergedFile());
+      this.merged = { weights: openWeights(this.mergedFile()), checksum: entry.mergedChecksum!, fitness: { score: entry.fitness, metrics: entry.metrics } };
+    }
   }
 
   private record(entry: JournalEntry): void {
@@ -379,7 +445,10 @@ export class EvolutionRun extends EventEmitter {
       // The journal line first, then the rename: a crash between the two is finished on resume.
       this.journal!.append([entry]);
       if (entry.accepted) this.accept(entry, file);
-      else fs.rmSync(file, { force: true });
+      else {
+        fs.rmSync(file, { force: true });
+        if (this.merged !== undefined) fs.rmSync(this.mergedFile(k), { force: true });
+      }
       this.record(entry);
       if ((k + 1) % this.n === 0) this.emitGeneration(Math.floor(k / this.n));
     }
@@ -432,11 +501,12 @@ export class EvolutionRun extends EventEmitter {
     const firstInput = this.inputs[0]!;
     // Same sharding as the inputs: shards of at most the largest input shard's data.
     const maxShard = firstInput.format === 'sharded' ? Math.max(...firstInput.files.map((f) => f.size - f.header.dataStart)) : Number.MAX_SAFE_INTEGER;
-    writeCheckpoint(best.weights, this.folder.best, {
+    // With a merger the output is the merged population, not one member.
+    writeCheckpoint(this.merged?.weights ?? best.weights, this.folder.best, {
       maxShardBytes: maxShard,
       copyFilesFrom: this.config.copy_files_from ?? firstInput.folder,
       overwrite: true,
-      metadata: { evolver_best_member: String(bestMember) },
+      metadata: this.merged !== undefined ? { evolver_merger: this.config.merger!.method } : { evolver_best_member: String(bestMember) },
     });
     let finalTable: FinalTable | undefined;
     if (this.config.final_table !== undefined && stop !== 'aborted') {
@@ -459,6 +529,12 @@ export class EvolutionRun extends EventEmitter {
       evolved: this.evolved.length,
       ...(finalTable ? { finalTable } : {}),
     });
+    if (this.merged !== undefined && this.runJson.initialMerged !== undefined) {
+      // With a merger the run's fitness is the merged population's.
+      report.merged = { method: this.config.merger!.method, initial: this.runJson.initialMerged.fitness ?? -Infinity, final: this.merged.fitness.score };
+      report.initialBest = report.merged.initial;
+      report.finalBest = report.merged.final;
+    }
     this.folder.writeJson(this.folder.reportJson, report);
     await writeReportHtml(report, this.folder.reportHtml);
     this.emit('done', report);
@@ -468,6 +544,8 @@ export class EvolutionRun extends EventEmitter {
   private close(): void {
     for (const m of this.members) if (!this.inputs.includes(m.weights)) m.weights.close();
     for (const i of this.inputs) i.close();
+    this.merged?.weights.close();
+    this.mergerBase?.close();
     this.journal?.close();
     this.release?.();
   }

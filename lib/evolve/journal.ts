@@ -27,6 +27,8 @@ export interface JournalEntry {
   reason?: string;
   /** Whether the fitness came from the checksum cache (identical weights evaluated before). */
   cached?: boolean;
+  /** With a merger: sha256 of the merged population this trial was scored as (fitness is its score). */
+  mergedChecksum?: string;
   seconds: { offspring: number; evaluation: number };
 }
 

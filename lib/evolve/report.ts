@@ -43,6 +43,8 @@ export interface RunReport {
   config: Omit<EvolveConfig, 'fitness'> & { fitness: { type: string } };
   /** The held-out table (config.final_table), when asked for. */
   finalTable?: FinalTable;
+  /** With a merger: the merged population's fitness before and after (initialBest/finalBest are these). */
+  merged?: { method: string; initial: number; final: number };
 }
 
 export function buildReport(r: {
