@@ -111,7 +111,9 @@ function summary(r: RunReport, dir: string): string {
   const t = r.throughput;
   return [
     `run ${dir}: ${r.trials} trials, ${r.accepted} accepted (${(r.acceptanceRate * 100).toFixed(1)}%), stopped by ${r.stop}`,
-    `best fitness ${r.initialBest.toFixed(6)} -> ${r.finalBest.toFixed(6)} (member ${r.bestMember}); best weights in ${path.join(dir, 'best')}`,
+    r.merged
+      ? `merged population (${r.merged.method}) fitness ${r.merged.initial.toFixed(6)} -> ${r.merged.final.toFixed(6)}; merged weights in ${path.join(dir, 'best')}`
+      : `best fitness ${r.initialBest.toFixed(6)} -> ${r.finalBest.toFixed(6)} (member ${r.bestMember}); best weights in ${path.join(dir, 'best')}`,
     `${t.evaluations} evaluations in ${t.seconds.toFixed(1)} s (${t.evaluationsPerMinute.toFixed(1)}/min); offspring ${(t.offspringShare * 100).toFixed(0)}%, evaluation ${(t.evaluationShare * 100).toFixed(0)}% of the time`,
     `report: ${path.join(dir, 'report.html')}`,
     '',
