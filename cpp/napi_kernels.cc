@@ -255,6 +255,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   if (kind == "linear") m.kind = MergeKind::Linear;
   else if (kind == "task_arithmetic") m.kind = MergeKind::TaskArithmetic;
   else if (kind == "ties") m.kind = MergeKind::Ties;
+  else if (kind == "fisher") m.kind = MergeKind::Fisher;
   else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
   const std::string sparsify = StringOpt(o, "sparsify", "none");
   if (sparsify == "none") m.sparsify = Sparsify::None;
@@ -262,7 +263,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (sparsify == "random") m.sparsify = Sparsify::Random;
   else if (sparsify == "magnitude_band") m.sparsify = Sparsify::MagnitudeBand;
   else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
-  EVOLVER_GUARD(env, m.kind != MergeKind::Linear || m.sparsify == Sparsify::None, "EINVAL", "linear merges have no base to sparsify against");
+  EVOLVER_GUARD(env, (m.kind != MergeKind::Linear && m.kind != MergeKind::Fisher) || m.sparsify == Sparsify::None, "EINVAL", "linear and fisher merges have no base to sparsify against");
   m.in = DTypeOpt(o, "inDtype");
   m.out = DTypeOpt(o, "outDtype");
   m.n = U64Opt(o, "n", 0);
@@ -292,7 +293,19 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
     m.w[i] = static_cast<float>(wi.As<Napi::Number>().DoubleValue());
     m.stream[i] = static_cast<uint64_t>(i) * (uint64_t{1} << 20) + tensor_index;
   }
-  if (m.kind != MergeKind::Linear) m.base = BufferOpt(o, "base", m.in, m.n, &keep, &target);
+  if (m.kind == MergeKind::Fisher) {
+    m.fisher_dtype = DTypeOpt(o, "fisherDtype");
+    m.epsilon = static_cast<float>(NumberOpt(o, "epsilon", 1e-8));
+    Napi::Value f = o.Get("fisher");
+    EVOLVER_GUARD(env, f.IsArray() && f.As<Napi::Array>().Length() == in.Length(), "EINVAL", "fisher must hold one buffer per input");
+    for (int i = 0; i < m.models; ++i) {
+      const std::string key = "fisher[" + std::to_string(i) + "]";
+      slots.Set(key, f.As<Napi::Array>().Get(static_cast<uint32_t>(i)));
+      m.fisher[i] = BufferOpt(slots, key.c_str(), m.fisher_dtype, m.n, &keep, &target);
+    }
+  } else if (m.kind != MergeKind::Linear) {
+    m.base = BufferOpt(o, "base", m.in, m.n, &keep, &target);
+  }
   m.dst = const_cast<void*>(BufferOpt(o, "out", m.out, m.n, &keep, &target));
   const uint64_t in_bytes = m.n * DTypeSize(m.in), out_bytes = m.n * DTypeSize(m.out);
   for (int i = 0; i < m.models; ++i) GuardOverlap(env, m.dst, out_bytes, m.x[i], in_bytes, m.in == m.out, "an input");

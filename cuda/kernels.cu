@@ -359,10 +359,13 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
   std::vector<Operand> in;
   for (int i = 0; i < m.models; ++i) in.push_back({m.x[i], in_size});
   if (m.base != nullptr) in.push_back({m.base, in_size});
+  const bool fisher = m.kind == MergeKind::Fisher;
+  if (fisher) for (int i = 0; i < m.models; ++i) in.push_back({m.fisher[i], DTypeSize(m.fisher_dtype)});
   return Staged(in, m.dst, DTypeSize(m.out), m.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t c, cudaStream_t s) {
     MergeArgs k = m;
     for (int i = 0; i < m.models; ++i) k.x[i] = d[i];
     if (m.base != nullptr) k.base = d[m.models];
+    if (fisher) for (int i = 0; i < m.models; ++i) k.fisher[i] = d[m.models + (m.base != nullptr ? 1 : 0) + i];
     k.dst = out;
     MergeKernel<<<GridFor(c), kThreads, 0, s>>>(k, b, c);
   }, err);

@@ -61,6 +61,7 @@ export interface NativeKernels {
     kind: string; sparsify: string; inDtype: KernelDType; outDtype: KernelDType; n: number;
     inputs: BufferLike[]; weights: number[]; base?: BufferLike; out: BufferLike;
     lambda: number; density: number; rescale: boolean; seed: bigint; tensorIndex: number; gamma?: number; normalize?: boolean;
+    fisher?: BufferLike[]; fisherDtype?: KernelDType; epsilon?: number;
   }): Promise<void>;
   convert(o: NativeRunOptions & { inDtype: KernelDType; outDtype: KernelDType; n: number; src: BufferLike; out: BufferLike }): Promise<void>;
   slerp(o: NativeRunOptions & { inDtype: KernelDType; outDtype: KernelDType; n: number; t: number; x: BufferLike; y: BufferLike; out: BufferLike }): Promise<{ lerp: boolean; cosine: number; c0: number; c1: number }>;

@@ -30,7 +30,7 @@ struct DeArgs {
   uint64_t stream = 0;
 };
 
-enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2 };
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3 };
 enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
 
 struct MergeArgs {
@@ -55,6 +55,11 @@ struct MergeArgs {
   uint64_t drop_cut_end[kMaxModels] = {};
   // Ties: divide the agreeing sum by the agreeing weights (mergekit's normalize, default true).
   bool normalize = true;
+  // Fisher: per-element importance of each model (diagonal Fisher), in fisher_dtype:
+  // out = sum(w_i (F_i + eps) x_i) / sum(w_i (F_i + eps)).
+  const void* fisher[kMaxModels] = {};
+  DType fisher_dtype = DType::F32;
+  float epsilon = 1e-8f;
   // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold; stream[i] = i * 2^20 + j.
   uint32_t keep_threshold = 0;
   uint64_t seed = 0;

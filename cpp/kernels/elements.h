@@ -49,6 +49,16 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
 }
 
 EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
+  if (m.kind == MergeKind::Fisher) {
+    float num = 0.0f, den = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      const float importance = m.w[i] * (LoadAs(m.fisher[i], e, m.fisher_dtype) + m.epsilon);
+      num = Fma(importance, LoadAs(m.x[i], e, m.in), num);
+      den = den + importance;
+    }
+    StoreAs(m.dst, e, num / den, m.out);
+    return;
+  }
   float t[kMaxModels];
   const float base = m.kind == MergeKind::Linear ? 0.0f : LoadAs(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

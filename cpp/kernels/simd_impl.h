@@ -134,6 +134,16 @@ template <class V>
 inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* keep) {
   using F = typename V::F;
   using M = typename V::M;
+  if (m.kind == MergeKind::Fisher) {
+    F num = V::Zero(), den = V::Zero();
+    for (int i = 0; i < m.models; ++i) {
+      const F importance = V::Mul(V::Set1(m.w[i]), V::Add(V::LoadF(m.fisher[i], e, m.fisher_dtype), V::Set1(m.epsilon)));
+      num = V::Fma(importance, V::LoadF(m.x[i], e, m.in), num);
+      den = V::Add(den, importance);
+    }
+    V::StoreBits(m.dst, e, V::ToBits(V::Div(num, den), m.out), m.out);
+    return;
+  }
   F t[kMaxModels];
   const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

@@ -10,7 +10,7 @@ import { parseSize } from './bench-command.js';
 export function registerMerge(program: Command): void {
   program
     .command('merge')
-    .description('merge models from a mergekit YAML config (linear, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, slerp, model_stock)')
+    .description('merge models from a mergekit YAML config (linear, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, slerp, model_stock, fisher)')
     .argument('<config>', 'mergekit-style YAML')
     .argument('<out_dir>', 'output checkpoint folder (must hold no weights yet)')
     .option('--seed <n>', "seed of DARE's random masks", '0')

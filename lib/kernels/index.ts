@@ -276,6 +276,24 @@ export async function dare(o: DareOptions): Promise<void> {
   });
 }
 
+export interface FisherOptions extends MergeCommon {
+  /** One diagonal Fisher (per-element importance) per input, same shape. */
+  fisher: readonly BufferLike[];
+  fisherDtype: KernelDType;
+  /** Added to every Fisher value (default 1e-8), so the denominator is never 0. */
+  epsilon?: number;
+}
+
+/** Fisher merging (Matena & Raffel 2022): out = Σ wᵢ(Fᵢ + ε)xᵢ / Σ wᵢ(Fᵢ + ε), element by element. */
+export async function fisher(o: FisherOptions): Promise<void> {
+  const args = mergeArgs(o, 'fisher');
+  const fisherDtype = dtypeArg(o.fisherDtype, 'fisherDtype');
+  if (!Array.isArray(o.fisher) || o.fisher.length !== args.inputs.length) fail(`Expected one fisher buffer per input (${args.inputs.length}) but received ${o.fisher?.length}`);
+  const epsilon = finiteNumber(o.epsilon ?? 1e-8, 'epsilon');
+  if (epsilon < 0) fail(`Expected a non-negative epsilon but received ${epsilon}`);
+  return native.kernels.merge({ ...args, fisher: o.fisher.map((f, i) => tensorBuffer(f, fisherDtype, args.n, `fisher[${i}]`)), fisherDtype, epsilon });
+}
+
 export interface SlerpOptions extends RunOptions {
   x: BufferLike;
   y: BufferLike;

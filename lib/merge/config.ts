@@ -13,7 +13,7 @@ import type { KernelDType } from '../native.js';
 import { ConfigError } from '../evolve/config.js';
 import { MERGE_METHODS, MERGE_METHOD_NAMES, type MergeMethod } from './methods.js';
 
-export type ParamValue = number | boolean | number[] | { filter?: string; value: number | boolean | number[] }[];
+export type ParamValue = number | boolean | string | number[] | { filter?: string; value: number | boolean | number[] }[];
 
 export interface MergeModel {
   model: string;
@@ -67,7 +67,13 @@ function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file:
         ? `'${name}' is a ${perModel ? 'global' : 'per-model'} parameter of ${method.name}; put it under ${perModel ? 'parameters' : 'models[].parameters'}`
         : `${method.name} has no parameter '${name}' (${allowed.length ? `it takes ${allowed.join(', ')} here` : 'it takes none here'})`);
     }
-    out[name] = checkValue(value, file, `${key}.${name}`);
+    const def = method.params.find((p) => p.name === name)!;
+    if (def.path) {
+      if (typeof value !== 'string' || value.length === 0) throw new ConfigError(file, `${key}.${name}`, 'expected a file path');
+      out[name] = path.resolve(path.dirname(path.resolve(file)), value);
+    } else {
+      out[name] = checkValue(value, file, `${key}.${name}`);
+    }
   }
   return out;
 }

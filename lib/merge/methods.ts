@@ -13,6 +13,8 @@ export interface ParamDef {
   perModel?: boolean;
   min?: number;
   max?: number;
+  /** A file path (relative to the config) instead of a number. */
+  path?: boolean;
 }
 
 export interface TensorJob {
@@ -28,6 +30,8 @@ export interface TensorJob {
   perModel: Record<string, number>[];
   seed: number | bigint;
   tensorIndex: number;
+  /** fisher: each input's diagonal Fisher for this tensor. */
+  fisher?: { views: (Float32Array | Uint16Array)[]; dtype: KernelDType };
 }
 
 export interface MergeMethod {
@@ -113,6 +117,25 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
     async run(j) {
       // t = 0 gives the base model, t = 1 the other one.
       await k.slerp({ x: j.base!, y: j.inputs[0]!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  fisher: {
+    name: 'fisher',
+    paper: 'Merging models with Fisher-weighted averaging, Matena & Raffel 2022 (arXiv 2111.09832)',
+    needsBase: false,
+    minModels: 1,
+    params: [{ name: 'weight', perModel: true, default: 1 }, { name: 'fisher', perModel: true, path: true }, { name: 'epsilon', default: 1e-8, min: 0 }],
+    async run(j) {
+      await k.fisher({
+        inputs: j.inputs,
+        fisher: j.fisher!.views,
+        fisherDtype: j.fisher!.dtype,
+        weights: j.perModel.map((p) => p.weight!),
+        epsilon: j.global.epsilon as number,
+        inDtype: j.inDtype,
+        outDtype: j.outDtype,
+        out: j.out,
+      });
     },
   },
   model_stock: {

@@ -49,6 +49,8 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     const base = config.baseModel === undefined ? undefined : open(config.baseModel);
     const entries = config.models.filter((m) => m.model !== config.baseModel);
     const inputs = entries.map((m) => open(m.model));
+    // fisher: each model's diagonal Fisher, a checkpoint with the same tensor names.
+    const fishers = config.method.params.some((p) => p.name === 'fisher') ? entries.map((m) => open(String(m.parameters.fisher))) : undefined;
     const ref = base ?? inputs[0]!;
     const names = ref.names();
     const layers = layerInfo(names);
@@ -96,7 +98,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
             writer.write(name, ref.chunks(name));
             bytesRead += meta.byteLength;
           } else {
-            bytesRead += await mergeTensor(config, name, inputs, base, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, layers, jIndex.get(name)!, o.seed ?? 0);
+            bytesRead += await mergeTensor(config, name, inputs, base, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, layers, jIndex.get(name)!, o.seed ?? 0, fishers);
           }
           bytesWritten += meta.byteLength;
           o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
@@ -118,12 +120,13 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
   }
 }
 
-async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[], base: WeightSet | undefined, out: Float32Array | Uint16Array, outDtype: KernelDType, layers: ReturnType<typeof layerInfo>, j: number, seed: number): Promise<number> {
+async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[], base: WeightSet | undefined, out: Float32Array | Uint16Array, outDtype: KernelDType, layers: ReturnType<typeof layerInfo>, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
   const method = config.method;
   const entries = config.models.filter((m) => m.model !== config.baseModel);
   const global: Record<string, number | boolean> = {};
   const perModel: Record<string, number>[] = inputs.map(() => ({}));
   for (const p of method.params) {
+    if (p.path) continue;
     if (p.perModel) {
       entries.forEach((m, i) => {
         const v = m.parameters[p.name] ?? config.parameters[p.name];
@@ -156,8 +159,21 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
     return f;
   };
   if (dtypes.size > 1) inDtype = 'F32';
+  let fisher: TensorJob['fisher'];
+  if (fishers !== undefined) {
+    const f0 = fishers[0]!;
+    for (const [i, f] of fishers.entries()) {
+      if (!f.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', f.path, `the Fisher file of models[${i}] has no tensor '${name}'`, { tensor: name });
+      const m = f.meta(name);
+      if (m.elements !== inputs[0]!.meta(name).elements || m.dtype !== f0.meta(name).dtype || !isComputeDType(m.dtype)) {
+        throw new WeightFileError('SIZE_MISMATCH', f.path, `Fisher tensor is ${m.dtype} ${JSON.stringify(m.shape)}; it must match the model's shape, in F32, F16 or BF16 (the same in every Fisher file)`, { tensor: name });
+      }
+    }
+    fisher = { views: fishers.map((f) => f.view(name) as Float32Array | Uint16Array), dtype: f0.meta(name).dtype as KernelDType };
+  }
   const job: TensorJob = {
     name,
+    ...(fisher ? { fisher } : {}),
     inDtype,
     outDtype,
     inputs: await Promise.all(inputs.map(view)),

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, dot, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, dot, fisher as kfisher, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, floatBits, mergeRef, mix2Ref, statsRef } from './reference.js';
+import { type DType, convertRef, dotRef, fisherRef, floatBits, mergeRef, mix2Ref, statsRef } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -50,6 +50,19 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
       });
     }
   }
+
+  it('Fisher merging (f32 Fisher, bf16 models) against the reference, bit for bit', async () => {
+    const n = 5000 + Math.floor(random() * 100);
+    const inputs = [0, 1, 2].map(() => randomBits(n, 'BF16', random));
+    // Fisher values are non-negative: absolute values of random floats, with zeros.
+    const fisher = [0, 1, 2].map(() => Uint32Array.from(randomBits(n, 'F32', random), (b) => (b & 0x7f800000) === 0x7f800000 ? 0 : b & 0x7fffffff));
+    const want = fisherRef(inputs, fisher, [1, 0.5, 2], 'BF16', 'F32', 'F32', 1e-8);
+    for (const isa of ISAS) {
+      const out = new Float32Array(n);
+      await kfisher({ inputs: inputs.map((x) => toBuffer(x, 'BF16')), fisher: fisher.map((f) => toBuffer(f, 'F32')), fisherDtype: 'F32', weights: [1, 0.5, 2], inDtype: 'BF16', outDtype: 'F32', out, isa, ...run() });
+      assert.equal(firstDifference(bitsOf(out), want), undefined, isa);
+    }
+  });
 
   it('TIES keeps exactly the top density fraction, ties at the threshold by lower index', async () => {
     // Task vectors with many equal magnitudes: 10 elements, density 0.35 -> keep 3.

@@ -323,3 +323,16 @@ export function mix2Ref(x: ArrayLike<number>, y: ArrayLike<number>, inDtype: DTy
     return storedBits(v, outDtype);
   });
 }
+
+export function fisherRef(inputs: ArrayLike<number>[], fisher: ArrayLike<number>[], weights: number[], inDtype: DType, fisherDtype: DType, outDtype: DType, epsilon: number): number[] {
+  const eps = Math.fround(epsilon);
+  return Array.from({ length: inputs[0]!.length }, (_, e) => {
+    let num = 0, den = 0;
+    inputs.forEach((x, i) => {
+      const importance = fmul(Math.fround(weights[i]!), fadd(loadAs(fisher[i]![e]!, fisherDtype), eps));
+      num = ffma(importance, loadAs(x[e]!, inDtype), num);
+      den = fadd(den, importance);
+    });
+    return storedBits(fdiv(num, den), outDtype);
+  });
+}

@@ -13,7 +13,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, floatToBf16, mergeRef } from '../kernels/reference.js';
+import { bf16ToFloat, fisherRef, floatToBf16, mergeRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -122,6 +122,33 @@ describe('evolver merge (mergekit configs) against independent implementations',
         assert.ok(Math.abs(got[i]! - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${name}[${i}]: ${got[i]} vs ${want}`);
       });
     }
+  });
+
+  it('fisher: a Fisher-weighted average given diagonal Fisher files (f32) with the same tensor names', async () => {
+    const dir = tempDir();
+    // Stand-in Fisher values: the squared weights of each model (non-negative, varied).
+    const fisherFile = (m: string) => {
+      using w = openWeights(BF16(m));
+      const file = path.join(dir, `${m}.fisher.safetensors`);
+      const writer = SafetensorsWriter.create(file, { tensors: w.names().map((n) => ({ ...w.meta(n), dtype: 'F32' as const })) });
+      for (const n of w.names()) {
+        const out = writer.view(n) as Float32Array;
+        (w.view(n) as Uint16Array).forEach((h, i) => (out[i] = Math.fround(bf16ToFloat(h) ** 2)));
+      }
+      writer.commit();
+      return file;
+    };
+    const pair = ['computers', 'science'];
+    const cfg = { models: pair.map((m, i) => ({ model: BF16(m), parameters: { weight: [1, 3][i]!, fisher: fisherFile(m) } })), merge_method: 'fisher', out_dtype: 'float32' };
+    const { out } = await merged(cfg);
+    using w = openWeights(out);
+    for (const name of CHECKED) {
+      const inputs = pair.map((m) => bits(BF16(m), name));
+      const fisher = inputs.map((x) => x.map((h) => new Uint32Array(new Float32Array([Math.fround(bf16ToFloat(h) ** 2)]).buffer)[0]!));
+      const want = fisherRef(inputs, fisher, [1, 3], 'BF16', 'F32', 'F32', 1e-8);
+      assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, name);
+    }
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a', parameters: { weight: 1 } }], merge_method: 'fisher' }, 'f.yml'), (e: unknown) => e instanceof ConfigError && /needs 'fisher'/.test((e as Error).message));
   });
 
   it('DARE masks are reproducible from --seed, and differ between seeds', async () => {
