@@ -58,7 +58,7 @@ const rows = [];
 console.log(`${files.length - 1} models + base of ${(size / 2 ** 30).toFixed(2)} GiB bf16 each; STREAM triad ${triadGbps.toFixed(1)} GB/s\n`);
 console.log('| method | seconds | of which fsync | GB/s (read + written) | GB/s without the fsync | vs triad (without fsync) | anonymous memory growth (MiB) | peak RSS (MiB) |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-for (const method of ['linear', 'ties', 'dare_ties', 'linear']) {
+for (const method of ['linear', 'linear', 'ties', 'dare_ties']) {
   const cfgFile = path.join(dir, `${method}.yml`);
   const models = files.slice(1).map((f) => ({ model: f, parameters: method === 'linear' ? { weight: 0.25 } : { weight: 0.25, density: 0.5 } }));
   fs.writeFileSync(cfgFile, stringify({ models, merge_method: method, ...(method === 'linear' ? {} : { base_model: files[0] }), dtype: 'bfloat16' }));
@@ -66,7 +66,10 @@ for (const method of ['linear', 'ties', 'dare_ties', 'linear']) {
   const baseline = anonKb();
   let peakAnon = baseline;
   const sampler = setInterval(() => (peakAnon = Math.max(peakAnon, anonKb())), 20);
-  const r = await runMerge(loadMergeConfig(cfgFile), out, { seed: 1 });
+  let last = performance.now();
+  const steps: number[] = [];
+  const r = await runMerge(loadMergeConfig(cfgFile), out, { seed: 1, onTensor: () => { const now = performance.now(); steps.push(now - last); last = now; } });
+  if (process.env.EVOLVER_BENCH_DEBUG) console.log(method, steps.map((x) => x.toFixed(0)).join(' '));
   clearInterval(sampler);
   peakAnon = Math.max(peakAnon, anonKb());
   const gbps = (r.bytesRead + r.bytesWritten) / r.seconds / 1e9;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace evolver {
@@ -68,7 +69,7 @@ bool Mapping::OpenReadOnly(const std::string& path, Mapping* out, MapError* err)
   return true;
 }
 
-bool Mapping::Create(const std::string& path, uint64_t size, bool preallocate, Mapping* out, MapError* err) {
+bool Mapping::Create(const std::string& path, uint64_t size, Space space, Mapping* out, MapError* err) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Fail(err, errno, "cannot create", path);
   auto undo = [&](int e, const char* what) {
@@ -76,10 +77,16 @@ bool Mapping::Create(const std::string& path, uint64_t size, bool preallocate, M
     ::unlink(path.c_str());
     return Fail(err, e, what, path);
   };
+  // Writing through a mapping onto a full disk is a SIGBUS, so a lack of space must surface
+  // here as ENOSPC. kCheck compares with the free space (fast; a disk filled by someone else
+  // meanwhile is not covered); kReserve allocates the blocks (a guarantee, but first writes
+  // into reserved blocks are much slower on ext4: unwritten extents are converted page by page).
+  if (space == Space::kCheck && size > 0) {
+    struct statvfs vfs;
+    if (::fstatvfs(fd, &vfs) == 0 && static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < size) return undo(ENOSPC, "not enough free space for");
+  }
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return undo(errno, "cannot size");
-  if (preallocate && size > 0) {
-    // Reserve the blocks now: writing through a mapping onto a full disk is a SIGBUS, so
-    // running out of space must surface here as ENOSPC instead.
+  if (space == Space::kReserve && size > 0) {
     int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
     if (rc != 0) return undo(rc, "cannot allocate space for");
   }
@@ -88,9 +95,7 @@ bool Mapping::Create(const std::string& path, uint64_t size, bool preallocate, M
   out->size_ = size;
   out->writable_ = true;
   if (size > 0) {
-    // Blocks reserved up front can be mapped populated: one bulk fault instead of one per page
-    // when the kernels fill the file (sparse files are left to fault in lazily).
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | (preallocate ? MAP_POPULATE : 0), fd, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return undo(errno, "cannot map");
     out->base_ = static_cast<uint8_t*>(p);
   }

@@ -18,7 +18,9 @@ class Mapping {
  public:
   // Each returns nullptr-free Mapping or fills `err` and returns false.
   static bool OpenReadOnly(const std::string& path, Mapping* out, MapError* err);
-  static bool Create(const std::string& path, uint64_t size, bool preallocate, Mapping* out, MapError* err);
+  // How a created file makes sure the disk can hold it.
+  enum class Space { kSparse = 0, kCheck = 1, kReserve = 2 };
+  static bool Create(const std::string& path, uint64_t size, Space space, Mapping* out, MapError* err);
 
   Mapping() = default;
   Mapping(const Mapping&) = delete;

@@ -62,14 +62,20 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
 
   static Napi::Value Create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EVOLVER_GUARD(env, info.Length() >= 3 && info[0].IsString() && info[1].IsNumber() && info[2].IsBoolean(), "EINVAL",
-                  "create(path, size, preallocate): expected (string, number, boolean)");
+    EVOLVER_GUARD(env, info.Length() >= 3 && info[0].IsString() && info[1].IsNumber() && info[2].IsString(), "EINVAL",
+                  "create(path, size, space): expected (string, number, 'sparse' | 'check' | 'reserve')");
+    const std::string space_name = info[2].As<Napi::String>();
+    Mapping::Space space;
+    if (space_name == "sparse") space = Mapping::Space::kSparse;
+    else if (space_name == "check") space = Mapping::Space::kCheck;
+    else if (space_name == "reserve") space = Mapping::Space::kReserve;
+    else ThrowCoded(env, "EINVAL", "create(): space must be 'sparse', 'check' or 'reserve'");
     double size = info[1].As<Napi::Number>().DoubleValue();
     EVOLVER_GUARD(env, size >= 0 && size <= 9007199254740991.0 && size == static_cast<double>(static_cast<uint64_t>(size)),
                   "EINVAL", "create(): size must be a non-negative integer");
     auto m = std::make_shared<Mapping>();
     MapError err;
-    if (!Mapping::Create(info[0].As<Napi::String>(), static_cast<uint64_t>(size), info[2].As<Napi::Boolean>(), m.get(), &err))
+    if (!Mapping::Create(info[0].As<Napi::String>(), static_cast<uint64_t>(size), space, m.get(), &err))
       ThrowCoded(env, err.code, err.message);
     return Wrap(env, std::move(m));
   }

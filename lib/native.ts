@@ -88,7 +88,7 @@ export interface NativeReduceResult {
 export interface NativeAddon {
   MappedFile: {
     openReadOnly(path: string): NativeMappedFile;
-    create(path: string, size: number, preallocate: boolean): NativeMappedFile;
+    create(path: string, size: number, space: 'sparse' | 'check' | 'reserve'): NativeMappedFile;
   };
   backends(): NativeBackend[];
   arch: string;

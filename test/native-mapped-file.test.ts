@@ -71,7 +71,7 @@ describe('native mapped files', () => {
   it('creates, fills in place and flushes a writable mapping', () => {
     const dir = tempDir();
     const file = path.join(dir, 'rw.bin');
-    const m = native.MappedFile.create(file, 8192, true);
+    const m = native.MappedFile.create(file, 8192, 'reserve');
     assert.equal(m.writable, true);
     new Uint32Array(m.region(4096, 16)).set([1, 2, 3, 4]);
     assert.equal(typeof m.address(0), 'bigint');
@@ -79,7 +79,7 @@ describe('native mapped files', () => {
     m.close();
     const back = new Uint32Array(fs.readFileSync(file).buffer.slice(4096, 4112));
     assert.deepEqual([...back], [1, 2, 3, 4]);
-    assert.throws(() => native.MappedFile.create(file, 16, true), (e: NodeJS.ErrnoException) => e.code === 'EEXIST');
+    assert.throws(() => native.MappedFile.create(file, 16, 'check'), (e: NodeJS.ErrnoException) => e.code === 'EEXIST');
   });
 
   it('reports open failures with the errno code and the path', () => {

@@ -102,7 +102,7 @@ describe('safetensors writer', () => {
     const elements = 2 ** 30 + 3;  // 4 GiB + 12 bytes of F32
     const w = SafetensorsWriter.create(file, {
       tensors: [{ name: 'big', dtype: 'F32', shape: [elements] }, { name: 'tail', dtype: 'F32', shape: [2] }],
-    }, { preallocate: false });
+    }, { space: 'sparse' });
     const chunks = w.chunks('big');
     assert.equal(chunks.length, 2);
     assert.ok(chunks.every((c) => c.byteLength <= 2 ** 32));
@@ -125,7 +125,7 @@ describe('safetensors writer', () => {
     fs.rmSync(file);
   });
 
-  it('a full disk is a NO_SPACE error before anything is written, and leaves no file behind', function () {
+  it('a full disk is a NO_SPACE error before anything is written (checked, and reserved), and leaves no file behind', function () {
     if (process.getuid?.() !== 0) this.skip();
     const mount = tempDir('evolver-tiny-');
     try {
@@ -135,13 +135,15 @@ describe('safetensors writer', () => {
     }
     try {
       const file = path.join(mount, 'model.safetensors');
-      const err = assertWeightError(
-        () => SafetensorsWriter.create(file, { tensors: [{ name: 'w', dtype: 'F32', shape: [1024, 1024] }] }),
-        'NO_SPACE',
-        file,
-      );
-      assert.ok(err instanceof WeightFileError);
-      assert.deepEqual(fs.readdirSync(mount), []);
+      for (const space of ['check', 'reserve'] as const) {
+        const err = assertWeightError(
+          () => SafetensorsWriter.create(file, { tensors: [{ name: 'w', dtype: 'F32', shape: [1024, 1024] }] }, { space }),
+          'NO_SPACE',
+          file,
+        );
+        assert.ok(err instanceof WeightFileError);
+        assert.deepEqual(fs.readdirSync(mount), []);
+      }
     } finally {
       execFileSync('umount', [mount]);
     }

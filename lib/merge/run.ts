@@ -98,6 +98,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
             writer.write(name, ref.chunks(name));
             bytesRead += meta.byteLength;
           } else {
+            writer.advise(name, 'populate');  // the output pages in one call, not a fault per page
             bytesRead += await mergeTensor(config, name, inputs, base, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, layers, jIndex.get(name)!, o.seed ?? 0, fishers);
           }
           bytesWritten += meta.byteLength;

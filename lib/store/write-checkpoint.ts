@@ -34,7 +34,7 @@ export interface WriteCheckpointOptions {
   /** Replace weights already in the folder (default: refuse). */
   overwrite?: boolean;
   metadata?: Record<string, string>;
-  preallocate?: boolean;
+  space?: 'check' | 'reserve' | 'sparse';
 }
 
 export interface WrittenCheckpoint {
@@ -90,7 +90,7 @@ export function writeCheckpoint(source: WeightSource, folder: string, options: W
     const writer = SafetensorsWriter.create(
       file,
       { tensors: group.map((name) => source.meta(name)), metadata },
-      options.preallocate === undefined ? {} : { preallocate: options.preallocate },
+      options.space === undefined ? {} : { space: options.space },
     );
     try {
       for (const name of group) {
