@@ -93,6 +93,7 @@ struct Avx2 {
     const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane), lane);
   }
+  static void StoreKeys(uint32_t* p, I keys) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), keys); }
   static I KeyOf(F v) { return _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff)); }
   static M KeyGt(I key, uint32_t t) { return _mm256_cmpgt_epi32(key, _mm256_set1_epi32(static_cast<int>(t))); }
   static M KeyEq(I key, uint32_t t) { return _mm256_cmpeq_epi32(key, _mm256_set1_epi32(static_cast<int>(t))); }

@@ -88,6 +88,7 @@ struct Avx512 {
   static F SelectF(M c, F a, F b) { return _mm512_mask_blend_ps(c, b, a); }
   static I SelectI(M c, I a, I b) { return _mm512_mask_blend_epi32(c, b, a); }
   static M MaskFromBits(uint32_t bits) { return static_cast<M>(bits); }
+  static void StoreKeys(uint32_t* p, I keys) { _mm512_storeu_si512(p, keys); }
   static I KeyOf(F v) { return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)); }
   static M KeyGt(I key, uint32_t t) { return _mm512_cmpgt_epi32_mask(key, _mm512_set1_epi32(static_cast<int>(t))); }
   static M KeyEq(I key, uint32_t t) { return _mm512_cmpeq_epi32_mask(key, _mm512_set1_epi32(static_cast<int>(t))); }

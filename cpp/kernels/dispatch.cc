@@ -77,6 +77,17 @@ uint64_t KeepCount(float density, uint64_t n) {
 }
 
 MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o) {
+  std::vector<uint32_t> keys(n);
+  ComputeMagnitudeKeys(x, base, dtype, n, keys.data(), o);
+  return SelectTopKeys(keys.data(), n, k, o);
+}
+
+void ComputeMagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t n, uint32_t* keys, const RunOptions& o) {
+  const KernelTable& t = TableOf(o);
+  ForChunks(n, o, [&](uint64_t b, uint64_t e) { t.magnitude_keys(x, base, dtype, b, e, keys + b); });
+}
+
+MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const RunOptions& o) {
   if (k == 0) return {0x7fffffffu, 0};  // keeps nothing: no key exceeds it, no index is below 0
   if (k >= n) return {0, n};            // keeps everything
   const int threads = ThreadsOf(o);
@@ -90,7 +101,7 @@ MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, ui
       const uint64_t b = c * chunk, e = std::min(n, b + chunk);
       std::vector<uint64_t>& h = per[p];
       for (uint64_t i = b; i < e; ++i) {
-        const int bin = bin_of(MagnitudeKey(x, base, dtype, i));
+        const int bin = bin_of(keys[i]);
         if (bin >= 0) ++h[bin];
       }
     });
@@ -123,7 +134,7 @@ MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, ui
   ThreadPool::Global().ParallelFor(chunks, threads, [&](uint64_t c, int) {
     const uint64_t b = c * chunk, e = std::min(n, b + chunk);
     uint64_t cnt = 0;
-    for (uint64_t i = b; i < e; ++i) cnt += MagnitudeKey(x, base, dtype, i) == threshold;
+    for (uint64_t i = b; i < e; ++i) cnt += keys[i] == threshold;
     equal[c] = cnt;
   });
   uint64_t seen = 0;
@@ -134,7 +145,7 @@ MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, ui
     }
     const uint64_t b = c * chunk, e = std::min(n, b + chunk);
     for (uint64_t i = b; i < e; ++i) {
-      if (MagnitudeKey(x, base, dtype, i) == threshold && ++seen == need) return {threshold, i + 1};
+      if (keys[i] == threshold && ++seen == need) return {threshold, i + 1};
     }
   }
   return {threshold, n};
@@ -144,12 +155,15 @@ void RunMerge(MergeArgs m, const RunOptions& o) {
   if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
     uint64_t keep = KeepCount(m.density, m.n), drop = 0;
     if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
+    // The keys once per model (SIMD, 4 bytes per element), then integer passes over them.
+    std::vector<uint32_t> keys(m.n);
     for (int i = 0; i < m.models; ++i) {
-      const MagnitudeCut cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, keep + drop, o);
+      ComputeMagnitudeKeys(m.x[i], m.base, m.in, m.n, keys.data(), o);
+      const MagnitudeCut cut = SelectTopKeys(keys.data(), m.n, keep + drop, o);
       m.key_threshold[i] = cut.key_threshold;
       m.cut_end[i] = cut.cut_end;
       if (m.sparsify == Sparsify::MagnitudeBand) {
-        const MagnitudeCut top = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, drop, o);
+        const MagnitudeCut top = SelectTopKeys(keys.data(), m.n, drop, o);
         m.drop_key_threshold[i] = top.key_threshold;
         m.drop_cut_end[i] = top.cut_end;
       }

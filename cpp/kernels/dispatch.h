@@ -42,6 +42,8 @@ struct MagnitudeCut {
   uint64_t cut_end;
 };
 MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o);
+void ComputeMagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t n, uint32_t* keys, const RunOptions& o);
+MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const RunOptions& o);
 uint64_t KeepCount(float density, uint64_t n);
 /** Breadcrumbs: how many to keep below the `drop` largest magnitudes. */
 void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop);

@@ -38,10 +38,14 @@ void Reduce(const ReduceArgs& r, uint64_t block_begin, uint64_t block_end, Reduc
   }
 }
 
+void MagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t begin, uint64_t end, uint32_t* keys) {
+  for (uint64_t e = begin; e < end; ++e) keys[e - begin] = MagnitudeKey(x, base, dtype, e);
+}
+
 }  // namespace scalar
 
 const KernelTable& ScalarTable() {
-  static const KernelTable t{"scalar", scalar::De, scalar::Merge, scalar::Convert, scalar::Mix2, scalar::Reduce};
+  static const KernelTable t{"scalar", scalar::De, scalar::Merge, scalar::Convert, scalar::Mix2, scalar::Reduce, scalar::MagnitudeKeys};
   return t;
 }
 

@@ -240,8 +240,15 @@ void Reduce(const ReduceArgs& r, uint64_t block_begin, uint64_t block_end, Reduc
 }
 
 template <class V>
+void MagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t begin, uint64_t end, uint32_t* keys) {
+  uint64_t e = begin;
+  for (; e + V::W <= end; e += V::W) V::StoreKeys(keys + (e - begin), V::KeyOf(V::Sub(V::LoadF(x, e, dtype), V::LoadF(base, e, dtype))));
+  if (e < end) ScalarTable().magnitude_keys(x, base, dtype, e, end, keys + (e - begin));
+}
+
+template <class V>
 const KernelTable& MakeTable(const char* name) {
-  static const KernelTable t{name, De<V>, Merge<V>, Convert<V>, Mix2<V>, Reduce<V>};
+  static const KernelTable t{name, De<V>, Merge<V>, Convert<V>, Mix2<V>, Reduce<V>, MagnitudeKeys<V>};
   return t;
 }
 

@@ -13,6 +13,8 @@ struct KernelTable {
   void (*mix2)(const Mix2Args&, uint64_t begin, uint64_t end);
   // Blocks [block_begin, block_end) of kReduceBlock elements; out has one entry per block.
   void (*reduce)(const ReduceArgs&, uint64_t block_begin, uint64_t block_end, ReducePartial* out);
+  // keys[e - begin] = the magnitude key of x[e] - base[e] (TIES / breadcrumbs selection).
+  void (*magnitude_keys)(const void* x, const void* base, DType dtype, uint64_t begin, uint64_t end, uint32_t* keys);
 };
 
 const KernelTable& ScalarTable();
