@@ -42,6 +42,8 @@ export function checkPopulation(models: readonly WeightSet[], evolved: readonly 
   }
   const first = models[0]!;
   if (evolved.length === 0) throw new PopulationError(`no tensor of ${first.path} matches include/exclude: nothing to evolve`);
+  // Tensor j draws from Philox stream k * 2^20 + j; j = 2^20 - 1 is the trial's own stream.
+  if (evolved.length >= 2 ** 20 - 1) throw new PopulationError(`${evolved.length} evolved tensors: at most ${2 ** 20 - 2} are supported (Philox streams k * 2^20 + j)`);
   for (const name of evolved) {
     const m = first.meta(name);
     if (!isComputeDType(m.dtype)) throw new WeightFileError('UNKNOWN_DTYPE', first.path, `${m.dtype} cannot be evolved (F32, F16 and BF16 can); exclude it`, { tensor: name });

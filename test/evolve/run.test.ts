@@ -192,6 +192,5 @@ describe('the Evolver run (library API)', function () {
     fs.writeFileSync(path.join(config.output, 'run.lock'), '999999999\n');  // stale: taken over
     const r = await new EvolutionRun({ config: { ...config, generations: 2 }, evaluator, resume: true }).run();
     assert.equal(r.trials, 5, 'resume keeps the config of run.json');
-    void FORTUNES;
   });
 });

@@ -13,7 +13,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, fisherRef, floatToBf16, mergeRef } from '../kernels/reference.js';
+import { bf16ToFloat, fisherRef, mergeRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -189,7 +189,6 @@ describe('evolver merge (mergekit configs) against independent implementations',
     const out = path.join(dir, 'mixed');
     await runMerge(cfg2, out);  // bf16 + f32 inputs: computed in float32
     assert.equal(inspect(out).tensors[0]!.dtype, 'BF16');
-    void floatToBf16;
   });
 
   it('evolver merge CONFIG OUT_DIR writes a checkpoint inspect reads, with the config copied', () => {
