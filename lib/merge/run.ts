@@ -91,8 +91,11 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
         metadata: { format: 'pt', merge_method: config.method.name, ...(o.seed !== undefined ? { seed: String(o.seed) } : {}) },
       });
       try {
-        for (const name of group) {
+        for (const [gi, name] of group.entries()) {
           weightMap[name] = shardNames[g]!;
+          // Start reading the next tensor from disk while this one is computed (async readahead).
+          const next = group[gi + 1];
+          if (next !== undefined && computed.has(next)) for (const w of base ? [...inputs, base] : inputs) w.advise(next, 'willneed');
           const meta = outMeta(name);
           if (!computed.has(name)) {
             writer.write(name, ref.chunks(name));
