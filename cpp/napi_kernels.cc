@@ -370,17 +370,7 @@ Napi::Value Slerp(const Napi::CallbackInfo& info) {
         };
         const double xy = dot(x, y), xx = dot(x, x), yy = dot(y, y);
         *plan = PlanSlerp(xy, xx, yy, t);
-        Mix2Args m;
-        m.in = in;
-        m.out = out;
-        m.x = x;
-        m.y = y;
-        m.dst = dst;
-        m.n = n;
-        m.lerp = plan->lerp;
-        m.t = plan->t;
-        m.c0 = plan->c0;
-        m.c1 = plan->c1;
+        const Mix2Args m = SlerpMix(*plan, x, y, dst, in, out, n);
         OrThrow(cuda::RunMix2(m, target.resident == 1, &err), err);
       },
       [plan](Napi::Env e) {

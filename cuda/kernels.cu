@@ -145,16 +145,8 @@ __global__ void CountEqual(const void* x, const void* base, DType t, uint64_t n,
 }
 
 int WalkDown(const std::vector<unsigned long long>& h, uint64_t want, uint64_t* above) {
-  uint64_t acc = 0;
-  for (int b = static_cast<int>(h.size()) - 1; b >= 0; --b) {
-    if (acc + h[b] >= want) {
-      *above = acc;
-      return b;
-    }
-    acc += h[b];
-  }
-  *above = acc;
-  return 0;
+  static_assert(sizeof(unsigned long long) == sizeof(uint64_t), "histogram counts are 64-bit");
+  return WalkBinsDown(reinterpret_cast<const uint64_t*>(h.data()), static_cast<int>(h.size()), want, above);
 }
 
 bool SelectOnDevice(const void* x, const void* base, DType t, uint64_t n, uint64_t k, MagnitudeCut* cut, std::string* err) {

@@ -87,6 +87,19 @@ void ComputeMagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t
   ForChunks(n, o, [&](uint64_t b, uint64_t e) { t.magnitude_keys(x, base, dtype, b, e, keys + b); });
 }
 
+int WalkBinsDown(const uint64_t* bins, int count, uint64_t want, uint64_t* above) {
+  uint64_t acc = 0;
+  for (int b = count - 1; b >= 0; --b) {
+    if (acc + bins[b] >= want) {
+      *above = acc;
+      return b;
+    }
+    acc += bins[b];
+  }
+  *above = acc;
+  return 0;
+}
+
 MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const RunOptions& o) {
   if (k == 0) return {0x7fffffffu, 0};  // keeps nothing: no key exceeds it, no index is below 0
   if (k >= n) return {0, n};            // keeps everything
@@ -110,19 +123,7 @@ MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const R
       for (int i = 0; i < bins; ++i) sum[i] += h[i];
     return sum;
   };
-  // Walks bins from the top; returns the bin holding the k-th largest and the count above it.
-  auto walk = [](const std::vector<uint64_t>& h, uint64_t want, uint64_t* above) {
-    uint64_t acc = 0;
-    for (int b = static_cast<int>(h.size()) - 1; b >= 0; --b) {
-      if (acc + h[b] >= want) {
-        *above = acc;
-        return b;
-      }
-      acc += h[b];
-    }
-    *above = acc;
-    return 0;
-  };
+  auto walk = [](const std::vector<uint64_t>& h, uint64_t want, uint64_t* above) { return WalkBinsDown(h.data(), static_cast<int>(h.size()), want, above); };
   uint64_t above_high = 0, above_low = 0;
   const int high = walk(histogram(1 << 15, [](uint32_t key) { return static_cast<int>(key >> 16); }), k, &above_high);
   const int low = walk(histogram(1 << 16, [high](uint32_t key) { return static_cast<int>(key >> 16) == high ? static_cast<int>(key & 0xffff) : -1; }),
@@ -238,6 +239,12 @@ Mix2Args RunSlerp(const void* x, const void* y, void* dst, DType in, DType out, 
   r.y = y;
   const double yy = RunReduce(r, o).dot;
   *plan = PlanSlerp(dot, xx, yy, t);
+  const Mix2Args m = SlerpMix(*plan, x, y, dst, in, out, n);
+  RunMix2(m, o);
+  return m;
+}
+
+Mix2Args SlerpMix(const SlerpPlan& plan, const void* x, const void* y, void* dst, DType in, DType out, uint64_t n) {
   Mix2Args m;
   m.in = in;
   m.out = out;
@@ -245,11 +252,10 @@ Mix2Args RunSlerp(const void* x, const void* y, void* dst, DType in, DType out, 
   m.y = y;
   m.dst = dst;
   m.n = n;
-  m.lerp = plan->lerp;
-  m.t = plan->t;
-  m.c0 = plan->c0;
-  m.c1 = plan->c1;
-  RunMix2(m, o);
+  m.lerp = plan.lerp;
+  m.t = plan.t;
+  m.c0 = plan.c0;
+  m.c1 = plan.c1;
   return m;
 }
 

@@ -44,6 +44,8 @@ struct MagnitudeCut {
 MagnitudeCut SelectTopMagnitude(const void* x, const void* base, DType dtype, uint64_t n, uint64_t k, const RunOptions& o);
 void ComputeMagnitudeKeys(const void* x, const void* base, DType dtype, uint64_t n, uint32_t* keys, const RunOptions& o);
 MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const RunOptions& o);
+/** Walks histogram bins from the top: the bin holding the want-th largest, and the count above it. */
+int WalkBinsDown(const uint64_t* bins, int count, uint64_t want, uint64_t* above);
 uint64_t KeepCount(float density, uint64_t n);
 /** Breadcrumbs: how many to keep below the `drop` largest magnitudes. */
 void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop);
@@ -55,6 +57,8 @@ struct SlerpPlan {
   double cosine;  // of the angle between the two tensors
 };
 SlerpPlan PlanSlerp(double dot, double norm_x_sq, double norm_y_sq, float t);
+/** The elementwise pass of a planned SLERP (CPU and CUDA share it). */
+Mix2Args SlerpMix(const SlerpPlan& plan, const void* x, const void* y, void* dst, DType in, DType out, uint64_t n);
 Mix2Args RunSlerp(const void* x, const void* y, void* dst, DType in, DType out, uint64_t n, float t, const RunOptions& o, SlerpPlan* plan);
 
 }  // namespace evolver
