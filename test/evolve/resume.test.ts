@@ -34,19 +34,29 @@ for (const schedule of ['sequential', 'generational'] as const) {
       const dir = tempDir();
       const configFile = path.join(dir, 'evolve.yaml');
       fs.writeFileSync(configFile, stringify({ ...killed }));
+      // Kill at random moments, but only once the run has made progress since the last kill
+      // (k journal lines further, 1..5 at random, then a random 0-60 ms more), so that every
+      // run gets killed several times however fast this machine is.
+      const journal = path.join(killed.output, 'journal.jsonl');
+      const lines = () => (fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').split('\n').length - 1 : 0);
       let run = cli(['evolve', configFile]);
       let kills = 0;
-      for (let attempt = 0; attempt < 30; attempt++) {
-        const code = await Promise.race([run.done, sleep(1000 + random() * 1000).then(() => 'timeout' as const)]);
-        if (code === 0) break;
-        if (code === 'timeout') {
+      for (let attempt = 0; attempt < 60; attempt++) {
+        const target = lines() + 1 + Math.floor(random() * 5);
+        let exited: number | null | undefined;
+        void run.done.then((code) => (exited = code));
+        while (exited === undefined && lines() < target) await sleep(5);
+        if (exited === undefined) await sleep(random() * 60);
+        if (exited === undefined) {
           run.kill();
-          await run.done;
+          const code = await run.done;
+          if (code === 0) break;  // it finished just before the signal
           kills++;
-        } else {
-          assert.fail(`the run exited with code ${code}`);
+          run = cli(['evolve', '--resume', killed.output]);
+          continue;
         }
-        run = cli(['evolve', '--resume', killed.output]);
+        if (exited === 0) break;
+        assert.fail(`the run exited with code ${exited}`);
       }
       assert.ok(kills >= 2, `the run was killed ${kills} times (expected several)`);
       const { entries } = readJournal(path.join(killed.output, 'journal.jsonl'));
