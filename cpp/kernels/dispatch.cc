@@ -100,6 +100,35 @@ int WalkBinsDown(const uint64_t* bins, int count, uint64_t want, uint64_t* above
   return 0;
 }
 
+namespace {
+
+/** Position of the need-th key equal to `threshold` (index order), as the exclusive cut end. */
+MagnitudeCut CutAt(const uint32_t* keys, uint64_t n, uint32_t threshold, uint64_t need, const RunOptions& o) {
+  const uint64_t chunk = ChunkOf(o);
+  const uint64_t chunks = (n + chunk - 1) / chunk;
+  std::vector<uint64_t> equal(chunks, 0);
+  ThreadPool::Global().ParallelFor(chunks, ThreadsOf(o), [&](uint64_t c, int) {
+    const uint64_t b = c * chunk, e = std::min(n, b + chunk);
+    uint64_t cnt = 0;
+    for (uint64_t i = b; i < e; ++i) cnt += keys[i] == threshold;
+    equal[c] = cnt;
+  });
+  uint64_t seen = 0;
+  for (uint64_t c = 0; c < chunks; ++c) {
+    if (seen + equal[c] < need) {
+      seen += equal[c];
+      continue;
+    }
+    const uint64_t b = c * chunk, e = std::min(n, b + chunk);
+    for (uint64_t i = b; i < e; ++i) {
+      if (keys[i] == threshold && ++seen == need) return {threshold, i + 1};
+    }
+  }
+  return {threshold, n};
+}
+
+}  // namespace
+
 MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const RunOptions& o) {
   if (k == 0) return {0x7fffffffu, 0};  // keeps nothing: no key exceeds it, no index is below 0
   if (k >= n) return {0, n};            // keeps everything
@@ -129,27 +158,7 @@ MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const R
   const int low = walk(histogram(1 << 16, [high](uint32_t key) { return static_cast<int>(key >> 16) == high ? static_cast<int>(key & 0xffff) : -1; }),
                        k - above_high, &above_low);
   const uint32_t threshold = static_cast<uint32_t>(high) << 16 | static_cast<uint32_t>(low);
-  const uint64_t need = k - above_high - above_low;  // how many elements equal to the threshold to keep
-  // Ties at the threshold are kept in index order: find where the need-th equal one is.
-  std::vector<uint64_t> equal(chunks, 0);
-  ThreadPool::Global().ParallelFor(chunks, threads, [&](uint64_t c, int) {
-    const uint64_t b = c * chunk, e = std::min(n, b + chunk);
-    uint64_t cnt = 0;
-    for (uint64_t i = b; i < e; ++i) cnt += keys[i] == threshold;
-    equal[c] = cnt;
-  });
-  uint64_t seen = 0;
-  for (uint64_t c = 0; c < chunks; ++c) {
-    if (seen + equal[c] < need) {
-      seen += equal[c];
-      continue;
-    }
-    const uint64_t b = c * chunk, e = std::min(n, b + chunk);
-    for (uint64_t i = b; i < e; ++i) {
-      if (keys[i] == threshold && ++seen == need) return {threshold, i + 1};
-    }
-  }
-  return {threshold, n};
+  return CutAt(keys, n, threshold, k - above_high - above_low, o);  // ties at the threshold kept in index order
 }
 
 void RunMerge(MergeArgs m, const RunOptions& o) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { breadcrumbs, convert, dare, dot, fisher as kfisher, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, fisherRef, floatBits, mergeRef, mix2Ref, statsRef } from './reference.js';
+import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, statsRef } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -61,6 +61,22 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
       const out = new Float32Array(n);
       await kfisher({ inputs: inputs.map((x) => toBuffer(x, 'BF16')), fisher: fisher.map((f) => toBuffer(f, 'F32')), fisherDtype: 'F32', weights: [1, 0.5, 2], inDtype: 'BF16', outDtype: 'F32', out, isa, ...run() });
       assert.equal(firstDifference(bitsOf(out), want), undefined, isa);
+    }
+  });
+
+  it('TIES on a large bf16 tensor with many equal magnitudes matches the reference', async () => {
+    const n = 300_007;
+    // bf16 values from a few hundred distinct magnitudes: thresholds fall among many ties.
+    const quantized = () => Uint32Array.from({ length: n }, () => floatToBf16(Math.round((random() - 0.5) * 400) / 64));
+    const inputs = [quantized(), quantized(), quantized()];
+    const base = quantized();
+    for (const density of [0.01, 0.3, 0.9]) {
+      const want = mergeRef({ kind: 'ties', sparsify: 'magnitude', inDtype: 'BF16', outDtype: 'BF16', inputs, weights: [1, 0.5, 2], base, lambda: 1, density, rescale: false, seed: 0n, tensorIndex: 0 });
+      for (const isa of ISAS) {
+        const out = new Uint16Array(n);
+        await ties({ inputs: inputs.map((x) => toBuffer(x, 'BF16')), weights: [1, 0.5, 2], base: toBuffer(base, 'BF16'), density, inDtype: 'BF16', out, isa, ...run() });
+        assert.equal(firstDifference(bitsOf(out), want), undefined, `density ${density} ${isa}`);
+      }
     }
   });
 
