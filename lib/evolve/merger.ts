@@ -56,13 +56,17 @@ export class Merger {
           writer.write(name, first.chunks(name));
           continue;
         }
-        const inputs = await Promise.all(members.map((m) => asF32(m, name)));
+        // The mapped tensors themselves when the members share a dtype (the usual case);
+        // float32 copies only for a mixed population.
+        const all = base ? [...members, base] : [...members];
+        const same = all.every((m) => m.meta(name).dtype === first.meta(name).dtype);
+        const view = (m: WeightSet) => (same ? Promise.resolve(m.view(name) as Float32Array | Uint16Array) : asF32(m, name));
         const job: TensorJob = {
           name,
-          inDtype: 'F32',
+          inDtype: same ? (first.meta(name).dtype as KernelDType) : 'F32',
           outDtype: 'F32',
-          inputs,
-          base: base ? await asF32(base, name) : undefined,
+          inputs: await Promise.all(members.map(view)),
+          base: base ? await view(base) : undefined,
           out: writer.view(name) as Float32Array,
           global: Object.fromEntries(this.method.params.filter((p) => !p.perModel).map((p) => [p.name, this.config.parameters?.[p.name] ?? p.default!])),
           perModel: members.map((_, i) => Object.fromEntries(this.method.params.filter((p) => p.perModel).map((p) => [p.name, Number(p.name === 'weight' ? this.weights[i] : (this.config.parameters?.[p.name] ?? p.default))]))),

@@ -148,11 +148,10 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       // t = N cos / (1 + (N - 1) cos), cos the mean pairwise cosine of the task vectors;
       // out = t * mean(models) + (1 - t) * base, by the linear kernel.
       const n = j.inputs.length;
+      // Task vectors x_i - base in float32, straight from the inputs' own dtype (one kernel pass each).
       const taus = await Promise.all(j.inputs.map(async (x) => {
         const tau = new Float32Array(x.length);
-        const base32 = j.inDtype === 'F32' ? (j.base as Float32Array) : await toF32(j.base!, j.inDtype);
-        const x32 = j.inDtype === 'F32' ? (x as Float32Array) : await toF32(x, j.inDtype);
-        await k.linear({ inputs: [x32, base32], weights: [1, -1], inDtype: 'F32', out: tau });
+        await k.linear({ inputs: [x, j.base!], weights: [1, -1], inDtype: j.inDtype, outDtype: 'F32', out: tau });
         return tau;
       }));
       const norms = await Promise.all(taus.map((t) => k.dot(t, t, 'F32')));
@@ -171,11 +170,5 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
     },
   },
 };
-
-async function toF32(x: Float32Array | Uint16Array, dtype: KernelDType): Promise<Float32Array> {
-  const out = new Float32Array(x.length);
-  await k.convert({ src: x, inDtype: dtype, out, outDtype: 'F32' });
-  return out;
-}
 
 export const MERGE_METHOD_NAMES = Object.keys(MERGE_METHODS);
