@@ -32,6 +32,7 @@ class Mapping {
   // Closing while native work still reads the memory only marks the mapping closed; the
   // last Unpin() unmaps it. Pins are taken and released on the JS thread.
   void Close();
+  // Pins may be taken on the JS thread and on a flush worker's completion (also the JS thread).
   void Pin() { ++pins_; }
   void Unpin() {
     if (--pins_ == 0 && !open_) Unmap();

@@ -24,6 +24,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
                            InstanceMethod("region", &MappedFile::Region),
                            InstanceMethod("advise", &MappedFile::Advise),
                            InstanceMethod("flush", &MappedFile::Flush),
+                           InstanceMethod("flushAsync", &MappedFile::FlushAsync),
                            InstanceMethod("close", &MappedFile::Close),
                            InstanceMethod("address", &MappedFile::Address),
                            InstanceAccessor("size", &MappedFile::Size, nullptr),
@@ -149,6 +150,42 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     MapError err;
     if (!mapping_->Flush(&err)) ThrowCoded(env, err.code, err.message);
     return env.Undefined();
+  }
+
+  // msync + fsync on a libuv worker: flushing gigabytes must not block the event loop. The
+  // mapping is pinned meanwhile, so a close() in between waits for the flush to finish.
+  class FlushWorker : public Napi::AsyncWorker {
+   public:
+    FlushWorker(Napi::Env env, std::shared_ptr<Mapping> m) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), m_(std::move(m)) { m_->Pin(); }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override {
+      if (!m_->Flush(&err_)) SetError(err_.message);
+    }
+    void OnOK() override {
+      m_->Unpin();
+      deferred_.Resolve(Env().Undefined());
+    }
+    void OnError(const Napi::Error& e) override {
+      m_->Unpin();
+      Napi::Error coded = Napi::Error::New(Env(), e.Message());
+      coded.Set("code", Napi::String::New(Env(), err_.code));
+      deferred_.Reject(coded.Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<Mapping> m_;
+    MapError err_;
+  };
+
+  Napi::Value FlushAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    EVOLVER_GUARD(env, mapping_->writable(), "EREADONLY", mapping_->path() + " is mapped read-only");
+    auto* w = new FlushWorker(env, mapping_);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

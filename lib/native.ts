@@ -17,6 +17,8 @@ export interface NativeMappedFile {
   advise(hint: AdviceHint, offset?: number, length?: number): void;
   /** msync + fsync (writable mappings only). */
   flush(): void;
+  /** The same, on a worker thread: the event loop keeps running. */
+  flushAsync(): Promise<void>;
   /** Detaches every buffer handed out, then unmaps (deferred while native work reads it). */
   close(): void;
   address(offset?: number): bigint;

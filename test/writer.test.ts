@@ -64,6 +64,20 @@ describe('safetensors writer', () => {
     assert.equal((r.view('f32') as Float32Array)[14], 4);
   });
 
+  it('commitAsync flushes on a worker thread and renames into place like commit()', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'async.safetensors');
+    const w = SafetensorsWriter.create(file, { tensors: [{ name: 'a', dtype: 'F32', shape: [3] }] });
+    (w.view('a') as Float32Array).set([1, 2, 3]);
+    const pending = w.commitAsync();
+    assert.ok(pending instanceof Promise);
+    await pending;
+    assert.deepEqual(fs.readdirSync(dir), ['async.safetensors']);
+    using r = SafetensorsFile.open(file);
+    assert.deepEqual([...(r.view('a') as Float32Array)], [1, 2, 3]);
+    await assert.rejects(w.commitAsync(), (e: unknown) => e instanceof WeightFileError && e.code === 'CLOSED');
+  });
+
   it('abort removes the temporary file and leaves no file under the final name', () => {
     const dir = tempDir();
     const file = path.join(dir, 'x.safetensors');

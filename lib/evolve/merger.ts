@@ -75,7 +75,7 @@ export class Merger {
         };
         await this.method.run(job);
       }
-      writer.commit();
+      await writer.commitAsync();
     } catch (err) {
       writer.abort();
       throw err;
@@ -101,7 +101,7 @@ export class Merger {
         const w = this.weights[t]!;
         await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out: writer.view(name) as Float32Array });
       }
-      writer.commit();
+      await writer.commitAsync();
     } catch (err) {
       writer.abort();
       throw err;

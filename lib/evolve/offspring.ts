@@ -70,7 +70,7 @@ export async function makeOffspring(s: OffspringSpec): Promise<void> {
         offset += outs[piece]!.byteLength / bytesPer;
       }
     }
-    writer.commit();
+    await writer.commitAsync();
   } catch (err) {
     writer.abort();
     throw err;

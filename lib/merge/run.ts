@@ -108,7 +108,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
           o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
         }
         const f0 = performance.now();
-        writer.commit();
+        await writer.commitAsync();
         flushSeconds += (performance.now() - f0) / 1000;
       } catch (err) {
         writer.abort();

@@ -36,7 +36,7 @@ export async function mergeToFile(models: readonly WeightSet[], base: WeightSet 
       else if (merge.kind === 'task_arithmetic') await k.taskArithmetic({ inputs, weights, base: base!.view(name), lambda: merge.lambda, inDtype, outDtype, out });
       else await k.ties({ inputs, weights, base: base!.view(name), lambda: merge.lambda, density: merge.density, inDtype, outDtype, out });
     }
-    writer.commit();
+    await writer.commitAsync();
   } catch (err) {
     writer.abort();
     throw err;

@@ -182,19 +182,43 @@ export class SafetensorsWriter {
     return this.mapping.address(this.planned(name).fileOffset);
   }
 
-  /** Flushes, closes and atomically renames the file into place. */
+  /** Flushes (msync + fsync), closes and atomically renames the file into place. */
   commit(): void {
-    if (this.state !== 'open') throw new WeightFileError('CLOSED', this.path, `the writer is already ${this.state}`);
+    this.requireOpenToCommit();
     try {
       this.mapping.flush();
-      this.mapping.close();
-      fs.renameSync(this.tempPath, this.path);
-      fsyncDir(path.dirname(path.resolve(this.path)));
-      this.state = 'committed';
+      this.publish();
     } catch (err) {
-      this.abort();
-      throw err instanceof WeightFileError ? err : fromSystemError(err, this.path, 'committing');
+      throw this.failedCommit(err);
     }
+  }
+
+  /** commit() with the flush on a worker thread, so flushing gigabytes never blocks the event loop. */
+  async commitAsync(): Promise<void> {
+    this.requireOpenToCommit();
+    try {
+      await this.mapping.flushAsync();
+      this.publish();
+    } catch (err) {
+      throw this.failedCommit(err);
+    }
+  }
+
+  private requireOpenToCommit(): void {
+    if (this.state !== 'open') throw new WeightFileError('CLOSED', this.path, `the writer is already ${this.state}`);
+  }
+
+  /** After the flush: unmap, rename into place, make the rename durable. */
+  private publish(): void {
+    this.mapping.close();
+    fs.renameSync(this.tempPath, this.path);
+    fsyncDir(path.dirname(path.resolve(this.path)));
+    this.state = 'committed';
+  }
+
+  private failedCommit(err: unknown): WeightFileError {
+    this.abort();
+    return err instanceof WeightFileError ? err : fromSystemError(err, this.path, 'committing');
   }
 
   /** Drops the temporary file. Safe to call at any time; a no-op after commit. */
