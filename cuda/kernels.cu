@@ -46,30 +46,18 @@ __global__ void DeElementKernel(DeArgs a, uint64_t begin, uint64_t count) {
   }
 }
 
-// Row and tensor granularity: one draw per row (or tensor), any element per thread.
-__global__ void DeRowKernel(DeArgs a, uint64_t begin, uint64_t count) {
+// Every other elementwise kernel: a grid-stride loop over one element function of elements.h.
+template <class Args, void (*ElementAt)(const Args&, uint64_t)>
+__global__ void ElementwiseKernel(Args a, uint64_t begin, uint64_t count) {
   for (uint64_t i = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    DeElementAt(a, begin + i);
+    ElementAt(a, begin + i);
   }
 }
 
-__global__ void MergeKernel(MergeArgs m, uint64_t begin, uint64_t count) {
-  for (uint64_t i = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    MergeElementAt(m, begin + i);
-  }
-}
-
-__global__ void ConvertKernel(ConvertArgs c, uint64_t begin, uint64_t count) {
-  for (uint64_t i = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    ConvertElementAt(c, begin + i);
-  }
-}
-
-__global__ void Mix2Kernel(Mix2Args m, uint64_t begin, uint64_t count) {
-  for (uint64_t i = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    Mix2ElementAt(m, begin + i);
-  }
-}
+__device__ void DeRowAt(const DeArgs& a, uint64_t e) { DeElementAt(a, e); }  // row / tensor granularity: one draw per row
+__device__ void MergeAt(const MergeArgs& m, uint64_t e) { MergeElementAt(m, e); }
+__device__ void ConvertAt(const ConvertArgs& c, uint64_t e) { ConvertElementAt(c, e); }
+__device__ void Mix2At(const Mix2Args& m, uint64_t e) { Mix2ElementAt(m, e); }
 
 // ---- reductions: one warp per block of kReduceBlock elements, lanes as on the CPU ----
 
@@ -289,7 +277,7 @@ bool OnDevice(uint64_t n, Launch launch, std::string* err) {
 
 void LaunchDe(const DeArgs& a, uint64_t begin, uint64_t count, cudaStream_t s) {
   if (a.granularity == Granularity::Element) DeElementKernel<<<GridFor((count + 3) / 4 + 1), kThreads, 0, s>>>(a, begin, count);
-  else DeRowKernel<<<GridFor(count), kThreads, 0, s>>>(a, begin, count);
+  else ElementwiseKernel<DeArgs, DeRowAt><<<GridFor(count), kThreads, 0, s>>>(a, begin, count);
 }
 
 }  // namespace
@@ -346,7 +334,7 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
       }
     }
   }
-  if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t c, cudaStream_t s) { MergeKernel<<<GridFor(c), kThreads, 0, s>>>(m, b, c); }, err);
+  if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t c, cudaStream_t s) { ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(m, b, c); }, err);
   const size_t in_size = DTypeSize(m.in);
   std::vector<Operand> in;
   for (int i = 0; i < m.models; ++i) in.push_back({m.x[i], in_size});
@@ -359,29 +347,29 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
     if (m.base != nullptr) k.base = d[m.models];
     if (fisher) for (int i = 0; i < m.models; ++i) k.fisher[i] = d[m.models + (m.base != nullptr ? 1 : 0) + i];
     k.dst = out;
-    MergeKernel<<<GridFor(c), kThreads, 0, s>>>(k, b, c);
+    ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(k, b, c);
   }, err);
 }
 
 bool RunConvert(const ConvertArgs& c, bool device, std::string* err) {
-  if (device) return OnDevice(c.n, [&](uint64_t b, uint64_t k, cudaStream_t s) { ConvertKernel<<<GridFor(k), kThreads, 0, s>>>(c, b, k); }, err);
+  if (device) return OnDevice(c.n, [&](uint64_t b, uint64_t k, cudaStream_t s) { ElementwiseKernel<ConvertArgs, ConvertAt><<<GridFor(k), kThreads, 0, s>>>(c, b, k); }, err);
   return Staged({{c.src, DTypeSize(c.in)}}, c.dst, DTypeSize(c.out), c.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t k, cudaStream_t s) {
     ConvertArgs a = c;
     a.src = d[0];
     a.dst = out;
-    ConvertKernel<<<GridFor(k), kThreads, 0, s>>>(a, b, k);
+    ElementwiseKernel<ConvertArgs, ConvertAt><<<GridFor(k), kThreads, 0, s>>>(a, b, k);
   }, err);
 }
 
 bool RunMix2(const Mix2Args& m, bool device, std::string* err) {
-  if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t k, cudaStream_t s) { Mix2Kernel<<<GridFor(k), kThreads, 0, s>>>(m, b, k); }, err);
+  if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t k, cudaStream_t s) { ElementwiseKernel<Mix2Args, Mix2At><<<GridFor(k), kThreads, 0, s>>>(m, b, k); }, err);
   const size_t size = DTypeSize(m.in);
   return Staged({{m.x, size}, {m.y, size}}, m.dst, DTypeSize(m.out), m.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t k, cudaStream_t s) {
     Mix2Args a = m;
     a.x = d[0];
     a.y = d[1];
     a.dst = out;
-    Mix2Kernel<<<GridFor(k), kThreads, 0, s>>>(a, b, k);
+    ElementwiseKernel<Mix2Args, Mix2At><<<GridFor(k), kThreads, 0, s>>>(a, b, k);
   }, err);
 }
 

@@ -60,6 +60,14 @@ export class EvolverArgumentError extends Error {
   readonly code = 'INVALID_ARGUMENT';
 }
 
+/**
+ * A defect in an input the user gave (a graph, a data file, an export) rather than in how the
+ * command was called: the CLI exits with code 2 for these, like for a bad weight file.
+ */
+export class BadInputError extends EvolverArgumentError {
+  override readonly name: string = 'BadInputError';
+}
+
 /** Maps a native or fs error (with an errno-style code) onto a WeightFileError. */
 export function fromSystemError(err: unknown, file: string, doing: string): WeightFileError {
   const code = (err as { code?: string }).code;

@@ -1,6 +1,6 @@
 /** Evolver: fuse fine-tuned models by evolving their weights. Public library surface. */
 export { backends, type BackendInfo, type BackendName } from './backends.js';
-export { WeightFileError, EvolverArgumentError, type WeightFileErrorCode } from './errors.js';
+export { WeightFileError, EvolverArgumentError, BadInputError, type WeightFileErrorCode } from './errors.js';
 export { DTYPES, type DType, type ComputeDType, type TensorArray, isDType, dtypeBytes } from './store/dtypes.js';
 export { MAX_HEADER_BYTES, parseHeader, readHeaderLength, type ParsedHeader, type TensorEntry } from './store/header.js';
 export { SafetensorsFile, MAX_VIEW_BYTES, type TensorInfo } from './store/safetensors.js';

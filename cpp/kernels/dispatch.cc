@@ -235,19 +235,16 @@ SlerpPlan PlanSlerp(double dot, double norm_x_sq, double norm_y_sq, float t) {
 }
 
 Mix2Args RunSlerp(const void* x, const void* y, void* dst, DType in, DType out, uint64_t n, float t, const RunOptions& o, SlerpPlan* plan) {
-  ReduceArgs r;
-  r.dtype = in;
-  r.n = n;
-  r.x = x;
-  r.y = y;
-  r.dot = true;
-  const double dot = RunReduce(r, o).dot;
-  r.y = x;
-  const double xx = RunReduce(r, o).dot;
-  r.x = y;
-  r.y = y;
-  const double yy = RunReduce(r, o).dot;
-  *plan = PlanSlerp(dot, xx, yy, t);
+  auto dot = [&](const void* p, const void* q) {
+    ReduceArgs r;
+    r.dtype = in;
+    r.n = n;
+    r.x = p;
+    r.y = q;
+    r.dot = true;
+    return RunReduce(r, o).dot;
+  };
+  *plan = PlanSlerp(dot(x, y), dot(x, x), dot(y, y), t);
   const Mix2Args m = SlerpMix(*plan, x, y, dst, in, out, n);
   RunMix2(m, o);
   return m;

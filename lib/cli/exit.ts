@@ -1,5 +1,5 @@
 /** Exit codes and the one-line error report every command uses. */
-import { EvolverArgumentError, WeightFileError } from '../errors.js';
+import { BadInputError, EvolverArgumentError, WeightFileError } from '../errors.js';
 
 export const ExitCode = {
   Ok: 0,
@@ -15,7 +15,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(`evolver: error [${err.code}]: ${err.message}\n`);
     return ExitCode.BadInput;
   }
-  if (err instanceof EvolverArgumentError && ['GraphError', 'EvalDataError', 'OnnxPrepareError'].includes(err.name)) {
+  if (err instanceof BadInputError) {
     process.stderr.write(`evolver: error: ${err.message}\n`);
     return ExitCode.BadInput;
   }

@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 
-import { EvolverArgumentError } from '../errors.js';
+import { BadInputError } from '../errors.js';
 
-export class EvalDataError extends EvolverArgumentError {
+export class EvalDataError extends BadInputError {
   override readonly name = 'EvalDataError';
   readonly file: string;
   constructor(file: string, message: string) {

@@ -11,14 +11,14 @@ import path from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
-import { EvolverArgumentError } from '../errors.js';
+import { BadInputError } from '../errors.js';
 import type { Evaluator, Fitness } from '../evolve/evaluator.js';
 import { convert } from '../kernels/index.js';
 import { native } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { type Example, readExamples } from './data.js';
 
-export class GraphError extends EvolverArgumentError {
+export class GraphError extends BadInputError {
   override readonly name = 'GraphError';
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import onnxProto from 'onnx-proto';
 
-import { EvolverArgumentError } from '../errors.js';
+import { BadInputError } from '../errors.js';
 import type { DType } from '../store/dtypes.js';
 import { resolveInside } from '../store/paths.js';
 import { SafetensorsWriter } from '../store/writer.js';
@@ -22,7 +22,7 @@ const { onnx } = onnxProto;
 /** ONNX TensorProto data types that become weights, and their safetensors dtype. */
 const WEIGHT_TYPES: Record<number, DType> = { 1: 'F32', 10: 'F16', 16: 'BF16', 11: 'F64' };
 
-export class OnnxPrepareError extends EvolverArgumentError {
+export class OnnxPrepareError extends BadInputError {
   override readonly name = 'OnnxPrepareError';
 }
 
