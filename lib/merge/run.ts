@@ -152,7 +152,6 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   }
   // One input dtype for the kernels: the models' own when they agree, else float32 copies.
   const all = base ? [...inputs, base] : inputs;
-  for (const w of all) w.advise(name, 'populate');  // one bulk mapping per tensor, not a fault per page
   const dtypes = new Set(all.map((w) => w.meta(name).dtype));
   let inDtype = [...dtypes][0] as KernelDType;
   const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {
