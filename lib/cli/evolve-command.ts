@@ -17,45 +17,65 @@ export function registerEvolve(program: Command): void {
     .command('evolve')
     .description('evolve a population of models (Evolver, Du et al. 2024); resumable')
     .argument('[config]', 'the run configuration (YAML)')
-    .option('--resume <run_dir>', 'continue a stopped or killed run')
+    .option('--resume <run_dir>', 'continue a stopped or killed run (the folder itself, wherever it is now)')
+    .option('--repair', 'with --resume: cut a damaged journal at its first bad line (keeping a copy) and rebuild the population from the lines before it')
+    .option('--output <dir>', 'the run folder (overrides the config\'s output)')
     .option('--json', 'one JSON event per line on stdout')
     .option('--threads <n>', 'kernel threads (default: all cores)')
-    .action(async (configPath: string | undefined, o: { resume?: string; json?: boolean; threads?: string }) => {
+    .action(async (configPath: string | undefined, o: { resume?: string; repair?: boolean; output?: string; json?: boolean; threads?: string }) => {
       if ((configPath === undefined) === (o.resume === undefined)) throw new EvolverArgumentError('give a config file, or --resume RUN_DIR (not both)');
+      if (o.repair && o.resume === undefined) throw new EvolverArgumentError('--repair goes with --resume RUN_DIR');
+      if (o.output !== undefined && o.resume !== undefined) throw new EvolverArgumentError('--output cannot change where a resumed run is: --resume names the folder');
       let config: EvolveConfig;
       let configFile: string;
       if (o.resume !== undefined) {
         const folder = new RunFolder(o.resume);
         if (!folder.exists()) throw new EvolverArgumentError(`${folder.dir} holds no run to resume (no run.json)`);
-        config = folder.readJson<{ config: EvolveConfig }>(folder.runJson).config;
+        config = { ...folder.readJson<{ config: EvolveConfig }>(folder.runJson).config, output: folder.dir };
         configFile = folder.runJson;
       } else {
         configFile = path.resolve(configPath!);
         config = loadConfig(configFile);
+        if (o.output !== undefined) config = { ...config, output: path.resolve(o.output) };
       }
       const threads = o.threads === undefined ? undefined : Number(o.threads);
       if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new EvolverArgumentError(`--threads: expected a positive integer, got '${o.threads}'`);
       const evaluator = await evaluatorFor(config, configFile);
-      const controller = new AbortController();
+      // First Ctrl-C: the trial in flight finishes and is journaled, best/ and the report are
+      // written, and the run exits 130. Second: exit at once — the journal is only ever
+      // appended whole, so the folder stays resumable (the unfinished trial is made again).
+      const stop = new AbortController();
       let interrupts = 0;
+      const resumeHint = `evolver evolve --resume ${config.output}`;
       const onSigint = () => {
         interrupts++;
         if (interrupts === 1) {
-          process.stderr.write('\nevolver: stopping after the trial in flight (Ctrl-C again to quit now; the run stays resumable)\n');
-          controller.abort();
+          process.stderr.write(`\nevolver: stopping after the trial in flight (Ctrl-C again to quit now; the run stays resumable: ${resumeHint})\n`);
+          stop.abort();
         } else {
+          process.stderr.write(`\nevolver: quit; resume with: ${resumeHint}\n`);
           process.exit(130);
         }
       };
       process.on('SIGINT', onSigint);
-      const run = new EvolutionRun({ config, evaluator, resume: o.resume !== undefined, signal: controller.signal, ...(threads ? { threads } : {}) });
+      const run = new EvolutionRun({
+        config,
+        evaluator,
+        ...(o.resume !== undefined ? { resume: true, folder: config.output } : {}),
+        ...(o.repair ? { repair: true } : {}),
+        signal: stop.signal,
+        ...(threads ? { threads } : {}),
+      });
       const view = o.json ? jsonEvents(run) : process.stderr.isTTY ? progressBar(run) : plainLines(run);
       try {
         const report = await run.run();
         view.end(report);
         if (!o.json) process.stdout.write(summary(report, run.folder.dir));
         if (!o.json && report.finalTable) process.stdout.write(`\nHeld-out sets (${report.finalTable.metric}):\n\n${formatTable(report.finalTable)}`);
-        if (report.stop === 'aborted') process.exitCode = 130;
+        if (report.stop === 'aborted') {
+          if (!o.json) process.stdout.write(`stopped by Ctrl-C; resume with: ${resumeHint}\n`);
+          process.exitCode = 130;
+        }
       } finally {
         view.end();
         process.off('SIGINT', onSigint);
@@ -77,17 +97,24 @@ function jsonEvents(run: EvolutionRun): View {
 
 function progressBar(run: EvolutionRun): View {
   const bar = new cliProgress.SingleBar(
-    { format: 'trials {bar} {value}/{total} | best {best} | accepted {rate}% | ETA {eta_formatted}', hideCursor: true, clearOnComplete: false },
+    { format: 'trials {bar} {value}/{total} | best {best} | accepted {rate}% | ETA {eta}', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  let firstDone = 0;
+  let t0 = 0;
   run.on('initial', (s: InitialScore) => process.stderr.write(`initial fitness of member ${s.member}: ${s.fitness.toFixed(6)}  (${path.basename(s.model)})\n`));
   run.on('trial', (t: TrialEvent) => {
     if (!started) {
-      bar.start(t.trialsPlanned, t.trialsDone - 1, { best: t.best.toFixed(6), rate: '0' });
+      bar.start(t.trialsPlanned, t.trialsDone - 1, { best: t.best.toFixed(6), rate: '0', eta: '-' });
       started = true;
+      firstDone = t.trialsDone - 1;
+      t0 = t.elapsedSeconds;
     }
-    bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0) });
+    // Our own ETA over this session's trials (cli-progress's prints '2m60s' at some values).
+    const done = t.trialsDone - firstDone;
+    const eta = done > 0 ? formatDuration(((t.elapsedSeconds - t0) / done) * (t.trialsPlanned - t.trialsDone)) : '-';
+    bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0), eta });
   });
   run.on('log', (l: string) => {
     if (started) bar.stop();
@@ -118,4 +145,13 @@ function summary(r: RunReport, dir: string): string {
     `report: ${path.join(dir, 'report.html')}`,
     '',
   ].join('\n');
+}
+
+/** 59.6 s -> '1m00s', never '0m60s': rounds to whole seconds first, then splits. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const total = Math.round(seconds);
+  const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), sec = total % 60;
+  const pad = (x: number) => String(x).padStart(2, '0');
+  return h > 0 ? `${h}h${pad(m)}m${pad(sec)}s` : m > 0 ? `${m}m${pad(sec)}s` : `${sec}s`;
 }

@@ -113,7 +113,8 @@ export const ConfigSchema = z.strictObject({
   exclude: z.array(regexString).default([]),
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
   copy_files_from: z.string().optional(),
-  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]),
+  /** Required by the CLI; a library caller that passes its own evaluator may leave it out. */
+  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]).optional(),
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
   merger: merger.optional(),
@@ -156,7 +157,7 @@ export function loadConfig(file: string): EvolveConfig {
 
 export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
   const abs = (p: string) => path.resolve(dir, p);
-  const fitness = c.fitness.type === 'module'
+  const fitness = c.fitness === undefined ? undefined : c.fitness.type === 'module'
     ? { ...c.fitness, path: abs(c.fitness.path) }
     : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
   const t = c.final_table;
@@ -171,7 +172,7 @@ export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
     models: c.models.map(abs),
     output: abs(c.output),
     ...(c.copy_files_from === undefined ? {} : { copy_files_from: abs(c.copy_files_from) }),
-    fitness,
+    ...(fitness === undefined ? {} : { fitness }),
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
     ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
   };

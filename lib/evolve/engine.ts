@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { EvolverArgumentError } from '../errors.js';
+import { BadInputError, EvolverArgumentError } from '../errors.js';
 import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
@@ -18,8 +18,9 @@ import { writeCheckpoint } from '../store/write-checkpoint.js';
 import type { EvolveConfig } from './config.js';
 import { DRAW, dither, trialUniforms } from './draws.js';
 import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
-import { Journal, type JournalEntry, readJournal } from './journal.js';
-import { chooseMembers } from './members.js';
+import { Journal, type JournalEntry, byteLengthOfLines, decodeNumber, readJournal } from './journal.js';
+import { InputWatch, type InputIdentity, identify, verifyInputs } from './inputs.js';
+import { type TrialMembers, chooseMembers } from './members.js';
 import { checksum, makeOffspring } from './offspring.js';
 import { Merger } from './merger.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
@@ -29,6 +30,19 @@ import { RunFolder, RunFolderError } from './run-folder.js';
 
 export const VERSION = '0.1.0';
 
+/**
+ * The evaluator threw. The run stops cleanly (a throw is usually the environment — out of
+ * memory, a missing file, a lost GPU — and journaling it as a score would bake a passing
+ * failure into the run's history); the failed trial is not journaled and its file is removed,
+ * so `--resume` retries it. A NaN score, by contrast, is a result: journaled as rejected.
+ */
+export class EvaluationError extends BadInputError {
+  override readonly name = 'EvaluationError';
+  constructor(what: string, dir: string, cause: unknown) {
+    super(`the evaluator failed on ${what}: ${cause instanceof Error ? cause.message : String(cause)}; the run stopped and is resumable (\`evolver evolve --resume ${dir}\`)`, { cause });
+  }
+}
+
 interface RunJson {
   format: 'evolver-run/1';
   version: string;
@@ -37,6 +51,8 @@ interface RunJson {
   evolved: string[];
   carried: string[];
   environment: { node: string; isa: string; host: string };
+  /** What identifies each input model's files (lib/evolve/inputs.ts); absent in runs made before it. */
+  inputs?: InputIdentity[];
   initial?: InitialScore[];
   /** With a merger: the merged initial population's fitness. */
   initialMerged?: { checksum: string; fitness: number; metrics: Record<string, number> };
@@ -73,12 +89,23 @@ export interface TrialEvent {
 }
 
 export interface EvolveOptions {
-  config: EvolveConfig;
+  /** The run's configuration. On resume it may be omitted: the one run.json recorded is used. */
+  config?: EvolveConfig;
   /** The fitness; required (the CLI builds it from config.fitness). */
   evaluator: Evaluator;
-  /** Continue the run in config.output instead of starting one. */
+  /** Continue the run in `folder` (default: config.output) instead of starting one. */
   resume?: boolean;
+  /** The run folder (default: config.output). A resume works on this folder wherever it was moved or copied to. */
+  folder?: string;
+  /**
+   * On resume: a damaged journal line is cut off (the original is kept beside it) and the
+   * population is rebuilt from the journal lines before it, instead of refusing.
+   */
+  repair?: boolean;
+  /** Stops the run after the trial in flight (finished and journaled); the run stays resumable. */
   signal?: AbortSignal;
+  /** Aborts evaluations in flight (passed on to the evaluator); the trial is dropped, the run stays resumable. */
+  cancel?: AbortSignal;
   /** Kernel threads (default: all cores). */
   threads?: number;
 }
@@ -112,19 +139,32 @@ export class EvolutionRun extends EventEmitter {
 
   constructor(options: EvolveOptions) {
     super();
-    this.config = options.config;
-    this.folder = new RunFolder(options.config.output);
+    const dir = options.folder ?? options.config?.output;
+    if (dir === undefined) throw new EvolverArgumentError('EvolutionRun: give config (with output) or folder');
+    if (options.config === undefined && options.resume !== true) throw new EvolverArgumentError('EvolutionRun: a new run needs a config');
+    if (typeof options.evaluator !== 'function') throw new EvolverArgumentError('EvolutionRun: an evaluator function is required');
+    this.folder = new RunFolder(dir);
+    this.config = options.config ?? ({ output: this.folder.dir } as EvolveConfig);
     this.evaluator = options.evaluator;
     this.signal = options.signal;
+    this.cancel = options.cancel;
     this.threads = options.threads;
     this.resume = options.resume === true;
+    this.repair = options.repair === true;
   }
   private readonly resume: boolean;
+  private readonly repair: boolean;
+  private readonly cancel: AbortSignal | undefined;
+  private inputWatch: InputWatch | undefined;
+  /** A fresh run created the folder: a failure before run.json exists removes it again. */
+  private createdFolder = false;
 
   /** Runs (or resumes) to a stop condition; writes best/, report.json and report.html. */
   async run(): Promise<RunReport> {
     this.started = Date.now();
     try {
+      const done = this.finishedReport();
+      if (done !== undefined) return done;
       await this.open();
       const stop = this.config.schedule === 'sequential' ? await this.sequential() : await this.generational();
       return await this.finish(stop);
@@ -135,42 +175,102 @@ export class EvolutionRun extends EventEmitter {
 
   // ---------- opening, resuming ----------
 
+  /** A resume of a finished run reports it, without recomputing anything. */
+  private finishedReport(): RunReport | undefined {
+    if (!this.resume || !this.folder.exists()) return undefined;
+    const runJson = this.folder.readJson<RunJson>(this.folder.runJson);
+    if (runJson.finished === undefined || !fs.existsSync(this.folder.reportJson)) return undefined;
+    this.config = { ...runJson.config, output: this.folder.dir };
+    const report = this.folder.readJson<RunReport>(this.folder.reportJson);
+    this.emit('log', `${this.folder.dir} is a finished run (${runJson.finished}); nothing to resume. Its report: ${this.folder.reportHtml}`);
+    this.emit('done', report);
+    return report;
+  }
+
   private async open(): Promise<void> {
-    if (this.resume && !this.folder.exists()) throw new RunFolderError(`${this.folder.dir} holds no run to resume (no run.json)`);
-    if (this.resume) this.config = this.folder.readJson<RunJson>(this.folder.runJson).config;
-    if (!this.resume && this.folder.exists()) throw new RunFolderError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
+    if (this.resume) {
+      if (!this.folder.exists()) throw new RunFolderError(`${this.folder.dir} holds no run to resume (no run.json)`);
+      this.runJson = this.folder.readJson<RunJson>(this.folder.runJson);
+      if (this.runJson.format !== 'evolver-run/1' || typeof this.runJson.config !== 'object') throw new RunFolderError(`${this.folder.runJson}: not an evolver run (format ${JSON.stringify(this.runJson.format)})`);
+      // The folder is the run, wherever it is now: the output recorded at its start is history.
+      this.config = { ...this.runJson.config, output: this.folder.dir };
+    } else {
+      if (this.folder.exists()) throw new RunFolderError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
+      const stray = this.folder.strayContents();
+      if (stray.length > 0) throw new RunFolderError(`${this.folder.dir} is not empty (${stray.slice(0, 3).join(', ')}${stray.length > 3 ? ', ...' : ''}) and holds no run.json: it is not a complete run, and a new run never adopts what is there — choose another output or remove it`);
+    }
     const c = this.config;
-    this.folder.create();
-    this.release = this.folder.acquireLock();
+    // Inputs are checked before anything is created: a failed start leaves no folder behind.
     this.inputs = openModels(c.models);
     const { evolved, carried } = selectTensors(this.inputs[0]!.names(), c.include, c.exclude);
     this.evolved = evolved;
     checkPopulation(this.inputs, evolved, STRATEGIES[c.strategy as Strategy].othersNeeded + 1, c.strategy);
     this.plan = tensorPlan(this.inputs[0]!, evolved);
-
     if (this.resume) {
-      this.runJson = this.folder.readJson<RunJson>(this.folder.runJson);
+      this.release = this.folder.acquireLock();
+      if (this.runJson.inputs !== undefined) verifyInputs(this.runJson.inputs, this.inputs);
     } else {
-      this.runJson = {
-        format: 'evolver-run/1',
-        version: VERSION,
-        created: new Date().toISOString(),
-        config: c,
-        evolved,
-        carried,
-        environment: { node: process.version, isa: bestIsa(), host: os.hostname() },
-      };
-      this.folder.writeJson(this.folder.runJson, this.runJson);
+      this.createdFolder = !fs.existsSync(this.folder.dir);
+      try {
+        this.folder.create();
+        this.release = this.folder.acquireLock();
+        this.runJson = {
+          format: 'evolver-run/1',
+          version: VERSION,
+          created: new Date().toISOString(),
+          config: c,
+          evolved,
+          carried,
+          environment: { node: process.version, isa: bestIsa(), host: os.hostname() },
+          inputs: this.inputs.map(identify),
+        };
+        this.folder.writeJson(this.folder.runJson, this.runJson);
+      } catch (err) {
+        this.release?.();
+        this.release = undefined;
+        if (this.createdFolder) fs.rmSync(this.folder.dir, { recursive: true, force: true });
+        throw err;
+      }
     }
-    const { entries, validBytes } = readJournal(this.folder.journal);
-    this.entries = this.completeUnits(entries);
-    const keep = this.entries.length === entries.length ? validBytes : byteLengthOfLines(this.folder.journal, this.entries.length);
-    this.journal = new Journal(this.folder.journal, keep);
-    this.recoverPopulation();
+    if (this.runJson.inputs !== undefined) this.inputWatch = new InputWatch(this.runJson.inputs);
+    await this.openJournal();
     await this.initialFitness();
     if (c.merger !== undefined) await this.openMerger();
   }
 
+  /**
+   * Reads the journal and brings population/ in line with it. Nothing is changed on disk until
+   * every check passed: a refused resume leaves the folder exactly as it was.
+   */
+  private async openJournal(): Promise<void> {
+    const read = readJournal(this.folder.journal);
+    let keep = read.validBytes;
+    if (read.damaged !== undefined) {
+      const where = `${this.folder.journal}: line ${read.damaged.line} is damaged (${read.damaged.reason})`;
+      if (!this.repair) throw new RunFolderError(`${where}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` keeps the ${read.damaged.line - 1} lines before it (saving the journal as journal.jsonl.damaged-*), rebuilds the population from them and continues`);
+      const backup = `${this.folder.journal}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      fs.copyFileSync(this.folder.journal, backup);
+      this.emit('log', `repair: ${where}; kept lines 1-${read.damaged.line - 1}, the original is ${backup}`);
+    }
+    let entries = read.entries;
+    const firstWrongK = entries.findIndex((e, i) => e.k !== i);
+    if (firstWrongK >= 0) {
+      const where = `${this.folder.journal}: line ${firstWrongK + 1} has k = ${entries[firstWrongK]!.k}, expected ${firstWrongK} (a damaged journal)`;
+      if (!this.repair) throw new RunFolderError(`${where}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` keeps the lines before it and continues`);
+      entries = entries.slice(0, firstWrongK);
+    }
+    this.entries = this.completeUnits(entries);
+    if (this.entries.length !== read.entries.length || read.damaged !== undefined) keep = byteLengthOfLines(this.folder.journal, this.entries.length);
+    const consistent = this.populationMatchesJournal();
+    if (consistent !== true) {
+      if (!this.repair) throw new RunFolderError(`${consistent}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` rebuilds the population from the journal (no evaluations needed)`);
+    }
+    // From here on the folder changes: the checks above passed (or repair was asked for).
+    this.journal = new Journal(this.folder.journal, keep);
+    if (consistent === true) this.recoverPopulation();
+    else await this.rebuildPopulation();
+    for (const e of this.entries) this.cache.set(e.checksum, { score: e.fitness, metrics: e.metrics });
+  }
   private mergedFile(k?: number): string {
     return path.join(this.folder.dir, 'merged', k === undefined ? 'current.safetensors' : `k-${k}.safetensors`);
   }
@@ -195,7 +295,7 @@ export class EvolutionRun extends EventEmitter {
     if (expected !== undefined && sum !== expected) throw new RunFolderError(`${this.mergedFile()} does not hold the merged model the journal expects (the run folder was changed by hand)`);
     let fitness: Fitness;
     if (lastAccepted !== undefined) fitness = { score: lastAccepted.fitness, metrics: lastAccepted.metrics };
-    else if (this.runJson.initialMerged !== undefined) fitness = { score: this.runJson.initialMerged.fitness ?? -Infinity, metrics: this.runJson.initialMerged.metrics };
+    else if (this.runJson.initialMerged !== undefined) fitness = { score: decodeNumber(this.runJson.initialMerged.fitness, 'initialMerged.fitness'), metrics: this.runJson.initialMerged.metrics };
     else {
       fitness = await this.evaluate(weights);
       this.runJson.initialMerged = { checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
@@ -207,40 +307,110 @@ export class EvolutionRun extends EventEmitter {
 
   /** Sequential: every line stands alone. Generational: only whole generations count. */
   private completeUnits(entries: JournalEntry[]): JournalEntry[] {
-    const ks = entries.map((e) => e.k);
-    ks.forEach((k, i) => {
-      if (k !== i) throw new RunFolderError(`${this.folder.journal}: line ${i + 1} has k = ${k}, expected ${i} (a damaged journal)`);
-    });
     if (this.config.schedule === 'sequential') return entries;
     const n = this.config.models.length;
     return entries.slice(0, Math.floor(entries.length / n) * n);
   }
 
-  /** Brings population/ in line with the journal, then opens the current members. */
-  private recoverPopulation(): void {
+  /** The latest accepted journal entry of every member that changed. */
+  private latestAccepted(): Map<number, JournalEntry> {
     const latest = new Map<number, JournalEntry>();
     for (const e of this.entries) if (e.accepted) latest.set(e.target, e);
+    return latest;
+  }
+
+  /** True, or what is wrong: a member file missing or not holding what the journal accepted last. */
+  private populationMatchesJournal(): true | string {
+    for (const [t, e] of this.latestAccepted()) {
+      const pending = this.folder.trialFile(e.k);
+      const file = fs.existsSync(pending) ? pending : this.folder.member(t);
+      if (!fs.existsSync(file)) return `${this.folder.member(t)} is missing (the journal accepted trial k=${e.k} into it)`;
+      let sum: string;
+      try {
+        const weights = openWeights(file);
+        try {
+          sum = checksum(weights, this.evolved);
+        } finally {
+          weights.close();
+        }
+      } catch (err) {
+        return `${file} cannot be read (${(err as Error).message})`;
+      }
+      if (sum !== e.checksum) return `${file} does not hold the weights journal line k=${e.k} accepted (checksum ${sum.slice(0, 12)} != ${e.checksum.slice(0, 12)}); the run folder was changed by hand or the journal was cut`;
+    }
+    return true;
+  }
+
+  /** Brings population/ in line with the journal (a crash between journal line and rename), then opens the members. */
+  private recoverPopulation(): void {
+    const latest = this.latestAccepted();
     // An accepted trial's file waits in trial/ until renamed: finish renames a crash interrupted.
     for (const [t, e] of latest) {
       const pending = this.folder.trialFile(e.k);
       if (fs.existsSync(pending)) fs.renameSync(pending, this.folder.member(t));
     }
-    for (const f of fs.readdirSync(this.folder.trial)) fs.rmSync(path.join(this.folder.trial, f), { force: true });
+    this.clearTrials();
     this.members = this.inputs.map((input, i) => {
       const e = latest.get(i);
       if (e === undefined) return { weights: input, file: input.path, checksum: '', fitness: { score: NaN, metrics: {} } };
-      const weights = openWeights(this.folder.member(i));
-      const sum = checksum(weights, this.evolved);
-      if (sum !== e.checksum) {
-        throw new RunFolderError(`${this.folder.member(i)} does not hold the weights journal line k=${e.k} accepted (checksum ${sum.slice(0, 12)} != ${e.checksum.slice(0, 12)}); the run folder was changed by hand`);
-      }
-      return { weights, file: this.folder.member(i), checksum: sum, fitness: { score: e.fitness, metrics: e.metrics } };
+      return { weights: openWeights(this.folder.member(i)), file: this.folder.member(i), checksum: e.checksum, fitness: { score: e.fitness, metrics: e.metrics } };
     });
-    for (const e of this.entries) this.cache.set(e.checksum, { score: e.fitness, metrics: e.metrics });
+  }
+
+  private clearTrials(): void {
+    fs.mkdirSync(this.folder.trial, { recursive: true });
+    for (const f of fs.readdirSync(this.folder.trial)) fs.rmSync(path.join(this.folder.trial, f), { force: true });
+  }
+
+  /**
+   * Repair: replays every accepted journal line from the inputs — each offspring is made again
+   * from its parents with the journaled members, F and CR, and must have the journaled checksum.
+   * No evaluation is needed; the result is the population an uninterrupted run had.
+   */
+  private async rebuildPopulation(): Promise<void> {
+    this.emit('log', `repair: rebuilding the population from ${this.entries.length} journal lines`);
+    this.clearTrials();
+    for (let i = 0; i < this.inputs.length; i++) fs.rmSync(this.folder.member(i), { force: true });
+    this.members = this.inputs.map((input) => ({ weights: input, file: input.path, checksum: '', fitness: { score: NaN, metrics: {} } }));
+    const unit = this.config.schedule === 'sequential' ? 1 : this.n;
+    for (let at = 0; at < this.entries.length; at += unit) {
+      const parents = [...this.members];
+      const made: { e: JournalEntry; file: string }[] = [];
+      for (const e of this.entries.slice(at, at + unit)) {
+        if (!e.accepted) continue;
+        const file = this.folder.trialFile(e.k);
+        await makeOffspring({ ...this.offspringSpec(e.k, e.target, parents, e.members, e.F, e.CR), file });
+        const child = openWeights(file);
+        const sum = checksum(child, this.evolved);
+        child.close();
+        if (sum !== e.checksum) throw new RunFolderError(`repair: trial k=${e.k} rebuilt from the journal has checksum ${sum.slice(0, 12)}, the journal says ${e.checksum.slice(0, 12)}; the inputs or the journal differ from the run's — this folder cannot be repaired`);
+        made.push({ e, file });
+      }
+      for (const { e, file } of made) this.accept(e, file);
+    }
+  }
+
+  private offspringSpec(k: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number) {
+    const c = this.config;
+    return {
+      plan: this.plan,
+      members: parents.map((m) => m.weights),
+      carriedFrom: this.inputs[0]!,
+      target,
+      used,
+      strategy: c.strategy as Strategy,
+      granularity: c.granularity as Granularity,
+      F,
+      CR,
+      seed: c.seed,
+      k,
+      metadata: { evolver_trial: String(k) },
+      ...(this.threads ? { threads: this.threads } : {}),
+    };
   }
 
   private async initialFitness(): Promise<void> {
-    const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, { ...s, fitness: s.fitness ?? -Infinity }]));
+    const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, { ...s, fitness: decodeNumber(s.fitness, 'initial fitness') }]));
     const initial: InitialScore[] = [];
     for (let i = 0; i < this.inputs.length; i++) {
       const input = this.inputs[i]!;
@@ -265,15 +435,23 @@ export class EvolutionRun extends EventEmitter {
     }
   }
 
-  private async evaluate(weights: WeightSet): Promise<Fitness> {
+  /** Runs the evaluator; a throw becomes an EvaluationError naming what was evaluated (`what`). */
+  private async evaluate(weights: WeightSet, what = `${weights.path}`): Promise<Fitness> {
     const t0 = performance.now();
+    // The stop signal lets the evaluation in flight finish; only `cancel` aborts it.
     const controller = new AbortController();
     const onAbort = () => controller.abort();
-    this.signal?.addEventListener('abort', onAbort);
+    this.cancel?.addEventListener('abort', onAbort);
     try {
-      return checkFitness(await this.evaluator(weights, { signal: controller.signal }));
+      let result: unknown;
+      try {
+        result = await this.evaluator(weights, { signal: controller.signal });
+      } catch (err) {
+        throw new EvaluationError(what, this.folder.dir, err);
+      }
+      return checkFitness(result);
     } finally {
-      this.signal?.removeEventListener('abort', onAbort);
+      this.cancel?.removeEventListener('abort', onAbort);
       this.timing.evaluation += (performance.now() - t0) / 1000;
       this.timing.evaluations++;
     }
@@ -296,23 +474,20 @@ export class EvolutionRun extends EventEmitter {
     const CR = dither(c.CR, u[DRAW.CR]!);
     const file = this.folder.trialFile(k);
     fs.rmSync(file, { force: true });
+    try {
+      return await this.scoreTrial(k, generation, target, parents, used, F, CR, file);
+    } catch (err) {
+      // Nothing of a failed trial stays behind: a resume makes it again from the journal.
+      fs.rmSync(file, { force: true });
+      if (this.merger !== undefined) fs.rmSync(this.mergedFile(k), { force: true });
+      throw err;
+    }
+  }
+
+  private async scoreTrial(k: number, generation: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number, file: string): Promise<{ entry: JournalEntry; file: string }> {
+    const c = this.config;
     const t0 = performance.now();
-    await makeOffspring({
-      plan: this.plan,
-      members: parents.map((m) => m.weights),
-      carriedFrom: this.inputs[0]!,
-      target,
-      used,
-      strategy: c.strategy as Strategy,
-      granularity: c.granularity as Granularity,
-      F,
-      CR,
-      seed: c.seed,
-      k,
-      file,
-      metadata: { evolver_trial: String(k) },
-      ...(this.threads ? { threads: this.threads } : {}),
-    });
+    await makeOffspring({ ...this.offspringSpec(k, target, parents, used, F, CR), file });
     const offspringSeconds = (performance.now() - t0) / 1000;
     this.timing.offspring += offspringSeconds;
     const child = openWeights(file);
@@ -342,7 +517,7 @@ export class EvolutionRun extends EventEmitter {
           fitness = hit;
           cached = true;
         } else {
-          fitness = await this.evaluate(scored);
+          fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`);
         }
       } finally {
         if (scored !== child) scored.close();
@@ -442,7 +617,9 @@ export class EvolutionRun extends EventEmitter {
       const stop = this.stopBeforeTrial(k);
       if (stop) return stop;
       const { entry, file } = await this.trial(k, this.members);
-      // The journal line first, then the rename: a crash between the two is finished on resume.
+      this.beforeJournal([file]);
+      // The journal line first (whole and fsync'd, or it throws), then the rename: a crash
+      // between the two is finished on resume.
       this.journal!.append([entry]);
       if (entry.accepted) this.accept(entry, file);
       else {
@@ -476,13 +653,32 @@ export class EvolutionRun extends EventEmitter {
         return 'aborted';
       }
       const done = results as { entry: JournalEntry; file: string }[];
-      this.journal!.append(done.map((r) => r.entry));
+      try {
+        this.beforeJournal(done.map((r) => r.file));
+        this.journal!.append(done.map((r) => r.entry));
+      } catch (err) {
+        for (const r of done) fs.rmSync(r.file, { force: true });
+        throw err;
+      }
       for (const r of done) {
         if (r.entry.accepted) this.accept(r.entry, r.file);
         else fs.rmSync(r.file, { force: true });
       }
       for (const r of done) this.record(r.entry);
       this.emitGeneration(g);
+    }
+  }
+
+  /**
+   * Last checks before trials become history: the inputs are still the run's (a replaced input
+   * would make the journal lie about how members were made). On failure the trial files go.
+   */
+  private beforeJournal(files: readonly string[]): void {
+    try {
+      this.inputWatch?.check();
+    } catch (err) {
+      for (const f of files) fs.rmSync(f, { force: true });
+      throw err;
     }
   }
 
@@ -513,10 +709,6 @@ export class EvolutionRun extends EventEmitter {
       this.emit('log', 'evaluating the final table on the held-out sets');
       finalTable = await buildFinalTable(this.config, this.folder.best, path.join(this.folder.dir, 'merges'), this.evaluator, (l) => this.emit('log', l));
     }
-    if (stop !== 'aborted') {
-      this.runJson.finished = new Date().toISOString();
-      this.folder.writeJson(this.folder.runJson, this.runJson);
-    }
     const report = buildReport({
       config: this.config,
       initial: this.runJson.initial ?? [],
@@ -531,12 +723,17 @@ export class EvolutionRun extends EventEmitter {
     });
     if (this.merged !== undefined && this.runJson.initialMerged !== undefined) {
       // With a merger the run's fitness is the merged population's.
-      report.merged = { method: this.config.merger!.method, initial: this.runJson.initialMerged.fitness ?? -Infinity, final: this.merged.fitness.score };
+      report.merged = { method: this.config.merger!.method, initial: decodeNumber(this.runJson.initialMerged.fitness, 'initialMerged.fitness'), final: this.merged.fitness.score };
       report.initialBest = report.merged.initial;
       report.finalBest = report.merged.final;
     }
     this.folder.writeJson(this.folder.reportJson, report);
     await writeReportHtml(report, this.folder.reportHtml);
+    // Last: a run marked finished has its whole report (a resume of it only shows it).
+    if (stop !== 'aborted') {
+      this.runJson.finished = new Date().toISOString();
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
     this.emit('done', report);
     return report;
   }
@@ -549,13 +746,6 @@ export class EvolutionRun extends EventEmitter {
     this.journal?.close();
     this.release?.();
   }
-}
-
-function byteLengthOfLines(file: string, lines: number): number {
-  const text = fs.readFileSync(file, 'utf8');
-  let at = 0;
-  for (let i = 0; i < lines; i++) at = text.indexOf('\n', at) + 1;
-  return Buffer.byteLength(text.slice(0, at));
 }
 
 /** Convenience: run to completion with a JS evaluator. */

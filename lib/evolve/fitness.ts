@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { createOnnxEvaluator, type OnnxEvaluator } from '../eval/onnx.js';
 import type { EvolveConfig } from './config.js';
+import { ConfigError } from './config.js';
 import { type Evaluator, loadModuleEvaluator } from './evaluator.js';
 
 type OnnxFitness = Extract<EvolveConfig['fitness'], { type: 'onnx' }>;
@@ -23,6 +24,7 @@ export function onnxOptions(f: OnnxFitness, data = f.data) {
 }
 
 export async function evaluatorFor(config: EvolveConfig, configFile: string): Promise<Evaluator | OnnxEvaluator> {
+  if (config.fitness === undefined) throw new ConfigError(configFile, 'fitness', 'required: the section that says how offspring are scored (type: onnx or type: module)');
   if (config.fitness.type === 'module') {
     return loadModuleEvaluator(config.fitness, { models: config.models, configDir: path.dirname(configFile) }, configFile);
   }

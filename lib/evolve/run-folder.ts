@@ -7,9 +7,10 @@ import path from 'node:path';
 
 import { EvolverArgumentError, fromSystemError } from '../errors.js';
 import { writeFileAtomic } from '../store/write-checkpoint.js';
+import { nonFiniteReplacer } from './journal.js';
 
 export class RunFolderError extends EvolverArgumentError {
-  override readonly name = 'RunFolderError';
+  override readonly name: string = 'RunFolderError';
 }
 
 export class RunFolder {
@@ -30,6 +31,19 @@ export class RunFolder {
 
   exists(): boolean {
     return fs.existsSync(this.runJson);
+  }
+
+  /**
+   * What is in the folder although it holds no run.json: a folder that is not a complete run
+   * (a leftover journal, population files) is never adopted by a fresh run.
+   */
+  strayContents(): string[] {
+    if (!fs.existsSync(this.dir)) return [];
+    try {
+      return fs.readdirSync(this.dir).filter((f) => f !== 'run.lock');
+    } catch (err) {
+      throw fromSystemError(err, this.dir, 'reading the run folder');
+    }
   }
 
   create(): void {
@@ -66,12 +80,26 @@ export class RunFolder {
     throw new RunFolderError(`cannot lock ${this.dir}`);
   }
 
+  /** Reads a JSON file of the folder; a missing, unreadable or corrupt one is a RunFolderError naming it. */
   readJson<T>(file: string): T {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new RunFolderError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    try {
+      const value = JSON.parse(text) as unknown;
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+      return value as T;
+    } catch (err) {
+      throw new RunFolderError(`${file} is damaged (${(err as Error).message}); it is written atomically by evolver, so it was changed by something else — restore it from a copy or start a new run`);
+    }
   }
 
+  /** Writes atomically (temp file, fsync, rename); non-finite numbers are kept as strings ('Infinity', 'NaN'). */
   writeJson(file: string, value: unknown): void {
-    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+    writeFileAtomic(file, JSON.stringify(value, nonFiniteReplacer, 2) + '\n');
   }
 }
 

@@ -32,11 +32,11 @@ describe('evolver evolve (CLI)', function () {
     const done = events.at(-1);
     assert.ok(done.finalBest >= done.initialBest);
     assert.ok(fs.existsSync(path.join(config.output, 'report.html')));
-    // Resuming a finished run rewrites the outputs and adds no trial.
+    // Resuming a finished run says so and shows its summary; nothing is computed again.
     const again = evolver('evolve', '--resume', config.output);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /10 trials/);
-    assert.match(again.stderr, /^initial member 0/m, 'plain log lines when stderr is not a TTY');
+    assert.match(again.stderr, /is a finished run/, 'plain log lines when stderr is not a TTY');
   });
 
   it('Ctrl-C stops after the trial in flight and leaves a resumable run', async () => {
@@ -47,8 +47,9 @@ describe('evolver evolve (CLI)', function () {
     fs.writeFileSync(file, stringify(config));
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'evolve', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
+    let stderr = '', stdout = '';
     child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => (stdout += d));
     // Interrupt once trials are running.
     await new Promise<void>((resolve) => child.stderr.on('data', () => /trial 3 /.test(stderr) && resolve()));
     child.kill('SIGINT');
@@ -59,9 +60,34 @@ describe('evolver evolve (CLI)', function () {
     const report = JSON.parse(fs.readFileSync(path.join(config.output, 'report.json'), 'utf8'));
     assert.equal(report.stop, 'aborted');
     assert.ok(report.trials < 30);
+    assert.equal(report.trials, fs.readFileSync(path.join(config.output, 'journal.jsonl'), 'utf8').trim().split('\n').length, 'the trial in flight was finished and journaled');
+    assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), [], 'no trial file is left behind');
+    assert.match(stdout, /resume with: evolver evolve --resume /);
     const resumed = evolver('evolve', '--resume', config.output);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, /30 trials/);
+  });
+
+  it('a second Ctrl-C quits at once (130) and the folder still resumes to the full run', async () => {
+    const dir = tempDir();
+    const config = testConfig({ generations: 2 });
+    (config.fitness as { options: Record<string, unknown> }).options = { delay_ms: 250 };
+    const file = path.join(dir, 'evolve.yaml');
+    fs.writeFileSync(file, stringify(config));
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'evolve', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((resolve) => child.stderr.on('data', () => /trial 1 /.test(stderr) && resolve()));
+    child.kill('SIGINT');
+    await new Promise<void>((resolve) => child.stderr.on('data', () => /stopping after the trial in flight/.test(stderr) && resolve()));
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /quit; resume with: evolver evolve --resume /);
+    const resumed = evolver('evolve', '--resume', config.output);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /10 trials/);
   });
 
   it('a config error exits with one line naming the key path', () => {

@@ -182,15 +182,26 @@ describe('the Evolver run (library API)', function () {
     assert.ok(fs.existsSync(path.join(config.output, 'best', 'config.json')), 'config.json carried from the first model folder');
   });
 
-  it('a second process cannot use the run folder; a finished folder is resumed, not overwritten', async () => {
+  it('a second process cannot use the run folder; a stopped run is resumed, a finished one only reported', async () => {
     const config = testConfig({ generations: 1 });
     const evaluator = await distanceEvaluator();
-    await new EvolutionRun({ config, evaluator }).run();
+    const stop = new AbortController();
+    const first = new EvolutionRun({ config, evaluator, signal: stop.signal });
+    first.on('trial', () => stop.abort());
+    assert.equal((await first.run()).stop, 'aborted');
     await assert.rejects(new EvolutionRun({ config, evaluator }).run(), (e: unknown) => e instanceof RunFolderError && /--resume/.test((e as Error).message));
     fs.writeFileSync(path.join(config.output, 'run.lock'), `${process.ppid}\n`);  // a live process holds it
     await assert.rejects(new EvolutionRun({ config, evaluator, resume: true }).run(), (e: unknown) => e instanceof RunFolderError && /in use by process/.test((e as Error).message));
     fs.writeFileSync(path.join(config.output, 'run.lock'), '999999999\n');  // stale: taken over
     const r = await new EvolutionRun({ config: { ...config, generations: 2 }, evaluator, resume: true }).run();
     assert.equal(r.trials, 5, 'resume keeps the config of run.json');
+    const calls = evaluator.calls;
+    const logs: string[] = [];
+    const again = new EvolutionRun({ folder: config.output, evaluator, resume: true });
+    again.on('log', (l: string) => logs.push(l));
+    const done = await again.run();
+    assert.equal(done.trials, 5);
+    assert.equal(evaluator.calls, calls, 'a finished run is not evaluated again');
+    assert.match(logs.join('\n'), /is a finished run/);
   });
 });

@@ -24,8 +24,17 @@ export default async function createEvaluator(options = {}) {
 
   // delay_ms simulates a slower evaluator (tests of kill/resume use it).
   const delay = Number(options.delay_ms ?? 0);
-  return async (weights) => {
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  return async (weights, { signal } = {}) => {
+    // Like a real runtime, an evaluation honours the abort signal.
+    if (delay > 0) {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, delay);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new Error('evaluation aborted'));
+        });
+      });
+    }
     let squares = 0;
     let count = 0;
     for (const [name, t] of target) {
