@@ -26,6 +26,7 @@
       "sources": [
         "cpp/addon.cc",
         "cpp/mapping.cc",
+        "cpp/sigbus.cc",
         "cpp/napi_mapped_file.cc",
         "cpp/cpu_features.cc",
         "cpp/napi_backends.cc",
@@ -36,7 +37,8 @@
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",
-        "cpp/napi_nll.cc"
+        "cpp/napi_nll.cc",
+        "cpp/napi_fs.cc"
       ]
     }
   ]

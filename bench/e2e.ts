@@ -1,7 +1,8 @@
 // End-to-end throughput: a short fixed evolution of the bundled example (ONNX fitness, mean dev
 // NLL over four sets) in both schedules; prints evaluations per minute and the split between
-// making offspring and evaluating them, and writes bench/results/e2e-<host>.json.
-//   npm run bench:e2e
+// making offspring and evaluating them, and writes the JSON to a new file under
+// bench/results/local/ (not committed); --save NAME writes bench/results/NAME.json, --out FILE that file.
+//   npm run bench:e2e [-- --save e2e-myhost]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,9 +10,12 @@ import path from 'node:path';
 import { loadConfig } from '../lib/evolve/config.js';
 import { EvolutionRun } from '../lib/evolve/engine.js';
 import { evaluatorFor } from '../lib/evolve/fitness.js';
+import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench/output.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const configFile = path.join(root, 'examples', 'fortunes', 'evolve.yaml');
+const target = targetFromArgv();
+const file = resultFile('e2e', target);
 const rows: Record<string, unknown>[] = [];
 console.log('| schedule | concurrency | trials | evaluations | seconds | evaluations/min | offspring share | evaluation share |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -26,7 +30,5 @@ for (const [schedule, concurrency] of [['sequential', 1], ['generational', 2], [
   console.log(`| ${schedule} | ${concurrency} | ${report.trials} | ${t.evaluations} | ${t.seconds.toFixed(1)} | ${t.evaluationsPerMinute.toFixed(1)} | ${(t.offspringShare * 100).toFixed(1)}% | ${(t.evaluationShare * 100).toFixed(1)}% |`);
   fs.rmSync(path.dirname(config.output), { recursive: true, force: true });
 }
-fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-const file = path.join(root, 'bench', 'results', `e2e-${os.hostname()}.json`);
-fs.writeFileSync(file, JSON.stringify({ host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, date: new Date().toISOString(), rows }, null, 2) + '\n');
-console.log(`\nwrote ${file}\n(shares are of the wall time: with concurrency, evaluations overlap each other and offspring creation, so they can sum past 100%)`);
+writeResult(file, { host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, date: new Date().toISOString(), rows });
+console.log(`\n${wroteLine(file, target)}\n(shares are of the wall time: with concurrency, evaluations overlap each other and offspring creation, so they can sum past 100%)`);

@@ -2,7 +2,9 @@
 // tensors, default 1 GiB): GB/s of input read + output written for linear, ties and dare_ties,
 // against the machine's STREAM triad measured in the same process, with the peak resident
 // anonymous memory (mapped file pages excluded: they are the page cache) and the peak RSS.
-//   npm run bench:merge [-- --size 2GiB]
+// The JSON goes to a new file under bench/results/local/ (not committed); --save NAME writes
+// bench/results/NAME.json, --out FILE that file.
+//   npm run bench:merge [-- --size 2GiB] [-- --save merge-myhost]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,10 +17,12 @@ import { runMerge } from '../lib/merge/run.js';
 import { native } from '../lib/native.js';
 import { SafetensorsWriter } from '../lib/store/writer.js';
 import { parseSize } from '../lib/cli/bench-command.js';
+import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench/output.js';
 
 const at = process.argv.indexOf('--size');
 const size = at > 0 ? parseSize(process.argv[at + 1]!) : 2 ** 30;
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const target = targetFromArgv();
+const result = resultFile('merge', target);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-bench-merge-'));
 
 /** Peak anonymous resident memory, sampled while a merge runs (kB from /proc/self/status). */
@@ -79,8 +83,6 @@ for (const method of ['linear', 'linear', 'ties', 'dare_ties']) {
   console.log(`| ${method} | ${r.seconds.toFixed(2)} | ${r.flushSeconds.toFixed(2)} | ${gbps.toFixed(2)} | ${computeGbps.toFixed(2)} | ${((computeGbps / triadGbps) * 100).toFixed(0)}% | ${((peakAnon - baseline) / 1024).toFixed(0)} | ${rss.toFixed(0)} |`);
   fs.rmSync(out, { recursive: true, force: true });
 }
-fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-const result = path.join(root, 'bench', 'results', `merge-${os.hostname()}.json`);
-fs.writeFileSync(result, JSON.stringify({ host: os.hostname(), cpu: os.cpus()[0]?.model, threads: os.availableParallelism(), modelBytes: size, triadGbps, rows, date: new Date().toISOString() }, null, 2) + '\n');
-console.log(`\nwrote ${result}\n(peak RSS includes the mapped input files' pages, which are page cache; anonymous RSS is the process's own memory)`);
+writeResult(result, { host: os.hostname(), cpu: os.cpus()[0]?.model, threads: os.availableParallelism(), modelBytes: size, triadGbps, rows, date: new Date().toISOString() });
+console.log(`\n${wroteLine(result, target)}\n(peak RSS includes the mapped input files' pages, which are page cache; anonymous RSS is the process's own memory)`);
 fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,9 @@
 //   npx tsx bench/strategies.ts [--generations 5]
 // Fitness: the weight-space fitness of examples/fortunes/fitness/weight-distance.mjs (minus the
 // mean squared distance to a hidden target), or with --onnx the example's dev NLL (ONNX Runtime;
-// F 0.3 / CR 0.9 only, it is slower). Prints a table and writes bench/results/strategies[-onnx].json.
+// F 0.3 / CR 0.9 only, it is slower). Prints a table and writes the JSON to a new file under
+// bench/results/local/ (not committed); --save strategies (or strategies-onnx) replaces the
+// committed bench/results/strategies[-onnx].json, --out FILE writes that file.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,12 +15,15 @@ import { loadModuleEvaluator } from '../lib/evolve/evaluator.js';
 import { evaluatorFor } from '../lib/evolve/fitness.js';
 import { loadConfig } from '../lib/evolve/config.js';
 import { STRATEGY_NAMES } from '../lib/kernels/strategies.js';
+import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench/output.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const example = path.join(root, 'examples', 'fortunes');
 const at = process.argv.indexOf('--generations');
 const generations = at > 0 ? Number(process.argv[at + 1]) : 5;
 const useOnnx = process.argv.includes('--onnx');
+const target = targetFromArgv();
+const resultPath = resultFile(useOnnx ? 'strategies-onnx' : 'strategies', target);
 const onnxFitness = loadConfig(path.join(example, 'evolve.yaml')).fitness;
 const onnxEvaluator = useOnnx ? await evaluatorFor(loadConfig(path.join(example, 'evolve.yaml')), path.join(example, 'evolve.yaml')) : undefined;
 const rows: Record<string, unknown>[] = [];
@@ -43,5 +48,5 @@ for (const strategy of STRATEGY_NAMES) {
     }
   }
 }
-fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench', 'results', useOnnx ? 'strategies-onnx.json' : 'strategies.json'), JSON.stringify({ generations, population: 5, fitness: useOnnx ? 'onnx dev nll' : 'weight-distance', rows }, null, 2) + '\n');
+writeResult(resultPath, { generations, population: 5, fitness: useOnnx ? 'onnx dev nll' : 'weight-distance', rows });
+console.log(`\n${wroteLine(resultPath, target)}`);

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitStream(env, exports);
   InitCuda(env, exports);
   InitNll(env, exports);
+  InitFs(env, exports);
   return exports;
 }
 

@@ -1,4 +1,4 @@
-// Element types the kernels compute on, and their exact conversions (DESIGN.md):
+// Element types the kernels compute on, and their exact conversions (docs/design.md):
 // loads widen exactly, stores round to nearest even, NaN is stored canonical.
 #pragma once
 #include <cstdint>

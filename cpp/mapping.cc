@@ -1,5 +1,7 @@
 #include "mapping.h"
 
+#include "sigbus.h"
+
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -25,6 +27,20 @@ std::string ErrnoName(int e) {
     case EDQUOT: return "EDQUOT";
     case EFBIG: return "EFBIG";
     case EIO: return "EIO";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case EXDEV: return "EXDEV";
+    case EBUSY: return "EBUSY";
+    case ENOSYS: return "ENOSYS";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EBADF: return "EBADF";
+    case EFAULT: return "EFAULT";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case EAGAIN: return "EAGAIN";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: return "E" + std::to_string(e);
   }
 }
@@ -64,6 +80,10 @@ bool Mapping::OpenReadOnly(const std::string& path, Mapping* out, MapError* err)
       return Fail(err, e, "cannot map", path);
     }
     out->base_ = static_cast<uint8_t*>(p);
+    if (!out->Protect(err)) {
+      out->Unmap();
+      return false;
+    }
   }
   out->open_ = true;
   return true;
@@ -74,6 +94,7 @@ bool Mapping::Create(const std::string& path, uint64_t size, Space space, Mappin
   if (fd < 0) return Fail(err, errno, "cannot create", path);
   auto undo = [&](int e, const char* what) {
     ::close(fd);
+    out->fd_ = -1;  // never closed twice (the descriptor number may be reused meanwhile)
     ::unlink(path.c_str());
     return Fail(err, e, what, path);
   };
@@ -98,9 +119,64 @@ bool Mapping::Create(const std::string& path, uint64_t size, Space space, Mappin
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return undo(errno, "cannot map");
     out->base_ = static_cast<uint8_t*>(p);
+    if (!out->Protect(err)) {
+      ::munmap(p, size);
+      out->base_ = nullptr;
+      MapError keep = *err;
+      undo(EMFILE, "cannot map");
+      *err = keep;
+      return false;
+    }
   }
   out->open_ = true;
   return true;
+}
+
+bool Mapping::Anonymous(uint64_t size, Mapping* out, MapError* err) {
+  out->path_ = "(native memory)";
+  out->size_ = size;
+  out->writable_ = true;
+  out->anonymous_ = true;
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return Fail(err, errno, "cannot allocate", std::to_string(size) + " bytes");
+    out->base_ = static_cast<uint8_t*>(p);
+  }
+  out->open_ = true;
+  return true;
+}
+
+// Puts the mapping in the SIGBUS registry (sigbus.h); a process with 65536 mappings open fails here.
+bool Mapping::Protect(MapError* err) {
+  sigbus::Install();
+  slot_ = sigbus::Register(base_, size_);
+  if (slot_ >= 0) return true;
+  err->code = "EMFILE";
+  err->message = "cannot map " + path_ + ": " + std::to_string(sigbus::kSlots) + " mapped files are open already";
+  return false;
+}
+
+bool Mapping::faulted() const { return faulted_latched_ || (slot_ >= 0 && sigbus::Faulted(slot_)); }
+
+MapError Mapping::FaultError() const {
+  struct stat st;
+  const bool known = fd_ >= 0 ? ::fstat(fd_, &st) == 0 : ::stat(path_.c_str(), &st) == 0;
+  const uint64_t now = known ? static_cast<uint64_t>(st.st_size) : 0;
+  MapError e;
+  if (known && now < size_) {
+    e.code = "FILE_CHANGED";
+    e.defect = "changed while it was mapped: it was " + std::to_string(size_) + " bytes and is now " + std::to_string(now) +
+               " (truncated by another process?); the missing part read as zeros, so nothing computed from it is valid";
+  } else if (writable_) {
+    e.code = "NO_SPACE";
+    e.defect = "the disk filled up while it was written through its mapping (a page could not be allocated); the file is incomplete";
+  } else {
+    e.code = "FILE_CHANGED";
+    e.defect = "a page could not be read while it was mapped (the file was truncated or rewritten by another process, or an I/O error); "
+               "it read as zeros, so nothing computed from it is valid";
+  }
+  e.message = display() + (label_.empty() ? "" : " (temporary file " + path_ + ")") + ": " + e.defect;
+  return e;
 }
 
 bool Mapping::Advise(const std::string& hint, uint64_t offset, uint64_t length, MapError* err) {
@@ -124,15 +200,29 @@ bool Mapping::Advise(const std::string& hint, uint64_t offset, uint64_t length, 
   // where it means "reload from file later", which is the read-only case anyway.
   if (::madvise(base_ + start, length + (offset - start), advice) != 0) {
     if (hint == "populate" && (errno == EINVAL || errno == ENOSYS)) return true;  // kernels before 5.14: just fault lazily
+    // Populating a page that cannot be backed fails (no signal): the file shrank or the disk is full.
+    if (hint == "populate" && errno == EFAULT) {
+      *err = FaultError();
+      return false;
+    }
     return Fail(err, errno, "madvise failed on", path_);
   }
   return true;
 }
 
 bool Mapping::Flush(MapError* err) {
-  if (!open_ || !writable_) return true;
+  if (!open_ || !writable_ || anonymous_) return true;
+  // A faulted page was never written to the file: the file must not be published.
+  if (faulted()) {
+    *err = FaultError();
+    return false;
+  }
   if (base_ != nullptr && ::msync(base_, size_, MS_SYNC) != 0) return Fail(err, errno, "msync failed on", path_);
   if (::fsync(fd_) != 0) return Fail(err, errno, "fsync failed on", path_);
+  if (faulted()) {
+    *err = FaultError();
+    return false;
+  }
   return true;
 }
 
@@ -142,6 +232,10 @@ void Mapping::Close() {
 }
 
 void Mapping::Unmap() {
+  if (slot_ >= 0) {
+    if (sigbus::Unregister(slot_)) faulted_latched_ = true;
+    slot_ = -1;
+  }
   if (base_ != nullptr) ::munmap(base_, size_);
   if (fd_ >= 0) ::close(fd_);
   base_ = nullptr;

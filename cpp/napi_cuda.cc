@@ -44,7 +44,7 @@ DeviceTensor::~DeviceTensor() {
 Napi::Value DeviceTensor::Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EVOLVER_GUARD(env, ptr_ != nullptr, "ECLOSED", "DeviceTensor is freed");
-  BufferArg src = BufferArg::From(env, info[0], "upload source");
+  BufferArg src = BufferArg::From(env, info[0], "upload source", BufferArg::Use::kSync);
   EVOLVER_GUARD(env, src.length() == bytes_, "ERANGE", "upload: source has " + std::to_string(src.length()) + " bytes, the tensor " + std::to_string(bytes_));
   std::string err;
   if (!cuda::Upload(ptr_, src.data(), bytes_, &err)) ThrowCoded(env, "ECUDA", err);
@@ -54,7 +54,7 @@ Napi::Value DeviceTensor::Upload(const Napi::CallbackInfo& info) {
 Napi::Value DeviceTensor::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EVOLVER_GUARD(env, ptr_ != nullptr, "ECLOSED", "DeviceTensor is freed");
-  BufferArg dst = BufferArg::From(env, info[0], "download target");
+  BufferArg dst = BufferArg::From(env, info[0], "download target", BufferArg::Use::kSync);
   EVOLVER_GUARD(env, dst.length() == bytes_, "ERANGE", "download: target has " + std::to_string(dst.length()) + " bytes, the tensor " + std::to_string(bytes_));
   std::string err;
   if (!cuda::Download(dst.data(), ptr_, bytes_, &err)) ThrowCoded(env, "ECUDA", err);

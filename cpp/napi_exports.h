@@ -17,5 +17,6 @@ void InitKernels(Napi::Env env, Napi::Object exports);
 void InitStream(Napi::Env env, Napi::Object exports);
 void InitCuda(Napi::Env env, Napi::Object exports);
 void InitNll(Napi::Env env, Napi::Object exports);
+void InitFs(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

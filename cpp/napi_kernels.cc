@@ -1,6 +1,8 @@
 // N-API surface of the kernels. Each call copies its arguments into a plain struct on the JS
-// thread, keeps the buffers alive (and their mappings pinned), runs on a libuv worker thread
-// that drives the thread pool, and settles a Promise. No N-API call happens off the JS thread.
+// thread, keeps the buffers alive (mapped ones pinned and used in place, JS-heap ones as native
+// copies: buffer_arg.h), runs on a libuv worker thread that drives the thread pool, and settles
+// a Promise: it rejects when a mapping it used faulted (FILE_CHANGED / NO_SPACE, naming the
+// file) or its output was detached meanwhile (EDETACHED). No N-API call happens off the JS thread.
 #include <napi.h>
 
 #include <functional>
@@ -40,10 +42,21 @@ class KernelWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    Napi::Error error;
+    const bool ok = SettleBuffers(env, Pointers(buffers_), &error);
     for (auto& b : buffers_) b.Release();
+    if (!ok) return deferred_.Reject(error.Value());
     deferred_.Resolve(result_ ? result_(env) : env.Undefined());
   }
   void OnError(const Napi::Error& e) override {
+    // A faulted mapping explains a failure better than the failure itself.
+    for (auto& b : buffers_) {
+      if (b.faulted()) {
+        Napi::Error fault = b.FaultError(Env());
+        for (auto& r : buffers_) r.Release();
+        return deferred_.Reject(fault.Value());
+      }
+    }
     for (auto& b : buffers_) b.Release();
     deferred_.Reject(e.Value());
   }
@@ -131,7 +144,8 @@ Target TargetOpts(Napi::Object o) {
 
 // Captures buffer `key` and checks it holds at least n elements of `dtype`. With CUDA it may
 // be a DeviceTensor instead (all buffers of a call must then be).
-const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep, Target* target = nullptr) {
+const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep, Target* target = nullptr,
+                      BufferArg::Use use = BufferArg::Use::kRead) {
   Napi::Env env = o.Env();
   Napi::Value v = o.Get(key);
   EVOLVER_GUARD(env, !v.IsUndefined() && !v.IsNull(), "EINVAL", std::string(key) + " is required");
@@ -150,7 +164,7 @@ const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, 
                   std::string(key) + ": " + std::to_string(dev->bytes()) + " bytes is too short for " + std::to_string(n) + " elements");
     return dev->ptr();
   }
-  BufferArg b = BufferArg::From(env, v, key);
+  BufferArg b = BufferArg::From(env, v, key, use, n * DTypeSize(dtype));
   EVOLVER_GUARD(env, b.length() / DTypeSize(dtype) >= n, "ERANGE",
                 std::string(key) + ": " + std::to_string(b.length()) + " bytes is too short for " + std::to_string(n) + " elements");
   const void* p = b.data();
@@ -158,9 +172,26 @@ const void* BufferOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, 
   return p;
 }
 
+// An output argument: every kernel writes all n elements of it (an element crossover leaves
+// alone is copied from the target), so a JS-heap output is not copied in, only back.
+const void* OutOpt(Napi::Object o, const char* key, DType dtype, uint64_t n, std::vector<BufferArg>* keep, Target* target) {
+  return BufferOpt(o, key, dtype, n, keep, target, BufferArg::Use::kOverwrite);
+}
+
+// The JS memory behind a pointer BufferOpt returned (which may be a native copy of it).
+const void* Origin(const std::vector<BufferArg>& keep, const void* p) {
+  for (const auto& b : keep)
+    if (b.data() == p && p != nullptr) return b.origin();
+  return p;
+}
+
 // Input and output ranges may be the same memory (in place) but must not partly overlap.
-void GuardOverlap(Napi::Env env, const void* out, uint64_t out_bytes, const void* in, uint64_t in_bytes, bool same_dtype, const char* name) {
+// Compared on the JS memory, not on the native copies the work may run on.
+void GuardOverlap(Napi::Env env, const std::vector<BufferArg>& keep, const void* out, uint64_t out_bytes, const void* in, uint64_t in_bytes, bool same_dtype,
+                  const char* name) {
   if (in == nullptr) return;
+  out = Origin(keep, out);
+  in = Origin(keep, in);
   const uint8_t *o = static_cast<const uint8_t*>(out), *i = static_cast<const uint8_t*>(in);
   const bool overlap = o < i + in_bytes && i < o + out_bytes;
   EVOLVER_GUARD(env, !overlap || (o == i && same_dtype), "EOVERLAP",
@@ -231,10 +262,10 @@ Napi::Value De(const Napi::CallbackInfo& info) {
     a.b = BufferOpt(o, "b", a.dtype, a.n, &keep, &target);
   }
   if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, &keep, &target);
-  a.out = const_cast<void*>(BufferOpt(o, "out", a.dtype, a.n, &keep, &target));
+  a.out = const_cast<void*>(OutOpt(o, "out", a.dtype, a.n, &keep, &target));
   const uint64_t bytes = a.n * DTypeSize(a.dtype);
   for (auto [p, name] : {std::pair{a.x, "x"}, {a.a, "a"}, {a.b, "b"}, {a.c, "c"}}) {
-    GuardOverlap(env, a.out, bytes, p, bytes, std::string(name) == "x", name);
+    GuardOverlap(env, keep, a.out, bytes, p, bytes, std::string(name) == "x", name);
   }
   if (offset > 0) {
     EVOLVER_GUARD(env, !target.cuda, "EINVAL", "offset is not supported on the cuda backend yet");
@@ -306,10 +337,10 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   } else if (m.kind != MergeKind::Linear) {
     m.base = BufferOpt(o, "base", m.in, m.n, &keep, &target);
   }
-  m.dst = const_cast<void*>(BufferOpt(o, "out", m.out, m.n, &keep, &target));
+  m.dst = const_cast<void*>(OutOpt(o, "out", m.out, m.n, &keep, &target));
   const uint64_t in_bytes = m.n * DTypeSize(m.in), out_bytes = m.n * DTypeSize(m.out);
-  for (int i = 0; i < m.models; ++i) GuardOverlap(env, m.dst, out_bytes, m.x[i], in_bytes, m.in == m.out, "an input");
-  GuardOverlap(env, m.dst, out_bytes, m.base, in_bytes, m.in == m.out, "base");
+  for (int i = 0; i < m.models; ++i) GuardOverlap(env, keep, m.dst, out_bytes, m.x[i], in_bytes, m.in == m.out, "an input");
+  GuardOverlap(env, keep, m.dst, out_bytes, m.base, in_bytes, m.in == m.out, "base");
   return Queue(env, std::move(keep), [m, target] {
     std::string err;
     if (target.cuda) OrThrow(cuda::RunMerge(m, target.resident == 1, &err), err);
@@ -327,8 +358,8 @@ Napi::Value Convert(const Napi::CallbackInfo& info) {
   Target target = TargetOpts(o);
   std::vector<BufferArg> keep;
   c.src = BufferOpt(o, "src", c.in, c.n, &keep, &target);
-  c.dst = const_cast<void*>(BufferOpt(o, "out", c.out, c.n, &keep, &target));
-  GuardOverlap(env, c.dst, c.n * DTypeSize(c.out), c.src, c.n * DTypeSize(c.in), c.in == c.out, "src");
+  c.dst = const_cast<void*>(OutOpt(o, "out", c.out, c.n, &keep, &target));
+  GuardOverlap(env, keep, c.dst, c.n * DTypeSize(c.out), c.src, c.n * DTypeSize(c.in), c.in == c.out, "src");
   return Queue(env, std::move(keep), [c, target] {
     std::string err;
     if (target.cuda) OrThrow(cuda::RunConvert(c, target.resident == 1, &err), err);
@@ -346,9 +377,9 @@ Napi::Value Slerp(const Napi::CallbackInfo& info) {
   std::vector<BufferArg> keep;
   const void* x = BufferOpt(o, "x", in, n, &keep, &target);
   const void* y = BufferOpt(o, "y", in, n, &keep, &target);
-  void* dst = const_cast<void*>(BufferOpt(o, "out", out, n, &keep, &target));
-  GuardOverlap(env, dst, n * DTypeSize(out), x, n * DTypeSize(in), in == out, "x");
-  GuardOverlap(env, dst, n * DTypeSize(out), y, n * DTypeSize(in), in == out, "y");
+  void* dst = const_cast<void*>(OutOpt(o, "out", out, n, &keep, &target));
+  GuardOverlap(env, keep, dst, n * DTypeSize(out), x, n * DTypeSize(in), in == out, "x");
+  GuardOverlap(env, keep, dst, n * DTypeSize(out), y, n * DTypeSize(in), in == out, "y");
   auto plan = std::make_shared<SlerpPlan>();
   return Queue(
       env, std::move(keep),

@@ -4,9 +4,11 @@
 #include <memory>
 #include <vector>
 
+#include "buffer_arg.h"
 #include "guard.h"
 #include "mapping.h"
 #include "napi_exports.h"
+#include "sigbus.h"
 
 namespace evolver {
 namespace {
@@ -26,6 +28,8 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
                            InstanceMethod("flush", &MappedFile::Flush),
                            InstanceMethod("flushAsync", &MappedFile::FlushAsync),
                            InstanceMethod("close", &MappedFile::Close),
+                           InstanceMethod("faulted", &MappedFile::Faulted),
+                           InstanceMethod("checkIntact", &MappedFile::CheckIntact),
                            InstanceMethod("address", &MappedFile::Address),
                            InstanceAccessor("size", &MappedFile::Size, nullptr),
                            InstanceAccessor("writable", &MappedFile::Writable, nullptr),
@@ -63,8 +67,8 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
 
   static Napi::Value Create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EVOLVER_GUARD(env, info.Length() >= 3 && info[0].IsString() && info[1].IsNumber() && info[2].IsString(), "EINVAL",
-                  "create(path, size, space): expected (string, number, 'sparse' | 'check' | 'reserve')");
+    EVOLVER_GUARD(env, info.Length() >= 3 && info[0].IsString() && info[1].IsNumber() && info[2].IsString() && (info.Length() < 4 || info[3].IsUndefined() || info[3].IsString()),
+                  "EINVAL", "create(path, size, space, label?): expected (string, number, 'sparse' | 'check' | 'reserve', string?)");
     const std::string space_name = info[2].As<Napi::String>();
     Mapping::Space space;
     if (space_name == "sparse") space = Mapping::Space::kSparse;
@@ -78,11 +82,18 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     MapError err;
     if (!Mapping::Create(info[0].As<Napi::String>(), static_cast<uint64_t>(size), space, m.get(), &err))
       ThrowCoded(env, err.code, err.message);
+    if (info.Length() >= 4 && info[3].IsString()) m->set_label(info[3].As<Napi::String>());
     return Wrap(env, std::move(m));
   }
 
   void RequireOpen(Napi::Env env) {
     EVOLVER_GUARD(env, mapping_ && mapping_->open(), "ECLOSED", "mapped file " + (mapping_ ? mapping_->path() : std::string()) + " is closed");
+  }
+
+  [[noreturn]] static void ThrowMap(Napi::Env env, const MapError& e, const std::string& file) { throw CodedError(env, e.code, e.message, file, e.defect); }
+
+  void RequireIntact(Napi::Env env) {
+    if (mapping_ && mapping_->faulted()) ThrowMap(env, mapping_->FaultError(), mapping_->display());
   }
 
   // Reads (offset, length) and checks both are integers inside the mapping.
@@ -103,6 +114,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
   Napi::Value Region(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     RequireOpen(env);
+    RequireIntact(env);  // no new view of a file whose pages were replaced by zeros
     uint64_t offset, length;
     ReadRange(info, &offset, &length);
     EVOLVER_GUARD(env, length <= kMaxViewBytes, "ERANGE", "a view is at most 4 GiB; split larger regions");
@@ -139,7 +151,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
       length = static_cast<uint64_t>(l);
     }
     MapError err;
-    if (!mapping_->Advise(info[0].As<Napi::String>(), offset, length, &err)) ThrowCoded(env, err.code, err.message);
+    if (!mapping_->Advise(info[0].As<Napi::String>(), offset, length, &err)) ThrowMap(env, err, mapping_->display());
     return env.Undefined();
   }
 
@@ -148,7 +160,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     RequireOpen(env);
     EVOLVER_GUARD(env, mapping_->writable(), "EREADONLY", mapping_->path() + " is mapped read-only");
     MapError err;
-    if (!mapping_->Flush(&err)) ThrowCoded(env, err.code, err.message);
+    if (!mapping_->Flush(&err)) ThrowMap(env, err, mapping_->display());
     return env.Undefined();
   }
 
@@ -167,9 +179,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     }
     void OnError(const Napi::Error& e) override {
       m_->Unpin();
-      Napi::Error coded = Napi::Error::New(Env(), e.Message());
-      coded.Set("code", Napi::String::New(Env(), err_.code));
-      deferred_.Reject(coded.Value());
+      deferred_.Reject(CodedError(Env(), err_.code, e.Message(), m_->display(), err_.defect).Value());
     }
 
    private:
@@ -198,6 +208,16 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     }
     handed_out_.clear();
     if (mapping_) mapping_->Close();
+    // Never throws (it runs in finally blocks and disposers): says whether the mapping faulted.
+    return Napi::Boolean::New(info.Env(), mapping_ && mapping_->faulted());
+  }
+
+  // Whether a SIGBUS in this mapping was repaired with zero pages (sticky, also after close).
+  Napi::Value Faulted(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), mapping_ && mapping_->faulted()); }
+
+  // Throws FILE_CHANGED / NO_SPACE (naming the file) when the mapping faulted; else nothing.
+  Napi::Value CheckIntact(const Napi::CallbackInfo& info) {
+    RequireIntact(info.Env());
     return info.Env().Undefined();
   }
 
@@ -219,9 +239,43 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
   size_t prune_at_ = 64;
 };
 
+// allocate(bytes): zeroed native memory (an anonymous mapping) as an ArrayBuffer. Kernels use
+// it in place like a mapped file (pinned while they run, no copy), and it cannot be transferred
+// away (external buffers are cloned, not moved, by structuredClone/postMessage).
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EVOLVER_GUARD(env, info.Length() >= 1 && info[0].IsNumber(), "EINVAL", "allocate(bytes): bytes must be a number");
+  const double bytes = info[0].As<Napi::Number>().DoubleValue();
+  EVOLVER_GUARD(env, bytes >= 0 && bytes <= static_cast<double>(kMaxViewBytes) && bytes == static_cast<double>(static_cast<uint64_t>(bytes)), "ERANGE",
+                "allocate(bytes): bytes must be an integer in [0, 4 GiB]");
+  if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
+  auto m = std::make_shared<Mapping>();
+  MapError err;
+  if (!Mapping::Anonymous(static_cast<uint64_t>(bytes), m.get(), &err)) ThrowCoded(env, err.code, err.message);
+  RegisterMapping(m);
+  auto* keep = new std::shared_ptr<Mapping>(m);
+  return Napi::ArrayBuffer::New(
+      env, m->base(), m->size(), [](Napi::Env, void*, std::shared_ptr<Mapping>* hint) { delete hint; }, keep);
+}
+
+// Counters for tests and measurements: SIGBUS repairs, registered mappings, copies of JS-heap buffers.
+Napi::Value NativeStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sigbusRepaired", static_cast<double>(sigbus::Repaired()));
+  o.Set("protectedMappings", sigbus::InUse());
+  o.Set("bufferCopies", static_cast<double>(BufferArg::Copies()));
+  o.Set("bufferCopyBytes", static_cast<double>(BufferArg::CopyBytes()));
+  return o;
+}
+
 }  // namespace
 
 void InitMappedFile(Napi::Env env, Napi::Object exports) {
+  // The SIGBUS handler, once per process, when the addon loads (sigbus.h).
+  sigbus::Install();
+  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
+  exports.Set("nativeStats", Napi::Function::New(env, NativeStats, "nativeStats"));
   Napi::Function ctor = MappedFile::Define(env);
   env.GetInstanceData<AddonData>()->mapped_file_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("MappedFile", ctor);

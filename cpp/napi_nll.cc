@@ -52,9 +52,12 @@ class NllWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    Napi::Error error;
+    const bool ok = SettleBuffers(env, {&logits_, &ids_, &lengths_}, &error);
     logits_.Release();
     ids_.Release();
     lengths_.Release();
+    if (!ok) return deferred_.Reject(error.Value());
     Napi::Object o = Napi::Object::New(env);
     o.Set("sum", sum_);
     o.Set("count", static_cast<double>(count_));

@@ -43,9 +43,12 @@ class StreamWorker : public Napi::AsyncWorker {
     bytes_ = static_cast<double>(n) * 8.0 * (triad_ ? 3.0 : 2.0);
   }
   void OnOK() override {
+    Napi::Error error;
+    const bool ok = SettleBuffers(Env(), {&a_, &b_, &c_}, &error);
     a_.Release();
     b_.Release();
     c_.Release();
+    if (!ok) return deferred_.Reject(error.Value());
     Napi::Object o = Napi::Object::New(Env());
     o.Set("seconds", best_);
     o.Set("bytes", bytes_);
@@ -72,7 +75,7 @@ Napi::Value Stream(const Napi::CallbackInfo& info) {
   EVOLVER_GUARD(env, info.Length() >= 1 && info[0].IsObject(), "EINVAL", "stream(options)");
   Napi::Object o = info[0].As<Napi::Object>();
   const bool triad = o.Get("kind").ToString().Utf8Value() == "triad";
-  BufferArg a = BufferArg::From(env, o.Get("a"), "a"), b = BufferArg::From(env, o.Get("b"), "b"), c = BufferArg::From(env, o.Get("c"), "c");
+  BufferArg a = BufferArg::From(env, o.Get("a"), "a", BufferArg::Use::kWrite), b = BufferArg::From(env, o.Get("b"), "b"), c = BufferArg::From(env, o.Get("c"), "c");
   EVOLVER_GUARD(env, b.length() >= a.length() && c.length() >= a.length(), "ERANGE", "stream: b and c must be at least as long as a");
   const int threads = std::max(1, o.Get("threads").ToNumber().Int32Value());
   const int reps = std::max(1, o.Get("reps").ToNumber().Int32Value());

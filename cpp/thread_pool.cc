@@ -68,7 +68,7 @@ void ThreadPool::ParallelFor(uint64_t chunks, int threads, const std::function<v
 
 void ThreadPool::WorkerLoop() {
 #if defined(__x86_64__)
-  // Subnormals are kept everywhere (DESIGN.md): make sure FTZ/DAZ are off in this thread.
+  // Subnormals are kept everywhere (docs/design.md): make sure FTZ/DAZ are off in this thread.
   _mm_setcsr(_mm_getcsr() & ~(0x8000u | 0x0040u));
 #endif
   std::unique_lock<std::mutex> lock(mutex_);

@@ -9,6 +9,7 @@ export type WeightFileErrorCode =
   | 'NOT_A_FILE'
   | 'EMPTY_FILE'
   | 'TOO_SHORT'
+  | 'NOT_SAFETENSORS'
   | 'HEADER_TOO_LARGE'
   | 'HEADER_OUT_OF_BOUNDS'
   | 'HEADER_NOT_UTF8'
@@ -36,6 +37,8 @@ export type WeightFileErrorCode =
   | 'TENSOR_TOO_LARGE'
   | 'OUTPUT_EXISTS'
   | 'NO_SPACE'
+  /** A mapped file shrank (or could not be read) while in use: what was computed from it is invalid. */
+  | 'FILE_CHANGED'
   | 'CLOSED'
   | 'IO';
 
@@ -81,6 +84,12 @@ export function fromSystemError(err: unknown, file: string, doing: string): Weig
     case 'EDQUOT':
     case 'EFBIG':
       return new WeightFileError('NO_SPACE', file, `not enough disk space (${doing}): ${reason}`, { cause: err });
+    // A SIGBUS repaired in a mapping (the native layer's typed fault codes): the file is named.
+    case 'NO_SPACE':
+    case 'FILE_CHANGED': {
+      const defect = (err as { defect?: unknown }).defect;
+      return new WeightFileError(code, file, `${typeof defect === 'string' ? defect : reason} (${doing})`, { cause: err });
+    }
     case 'EROFS':
     case 'EACCES':
     case 'EPERM':

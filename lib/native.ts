@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import { WeightFileError } from './errors.js';
+
 export interface NativeMappedFile {
   readonly size: number;
   readonly writable: boolean;
@@ -19,8 +21,18 @@ export interface NativeMappedFile {
   flush(): void;
   /** The same, on a worker thread: the event loop keeps running. */
   flushAsync(): Promise<void>;
-  /** Detaches every buffer handed out, then unmaps (deferred while native work reads it). */
-  close(): void;
+  /**
+   * Detaches every buffer handed out, then unmaps (deferred while native work reads it).
+   * Never throws; returns whether the mapping faulted (see faulted()).
+   */
+  close(): boolean;
+  /**
+   * Whether a SIGBUS inside this mapping was repaired with zero pages: the file shrank under a
+   * read mapping, or the disk filled up under a write mapping. Sticky; also after close().
+   */
+  faulted(): boolean;
+  /** Throws (code 'FILE_CHANGED' or 'NO_SPACE', `file` set) when faulted(); else does nothing. */
+  checkIntact(): void;
   address(offset?: number): bigint;
 }
 
@@ -90,7 +102,8 @@ export interface NativeReduceResult {
 export interface NativeAddon {
   MappedFile: {
     openReadOnly(path: string): NativeMappedFile;
-    create(path: string, size: number, space: 'sparse' | 'check' | 'reserve'): NativeMappedFile;
+    /** `label`: the file errors about the mapping name (a writer's final path; default `path`). */
+    create(path: string, size: number, space: 'sparse' | 'check' | 'reserve', label?: string): NativeMappedFile;
   };
   backends(): NativeBackend[];
   arch: string;
@@ -105,12 +118,30 @@ export interface NativeAddon {
   nll(o: { logits: Float32Array; ids: Int32Array; lengths: Int32Array; vocab: number }): Promise<{ sum: number; count: number; perSequence: Float64Array }>;
   /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
   stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
+  /**
+   * Atomically swaps two existing paths (Linux renameat2 RENAME_EXCHANGE). Throws an Error
+   * whose `code` is the errno name ('ENOENT', 'EINVAL' where the file system does not
+   * support it, 'EXDEV' across file systems, ...) and whose message names both paths.
+   */
+  exchangePaths(a: string, b: string): void;
+  /**
+   * Zeroed native memory (an anonymous mapping) as an ArrayBuffer, at most 4 GiB. Kernels use
+   * it in place (no copy, pinned while they run) like a mapped file; JS-heap buffers are worked
+   * on as native copies instead. It cannot be transferred away (it is cloned).
+   */
+  allocate(bytes: number): ArrayBuffer;
+  /** Counters: SIGBUS faults repaired, mappings protected, JS-heap buffers copied for native work. */
+  nativeStats(): { sigbusRepaired: number; protectedMappings: number; bufferCopies: number; bufferCopyBytes: number };
 }
 
 const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function load(): NativeAddon {
+  // EVOLVER_NATIVE_ADDON=/path/to/evolver.node loads that binary instead (e.g. the
+  // sanitizer build of `npm run test:asan`), leaving build/Release untouched.
+  const override = process.env.EVOLVER_NATIVE_ADDON;
+  if (override !== undefined && override !== '') return require(path.resolve(override)) as NativeAddon;
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   try {
     return nodeGypBuild(packageRoot) as NativeAddon;
@@ -122,4 +153,28 @@ function load(): NativeAddon {
   }
 }
 
-export const native: NativeAddon = load();
+export const native: NativeAddon = typedFaults(load());
+
+/**
+ * A native call that used a mapping which faulted rejects with code 'FILE_CHANGED' or
+ * 'NO_SPACE' and the file's path: surface it as a WeightFileError naming the file.
+ */
+function typedFaults(addon: NativeAddon): NativeAddon {
+  const toTyped = (err: unknown): unknown => {
+    const e = err as { code?: unknown; file?: unknown; message?: unknown; defect?: unknown };
+    if ((e?.code === 'FILE_CHANGED' || e?.code === 'NO_SPACE') && typeof e.file === 'string') {
+      return new WeightFileError(e.code, e.file, typeof e.defect === 'string' ? e.defect : String(e.message), { cause: err });
+    }
+    return err;
+  };
+  const wrap = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => fn(...args).catch((err: unknown) => Promise.reject(toTyped(err)));
+  const k = addon.kernels;
+  const kernels: NativeKernels = { ...k, de: wrap(k.de), merge: wrap(k.merge), convert: wrap(k.convert), slerp: wrap(k.slerp), reduce: wrap(k.reduce) };
+  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream) };
+}
+
+/** Atomically swaps two existing paths (renameat2 RENAME_EXCHANGE); see NativeAddon.exchangePaths. */
+export function exchangePaths(a: string, b: string): void {
+  native.exchangePaths(a, b);
+}

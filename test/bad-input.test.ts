@@ -202,7 +202,7 @@ describe('bad sharded checkpoints', () => {
     assertWeightError(() => openWeights(dir), 'SHARD_MISMATCH', path.join(dir, 'model-00002-of-00004.safetensors'), first);
   });
 
-  it('shard paths leaving the folder: "..", absolute, and a symlink pointing outside', () => {
+  it('shard paths leaving the folder: "..", absolute (a symlink on disk is followed: see test/reliability/hub-cache-symlinks.test.ts)', () => {
     const dir = shardedCopy();
     const indexPath = path.join(dir, 'model.safetensors.index.json');
     const index = indexOf(dir);
@@ -217,7 +217,8 @@ describe('bad sharded checkpoints', () => {
     fs.rmSync(path.join(dir, 'model-00001-of-00004.safetensors'));
     fs.symlinkSync(path.join(outside, 'shard.safetensors'), path.join(dir, 'model-00001-of-00004.safetensors'));
     saveIndex(dir, index);
-    assertWeightError(() => openWeights(dir), 'PATH_ESCAPE', indexPath);
+    // The user's own link (as in a hub cache) is followed; the index alone cannot point outside.
+    openWeights(dir).close();
   });
 
   it('an index that is not JSON or has no weight_map', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,18 @@ export const DOMAINS = ['computers', 'politics', 'science', 'songs-poems'] as co
 
 export function tempDir(prefix = 'evolver-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A real tmpfs of `sizeMiB` (root only: full-disk tests), or undefined where none can be mounted. */
+export function mountTmpfs(sizeMiB: number): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = tempDir('evolver-fs-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Raw safetensors bytes from a header object (or raw header text) and data bytes. */

@@ -1,4 +1,4 @@
-// One element of each kernel, exactly as DESIGN.md defines it. The scalar reference loops
+// One element of each kernel, exactly as docs/design.md defines it. The scalar reference loops
 // over these on the CPU and the CUDA kernels run them per thread, so the two cannot drift;
 // the SIMD kernels (simd_impl.h) are separate code tested against them bit for bit.
 #pragma once

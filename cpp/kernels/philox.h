@@ -1,5 +1,5 @@
 // Philox4x32-10 (Salmon et al. 2011; the bijection of Random123's philox4x32_10), as
-// DESIGN.md fixes it: key = seed, counter = (block, stream), draw e = word e%4 of block e/4,
+// docs/design.md fixes it: key = seed, counter = (block, stream), draw e = word e%4 of block e/4,
 // u(e) = (word >> 8) * 2^-24. Host and device share this header.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The deterministic reduction order (DESIGN.md: fixed summation order): blocks of
+// The deterministic reduction order (docs/design.md: fixed summation order): blocks of
 // kReduceBlock elements, element e of a block feeds double lane (e % 16), lanes summed in
 // order. Scalar code uses this for whole blocks; SIMD code for the part after its vectors.
 #pragma once

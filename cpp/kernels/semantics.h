@@ -1,4 +1,4 @@
-// The exact per-element arithmetic of DESIGN.md ("Kernels: exact semantics"), written
+// The exact per-element arithmetic of docs/design.md ("Kernels: exact semantics"), written
 // plainly. The scalar reference kernels are loops over these; the SIMD and CUDA kernels must
 // produce the same bits. float32 throughout, explicit fma, no other contraction
 // (-ffp-contract=off), loads widen exactly, stores round to nearest even, NaN canonical.
@@ -87,7 +87,7 @@ EVOLVER_HD void CopyElement(void* dst, const void* src, uint64_t i, DType t) {
 }
 
 /**
- * The mutant of DESIGN.md's table. x = target; a, b = two other members; c = r0 (rand/1),
+ * The mutant of docs/design.md's table. x = target; a, b = two other members; c = r0 (rand/1),
  * best (best/1, current-to-best/1) or ref (interp, which reads only x and c).
  */
 EVOLVER_HD float Mutant(Strategy s, float F, float x, float a, float b, float c) {

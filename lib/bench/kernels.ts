@@ -5,13 +5,13 @@
  * and the ratio to triad; and the same DE trial in numpy when python3 has it.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { EvolverArgumentError } from '../errors.js';
 import * as k from '../kernels/index.js';
 import { native, type KernelDType } from '../native.js';
+import { type ResultTarget, resultFile, writeResult } from './output.js';
 
 export type BenchOp = 'de' | 'linear' | 'task_arithmetic' | 'ties' | 'dare_ties' | 'slerp' | 'convert' | 'stats';
 export const BENCH_OPS: BenchOp[] = ['de', 'linear', 'task_arithmetic', 'ties', 'dare_ties', 'slerp', 'convert', 'stats'];
@@ -247,9 +247,7 @@ export function formatReport(r: BenchReport): string {
   return lines.join('\n') + '\n';
 }
 
-export function writeReport(r: BenchReport, dir: string): string {
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `kernels-${r.host.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
-  fs.writeFileSync(file, JSON.stringify(r, null, 2) + '\n');
-  return file;
+/** Writes the report where `target` says (default: a new file under bench/results/local/, never a committed one); returns the path. */
+export function writeReport(r: BenchReport, target: ResultTarget = {}): string {
+  return writeResult(resultFile('kernels', target, { host: r.host }), r);
 }

@@ -1,9 +1,8 @@
-/** `evolver bench kernels [--op de --dtype bf16 --threads N --backend cpu --size 1GiB --json --quick]`. */
-import path from 'node:path';
-
+/** `evolver bench kernels [--op de --dtype bf16 --threads N --backend cpu --size 1GiB --json --quick] [--save NAME | --out FILE]`. */
 import type { Command } from 'commander';
 
 import { BENCH_OPS, type BenchOp, benchKernels, formatReport, writeReport } from '../bench/kernels.js';
+import { resultFile, wroteLine } from '../bench/output.js';
 import { EvolverArgumentError } from '../errors.js';
 import type { KernelDType } from '../native.js';
 
@@ -29,9 +28,10 @@ export function registerBench(program: Command): void {
     .option('--reps <n>', 'timed repetitions (best is reported)')
     .option('--quick', '32 MiB operands, fewer repetitions')
     .option('--no-numpy', 'skip the numpy comparison')
-    .option('--out <dir>', 'where to write kernels-<host>.json', 'bench/results')
+    .option('--out <file>', 'write the JSON to this file')
+    .option('--save <name>', 'write the JSON to bench/results/<name>.json (the committed results)')
     .option('--json', 'print the report as one JSON object, last on stdout')
-    .action(async (o: { op?: string[]; dtype?: string[]; threads?: string[]; backend: string; isa?: string[]; size?: string; reps?: string; quick?: boolean; numpy: boolean; out: string; json?: boolean }) => {
+    .action(async (o: { op?: string[]; dtype?: string[]; threads?: string[]; backend: string; isa?: string[]; size?: string; reps?: string; quick?: boolean; numpy: boolean; out?: string; save?: string; json?: boolean }) => {
       const ops = o.op?.map((x) => {
         if (!BENCH_OPS.includes(x as BenchOp)) throw new EvolverArgumentError(`--op: expected one of ${BENCH_OPS.join(', ')}, got '${x}'`);
         return x as BenchOp;
@@ -46,6 +46,9 @@ export function registerBench(program: Command): void {
         if (!Number.isInteger(n) || n < 1) throw new EvolverArgumentError(`--threads: expected positive integers, got '${t}'`);
         return n;
       });
+      // Default: a new file under bench/results/local/ (ignored by git); checked before the run.
+      const target = { ...(o.out !== undefined ? { out: o.out } : {}), ...(o.save !== undefined ? { save: o.save } : {}) };
+      resultFile('kernels', target);
       if (o.backend !== 'cpu' && o.backend !== 'cuda') throw new EvolverArgumentError(`--backend: expected cpu or cuda, got '${o.backend}'`);
       const report = await benchKernels({
         ...(ops ? { ops } : {}),
@@ -59,9 +62,9 @@ export function registerBench(program: Command): void {
         backend: o.backend,
         log: (line) => process.stderr.write(line + '\n'),
       });
-      const file = writeReport(report, path.resolve(o.out));
+      const file = writeReport(report, target);
       process.stdout.write(formatReport(report));
-      process.stdout.write(`wrote ${file}\n`);
+      process.stdout.write(wroteLine(file, target) + '\n');
       if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
     });
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 
 import { EvolverArgumentError } from '../errors.js';
 import { type EvolveConfig, loadConfig } from '../evolve/config.js';
-import { EvolutionRun, type InitialScore, type TrialEvent } from '../evolve/engine.js';
+import { EvolutionRun, type InitialScore, type TableProgress, type TrialEvent } from '../evolve/engine.js';
 import { formatTable } from '../eval/table.js';
 import { evaluatorFor } from '../evolve/fitness.js';
 import type { RunReport } from '../evolve/report.js';
@@ -92,6 +92,7 @@ function jsonEvents(run: EvolutionRun): View {
   run.on('initial', (s: InitialScore) => out('initial', s));
   run.on('trial', (t: TrialEvent) => out('trial', { ...t.entry, best: t.best, mean: t.mean, acceptanceRate: t.acceptanceRate, elapsedSeconds: t.elapsedSeconds }));
   run.on('generation', (g) => out('generation', g));
+  run.on('table', (p: TableProgress) => out('table', p));
   return { end: (report) => report && out('done', { stop: report.stop, trials: report.trials, initialBest: report.initialBest, finalBest: report.finalBest, bestMember: report.bestMember, folder: run.folder.dir }) };
 }
 
@@ -121,11 +122,27 @@ function progressBar(run: EvolutionRun): View {
     started = false;
     process.stderr.write(l + '\n');
   });
+  // The final table: its own bar (the longest quiet phase otherwise).
+  const table = new cliProgress.SingleBar({ format: 'final table {bar} {value}/{total} | {label} | ETA {eta}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  let tableStarted = 0;
+  run.on('table', (p: TableProgress) => {
+    if (started) bar.stop();
+    started = false;
+    if (tableStarted === 0) {
+      tableStarted = performance.now();
+      table.start(p.total, p.done, { label: p.label, eta: '-' });
+    }
+    const elapsed = (performance.now() - tableStarted) / 1000;
+    const eta = p.done > 0 ? formatDuration((elapsed / p.done) * (p.total - p.done)) : '-';
+    table.update(p.done, { label: p.label, eta });
+    if (p.done === p.total) table.stop();
+  });
   return { end: () => started && bar.stop() };
 }
 
 function plainLines(run: EvolutionRun): View {
   run.on('log', (l: string) => process.stderr.write(l + '\n'));
+  run.on('table', (p: TableProgress) => p.done < p.total && process.stderr.write(`final table ${p.done + 1}/${p.total}: ${p.label}\n`));
   run.on('initial', (s: InitialScore) => process.stderr.write(`initial member ${s.member} fitness ${s.fitness.toFixed(6)} (${path.basename(s.model)})\n`));
   run.on('trial', (t: TrialEvent) => {
     const e = t.entry;

@@ -7,10 +7,33 @@ export const ExitCode = {
   Failure: 1,
   /** A bad input file: one line on stderr names the file, the tensor and the defect. */
   BadInput: 2,
+  /** The command line or a config is wrong (sysexits EX_USAGE). */
   Usage: 64,
+  /**
+   * The output folder already holds results (weights, a run, a prepared graph): every command
+   * refuses to overwrite them with this code (sysexits EX_CANTCREAT) and `[OUTPUT_EXISTS]`.
+   */
+  OutputExists: 73,
 } as const;
 
+/**
+ * Whether an error says that an output already exists. Weight writers throw WeightFileError code
+ * OUTPUT_EXISTS, and any error carrying `code: 'OUTPUT_EXISTS'` counts. The evolve engine reports
+ * a run folder it will not start in as a RunFolderError (an EvolverArgumentError, code
+ * INVALID_ARGUMENT): recognized by its message — the folder "already holds a run", or "is not
+ * empty (...) and holds no run.json".
+ */
+export function isOutputExists(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  if ((err as { code?: unknown }).code === 'OUTPUT_EXISTS') return true;
+  return err.name === 'RunFolderError' && (/ already holds a run\b/.test(err.message) || / is not empty \(.*\) and holds no run\.json\b/.test(err.message));
+}
+
 export function reportError(err: unknown): number {
+  if (isOutputExists(err)) {
+    process.stderr.write(`evolver: error [OUTPUT_EXISTS]: ${err.message}\n`);
+    return ExitCode.OutputExists;
+  }
   if (err instanceof WeightFileError) {
     process.stderr.write(`evolver: error [${err.code}]: ${err.message}\n`);
     return ExitCode.BadInput;

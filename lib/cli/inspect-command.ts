@@ -28,7 +28,7 @@ export function formatInspect(r: InspectResult): string {
   lines.push(`  dtypes      ${[...dtypes].map(([d, n]) => `${d} x${n}`).join(', ')}`);
   if (r.format === 'sharded') for (const s of r.shards) lines.push(`  shard       ${s.file}  ${mb(s.bytes)}  ${s.tensors} tensors`);
   lines.push('');
-  const width = Math.max(4, ...r.tensors.map((t) => t.name.length));
+  const width = r.tensors.reduce((w, t) => Math.max(w, t.name.length), 4);  // no spread: 100k+ tensors overflow the stack
   lines.push(`  ${'name'.padEnd(width)}  dtype  ${'shape'.padEnd(16)}  bytes${r.format === 'sharded' ? '  file' : ''}`);
   for (const t of r.tensors) {
     const shape = `[${t.shape.join(', ')}]`;

@@ -1,4 +1,6 @@
 /** The `evolver` command line: one file per command; this file only wires them up. */
+import fs from 'node:fs';
+
 import { Command, CommanderError } from 'commander';
 
 import { registerInspect } from './inspect-command.js';
@@ -10,9 +12,16 @@ import { registerOnnx } from './onnx-command.js';
 import { registerMerge } from './merge-command.js';
 import { ExitCode, reportError } from './exit.js';
 
+/** The package version, from package.json (two levels up from lib/cli and from dist/cli). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('evolver')
     .description('Fuse fine-tuned language models by evolving their weights.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInspect(program);

@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 
 import { BadInputError } from '../errors.js';
 import type { Evaluator, Fitness } from '../evolve/evaluator.js';
-import { convert } from '../kernels/index.js';
+import { convert, scratchF32 } from '../kernels/index.js';
 import { native } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { type Example, readExamples } from './data.js';
@@ -134,7 +134,7 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
       if (meta.dtype === 'F32') {
         data = weights.view(m.name) as Float32Array;  // zero copy: the mapped file
       } else {
-        data = scratch.get(m.name) ?? new Float32Array(meta.elements);
+        data = scratch.get(m.name) ?? scratchF32(meta.elements);
         scratch.set(m.name, data);
         await convert({ src: weights.view(m.name), inDtype: meta.dtype as 'F16' | 'BF16', out: data, outDtype: 'F32' });
       }

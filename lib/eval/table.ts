@@ -10,7 +10,9 @@ import type { EvolveConfig } from '../evolve/config.js';
 import type { Evaluator } from '../evolve/evaluator.js';
 import { onnxOptions } from '../evolve/fitness.js';
 import { mergeToFile, type SimpleMerge } from '../merge/simple.js';
-import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import { carryModelFiles } from '../store/carried-files.js';
+import { SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
+import { copyCarriedFiles } from '../store/write-checkpoint.js';
 import { createOnnxEvaluator } from './onnx.js';
 
 export interface TableRow {
@@ -33,21 +35,71 @@ export interface FinalTable {
 
 type Log = (line: string) => void;
 
-export async function buildFinalTable(config: EvolveConfig, bestFile: string, workDir: string, devEvaluator: Evaluator, log: Log = () => {}): Promise<FinalTable> {
+/**
+ * Progress of the final table: called before each step with the steps done so far, the number
+ * of steps and what runs now, and once at the end with done === total (label 'done'). A step is
+ * one evaluation: a row on the held-out sets, or a merge candidate (made, then scored) on the
+ * dev sets.
+ */
+export type FinalTableProgress = (done: number, total: number, label: string) => void;
+
+export interface FinalTableOptions {
+  /** One line per finished row (the engine's 'log' event). */
+  log?: Log;
+  onProgress?: FinalTableProgress;
+  /**
+   * Keep the merges' checkpoints in workDir after the table: one Hugging Face folder per merge
+   * candidate (`<method>-<parameters>/model.safetensors` + config and tokenizer files). Default:
+   * `config.final_table.keep_merges`, else false — each merge is deleted once scored, and
+   * workDir with them.
+   */
+  keepMerges?: boolean;
+  /** Where kept merges get config.json / tokenizer files (default: config.copy_files_from, else the base's or first model's: see carriedFilesFolder). */
+  copyFilesFrom?: string;
+}
+
+/** The steps buildFinalTable runs for `config` (its progress total). */
+export function finalTableSteps(config: EvolveConfig): number {
+  const t = config.final_table;
+  if (t === undefined) return 0;
+  const m = t.merges;
+  const withBase = m?.base !== undefined;
+  return config.models.length + Object.keys(t.baselines).length + 1
+    + (m?.average ? 1 : 0)
+    + (withBase && m!.task_arithmetic.length > 0 ? m!.task_arithmetic.length + 1 : 0)
+    + (withBase && m!.ties ? m!.ties.lambdas.length + 1 : 0);
+}
+
+export async function buildFinalTable(config: EvolveConfig, bestFile: string, workDir: string, devEvaluator: Evaluator, logOrOptions: Log | FinalTableOptions = {}): Promise<FinalTable> {
+  const o: FinalTableOptions = typeof logOrOptions === 'function' ? { log: logOrOptions } : logOrOptions;
+  const log = o.log ?? (() => {});
   const t = config.final_table!;
-  if (config.fitness.type !== 'onnx') throw new Error('final_table needs an onnx fitness (its graph evaluates the held-out sets)');
+  const keepMerges = o.keepMerges ?? (t as { keep_merges?: boolean }).keep_merges ?? false;
+  if (config.fitness?.type !== 'onnx') throw new Error('final_table needs an onnx fitness (its graph evaluates the held-out sets)');
   const setNames = Object.keys(t.sets);
+  const total = finalTableSteps(config);
+  let done = 0;
+  const step = (label: string) => o.onProgress?.(done, total, label);
   const test = await createOnnxEvaluator(onnxOptions(config.fitness, Object.values(t.sets)));
   const mean = (values: Record<string, number>, names: string[]) => (names.length === 0 ? null : names.reduce((a, n) => a + values[n]!, 0) / names.length);
   const rows: TableRow[] = [];
   const row = async (name: string, weights: WeightSet, note?: string) => {
+    step(`${name}${note ? ` (${note})` : ''}: held-out sets`);
     const perFile = await test.evaluateSets(weights);
+    done++;
     const values = Object.fromEntries(setNames.map((s) => [s, perFile[t.sets[s]!]!]));
     rows.push({ name, values, inDomainMean: mean(values, t.in_domain), outOfDomainMean: mean(values, t.out_of_domain), ...(note ? { note } : {}) });
     log(`table: ${name}${note ? ` (${note})` : ''} done`);
   };
   const models = config.models.map((m) => openWeights(m));
   const opened: WeightSet[] = [...models];
+  /** Merge folders this call wrote (removed at the end unless kept). */
+  const written: string[] = [];
+  const closeAndDrop = (w: WeightSet, dir: string) => {
+    w.close();
+    opened.splice(opened.indexOf(w), 1);
+    if (!keepMerges) fs.rmSync(dir, { recursive: true, force: true });
+  };
   try {
     for (const [i, m] of models.entries()) await row(path.basename(config.models[i]!).replace(/\.safetensors$/, ''), m);
     for (const [name, file] of Object.entries(t.baselines)) {
@@ -60,41 +112,75 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
       fs.mkdirSync(workDir, { recursive: true });
       const base = merges.base === undefined ? undefined : openWeights(merges.base);
       if (base) opened.push(base);
+      const carryFrom = o.copyFilesFrom ?? config.copy_files_from;
+      /** Writes one merge, in the inputs' dtype, as workDir/<label>/model.safetensors. */
       const make = async (m: SimpleMerge, label: string) => {
-        const file = path.join(workDir, `${label}.safetensors`);
-        fs.rmSync(file, { force: true });
-        await mergeToFile(models, base, m, file);
-        const w = openWeights(file);
+        const dir = path.join(workDir, label);
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.mkdirSync(dir, { recursive: true });
+        written.push(dir);
+        await mergeToFile(models, base, m, path.join(dir, SINGLE_NAME));
+        if (keepMerges) {
+          if (carryFrom !== undefined) copyCarriedFiles(carryFrom, dir);
+          else carryModelFiles([merges.base, config.models[0]], dir);
+        }
+        const w = openWeights(dir);
         opened.push(w);
-        return w;
+        return { w, dir };
       };
       /** Picks the parameter with the best dev fitness (the fitness sets, not the held-out ones). */
-      const chooseOnDev = async (candidates: SimpleMerge[], label: string) => {
-        let best: { w: WeightSet; score: number; m: SimpleMerge } | undefined;
-        for (const [i, m] of candidates.entries()) {
-          const w = await make(m, `${label}-${i}`);
+      const chooseOnDev = async (candidates: { m: SimpleMerge; label: string; what: string }[]) => {
+        let best: { w: WeightSet; dir: string; score: number; m: SimpleMerge } | undefined;
+        for (const c of candidates) {
+          step(`${c.what}: dev sets`);
+          const { w, dir } = await make(c.m, c.label);
           const { score } = await devEvaluator(w, { signal: new AbortController().signal });
-          if (best === undefined || score > best.score) best = { w, score, m };
+          done++;
+          if (best === undefined || score > best.score) {
+            if (best !== undefined) closeAndDrop(best.w, best.dir);
+            best = { w, dir, score, m: c.m };
+          } else {
+            closeAndDrop(w, dir);
+          }
         }
         return best!;
       };
-      if (merges.average) await row('average', await make({ kind: 'average' }, 'average'));
+      if (merges.average) {
+        step('average: merging');
+        const { w, dir } = await make({ kind: 'average' }, 'average');
+        await row('average', w);
+        closeAndDrop(w, dir);
+      }
       if (base && merges.task_arithmetic.length > 0) {
-        const b = await chooseOnDev(merges.task_arithmetic.map((lambda) => ({ kind: 'task_arithmetic', lambda })), 'task_arithmetic');
+        const b = await chooseOnDev(merges.task_arithmetic.map((lambda) => ({ m: { kind: 'task_arithmetic', lambda }, label: `task_arithmetic-lambda${lambda}`, what: `task_arithmetic λ = ${lambda}` })));
         await row('task_arithmetic', b.w, `λ = ${(b.m as { lambda: number }).lambda} chosen on dev`);
+        closeAndDrop(b.w, b.dir);
       }
       if (base && merges.ties) {
         const density = merges.ties.density;
-        const b = await chooseOnDev(merges.ties.lambdas.map((lambda) => ({ kind: 'ties', lambda, density })), 'ties');
+        const b = await chooseOnDev(merges.ties.lambdas.map((lambda) => ({ m: { kind: 'ties', lambda, density }, label: `ties-density${density}-lambda${lambda}`, what: `ties density ${density}, λ = ${lambda}` })));
         await row('ties', b.w, `density ${density}, λ = ${(b.m as { lambda: number }).lambda} chosen on dev`);
+        closeAndDrop(b.w, b.dir);
       }
     }
     const best = openWeights(bestFile);
     opened.push(best);
     await row(config.merger ? `evolved + merger (${config.merger.method})` : 'evolved', best);
+    o.onProgress?.(done, total, 'done');
   } finally {
     for (const w of opened) w.close();
     await test.close();
+    if (!keepMerges) {
+      for (const dir of written) fs.rmSync(dir, { recursive: true, force: true });
+      // workDir itself, when nothing else is in it.
+      if (t.merges !== undefined) {
+        try {
+          fs.rmdirSync(workDir);
+        } catch {
+          // not empty (files of someone else's) or already gone: leave it
+        }
+      }
+    }
   }
   return { metric: config.fitness.metric, sets: setNames, inDomain: t.in_domain, outOfDomain: t.out_of_domain, rows };
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 
 import { EvolverArgumentError } from '../errors.js';
 import { GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
+import { nameRegexProblem } from './tensor-regex.js';
 
 export class ConfigError extends EvolverArgumentError {
   override readonly name = 'ConfigError';
@@ -29,14 +30,11 @@ const fixedOrRange = (min: number, max: number) =>
     z.tuple([z.number().min(min).max(max), z.number().min(min).max(max)]).refine(([lo, hi]) => lo <= hi, 'the range must be [low, high] with low <= high'),
   ]);
 
-const regexString = z.string().refine((s) => {
-  try {
-    new RegExp(s);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'expected a valid regular expression');
+/** A tensor-name pattern, checked by the linear-time engine that will run it (tensor-regex.ts). */
+const regexString = z.string().superRefine((s, ctx) => {
+  const problem = nameRegexProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const moduleFitness = z.strictObject({
   type: z.literal('module'),
@@ -79,6 +77,8 @@ const finalTable = z.strictObject({
   sets: z.record(z.string(), z.string().min(1)),
   in_domain: z.array(z.string()).default([]),
   out_of_domain: z.array(z.string()).default([]),
+  /** Keep the merges the table made in <run>/merges/ (default: each is deleted once scored). */
+  keep_merges: z.boolean().default(false),
   /** Extra models in the table (name -> checkpoint). */
   baselines: z.record(z.string(), z.string().min(1)).default({}),
   /** One-shot merges of the input population as rows, their parameter chosen on the dev (fitness) sets. */

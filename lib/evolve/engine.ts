@@ -26,7 +26,8 @@ import { Merger } from './merger.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
-import { RunFolder, RunFolderError } from './run-folder.js';
+import { RunFolder, RunFolderError, RunFolderExistsError } from './run-folder.js';
+import { carriedFilesFolder } from '../store/carried-files.js';
 
 export const VERSION = '0.1.0';
 
@@ -75,6 +76,13 @@ interface Member {
   fitness: Fitness;
 }
 
+/** The 'table' event: the final table's progress (one step = one evaluation). */
+export interface TableProgress {
+  done: number;
+  total: number;
+  label: string;
+}
+
 export type StopReason = 'generations' | 'max_trials' | 'max_seconds' | 'patience' | 'aborted';
 
 export interface TrialEvent {
@@ -112,7 +120,7 @@ export interface EvolveOptions {
 
 /**
  * Events: 'initial' (InitialScore), 'trial' (TrialEvent), 'generation' ({generation, best,
- * mean}), 'done' (RunReport), 'log' (string).
+ * mean}), 'table' (TableProgress: the final table), 'done' (RunReport), 'log' (string).
  */
 export class EvolutionRun extends EventEmitter {
   /** The run's configuration (on resume: the one run.json recorded). */
@@ -195,9 +203,9 @@ export class EvolutionRun extends EventEmitter {
       // The folder is the run, wherever it is now: the output recorded at its start is history.
       this.config = { ...this.runJson.config, output: this.folder.dir };
     } else {
-      if (this.folder.exists()) throw new RunFolderError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
+      if (this.folder.exists()) throw new RunFolderExistsError(`${this.folder.dir} already holds a run; resume it with \`evolver evolve --resume ${this.folder.dir}\` or choose another output`);
       const stray = this.folder.strayContents();
-      if (stray.length > 0) throw new RunFolderError(`${this.folder.dir} is not empty (${stray.slice(0, 3).join(', ')}${stray.length > 3 ? ', ...' : ''}) and holds no run.json: it is not a complete run, and a new run never adopts what is there — choose another output or remove it`);
+      if (stray.length > 0) throw new RunFolderExistsError(`${this.folder.dir} is not empty (${stray.slice(0, 3).join(', ')}${stray.length > 3 ? ', ...' : ''}) and holds no run.json: it is not a complete run, and a new run never adopts what is there — choose another output or remove it`);
     }
     const c = this.config;
     // Inputs are checked before anything is created: a failed start leaves no folder behind.
@@ -418,6 +426,7 @@ export class EvolutionRun extends EventEmitter {
       if (score === undefined) {
         const sum = checksum(input, this.evolved);
         const fitness = this.cache.get(sum) ?? (await this.evaluate(input));
+        input.checkIntact();
         score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
       }
       initial.push(score);
@@ -519,6 +528,9 @@ export class EvolutionRun extends EventEmitter {
         } else {
           fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`);
         }
+        // An evaluation that read a file which shrank under it read zeros: not a result.
+        scored.checkIntact();
+        child.checkIntact();
       } finally {
         if (scored !== child) scored.close();
       }
@@ -676,6 +688,8 @@ export class EvolutionRun extends EventEmitter {
   private beforeJournal(files: readonly string[]): void {
     try {
       this.inputWatch?.check();
+      for (const input of this.inputs) input.checkIntact();
+      for (const m of this.members) m.weights.checkIntact();
     } catch (err) {
       for (const f of files) fs.rmSync(f, { force: true });
       throw err;
@@ -700,14 +714,17 @@ export class EvolutionRun extends EventEmitter {
     // With a merger the output is the merged population, not one member.
     writeCheckpoint(this.merged?.weights ?? best.weights, this.folder.best, {
       maxShardBytes: maxShard,
-      copyFilesFrom: this.config.copy_files_from ?? firstInput.folder,
+      copyFilesFrom: this.config.copy_files_from ?? carriedFilesFolder(firstInput.path) ?? firstInput.folder,
       overwrite: true,
       metadata: this.merged !== undefined ? { evolver_merger: this.config.merger!.method } : { evolver_best_member: String(bestMember) },
     });
     let finalTable: FinalTable | undefined;
     if (this.config.final_table !== undefined && stop !== 'aborted') {
       this.emit('log', 'evaluating the final table on the held-out sets');
-      finalTable = await buildFinalTable(this.config, this.folder.best, path.join(this.folder.dir, 'merges'), this.evaluator, (l) => this.emit('log', l));
+      finalTable = await buildFinalTable(this.config, this.folder.best, path.join(this.folder.dir, 'merges'), this.evaluator, {
+        log: (l) => this.emit('log', l),
+        onProgress: (done, total, label) => this.emit('table', { done, total, label } satisfies TableProgress),
+      });
     }
     const report = buildReport({
       config: this.config,

@@ -1,4 +1,4 @@
-/** Which members a trial uses, per strategy (DESIGN.md; interp as in the paper's released code). */
+/** Which members a trial uses, per strategy (docs/design.md; interp as in the paper's released code). */
 import { STRATEGIES, type Strategy } from '../kernels/strategies.js';
 import { DRAW, pick } from './draws.js';
 

@@ -23,7 +23,7 @@ export interface MergerConfig {
 async function asF32(w: WeightSet, name: string): Promise<Float32Array> {
   const v = w.view(name);
   if (v instanceof Float32Array) return v;
-  const out = new Float32Array(w.meta(name).elements);
+  const out = k.scratchF32(w.meta(name).elements);
   await k.convert({ src: v as Uint16Array, inDtype: w.meta(name).dtype as KernelDType, out, outDtype: 'F32' });
   return out;
 }

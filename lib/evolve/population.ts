@@ -7,6 +7,8 @@ import { EvolverArgumentError, WeightFileError } from '../errors.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { isComputeDType } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
+import { ConfigError } from './config.js';
+import { type NameMatcher, NameRegexError, compileNameRegex } from './tensor-regex.js';
 
 export class PopulationError extends EvolverArgumentError {
   override readonly name = 'PopulationError';
@@ -20,9 +22,23 @@ export interface TensorPlanEntry {
   j: number;
 }
 
-export function selectTensors(names: readonly string[], include: readonly string[], exclude: readonly string[]): { evolved: string[]; carried: string[] } {
-  const inc = include.map((r) => new RegExp(r));
-  const exc = exclude.map((r) => new RegExp(r));
+/**
+ * Splits tensor names into evolved (matching an include pattern and no exclude pattern) and
+ * carried. Patterns run on a linear-time engine (see tensor-regex.ts): a pattern RE2 cannot run
+ * (backreference, lookaround) is a ConfigError naming the field (`include[i]` / `exclude[i]`)
+ * and the pattern; `configFile` names the config in that error.
+ */
+export function selectTensors(names: readonly string[], include: readonly string[], exclude: readonly string[], configFile = 'evolve config'): { evolved: string[]; carried: string[] } {
+  const compile = (field: string) => (pattern: string, i: number): NameMatcher => {
+    try {
+      return compileNameRegex(pattern);
+    } catch (err) {
+      if (err instanceof NameRegexError) throw new ConfigError(configFile, `${field}[${i}]`, err.message);
+      throw err;
+    }
+  };
+  const inc = include.map(compile('include'));
+  const exc = exclude.map(compile('exclude'));
   const evolved: string[] = [];
   const carried: string[] = [];
   for (const name of [...names].sort()) {

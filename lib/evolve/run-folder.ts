@@ -1,5 +1,5 @@
 /**
- * The run folder (DESIGN.md): run.json, journal.jsonl, population/, trial/, best/,
+ * The run folder (docs/design.md): run.json, journal.jsonl, population/, trial/, best/,
  * report.json (+ report.html), and run.lock while a process uses it.
  */
 import fs from 'node:fs';
@@ -11,6 +11,12 @@ import { nonFiniteReplacer } from './journal.js';
 
 export class RunFolderError extends EvolverArgumentError {
   override readonly name: string = 'RunFolderError';
+}
+
+/** The output folder already holds a run, or other files: a new run never starts there (exit 73). */
+export class RunFolderExistsError extends RunFolderError {
+  override readonly name: string = 'RunFolderError';
+  override readonly code = 'OUTPUT_EXISTS' as 'INVALID_ARGUMENT';
 }
 
 export class RunFolder {

@@ -58,6 +58,16 @@ function runArgs(o: RunOptions): { threads?: number; chunk?: number; backend: st
 }
 
 /** Sets the default thread count of kernel calls (0 or less: the online cores). */
+/**
+ * A float32 scratch array in native memory (an anonymous mapping): kernels use it in place,
+ * while a JS-heap array is worked on as a native copy (so that a detach mid-call cannot free
+ * memory a kernel thread writes). Arrays over 4 GiB fall back to the JS heap.
+ */
+export function scratchF32(elements: number): Float32Array {
+  const bytes = elements * 4;
+  return bytes > 0 && bytes <= 2 ** 32 ? new Float32Array(native.allocate(bytes)) : new Float32Array(elements);
+}
+
 export function setThreads(n: number): void {
   if (!Number.isInteger(n)) fail(`Expected an integer for threads but received ${n}`);
   native.kernels.setThreads(n);
@@ -100,7 +110,7 @@ export interface DeOptions extends RunOptions {
   offset?: number;
 }
 
-/** Fused mutation + binomial crossover of one tensor (DESIGN.md), in one pass over memory. */
+/** Fused mutation + binomial crossover of one tensor (docs/design.md), in one pass over memory. */
 export async function de(o: DeOptions): Promise<void> {
   const strategy = oneOf(o.strategy, STRATEGY_NAMES, 'strategy');
   const spec = STRATEGIES[strategy];

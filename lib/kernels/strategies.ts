@@ -1,4 +1,4 @@
-/** The DE mutation strategies of DESIGN.md, as a small declarative registry. */
+/** The DE mutation strategies of docs/design.md, as a small declarative registry. */
 
 export type Strategy = 'current/1' | 'rand/1' | 'best/1' | 'current-to-best/1' | 'interp';
 export type Granularity = 'element' | 'row' | 'tensor';
@@ -7,7 +7,7 @@ export type ThirdRole = 'r0' | 'best' | 'ref';
 
 export interface StrategySpec {
   name: Strategy;
-  /** The mutant, as DESIGN.md writes it (x = target). */
+  /** The mutant, as docs/design.md writes it (x = target). */
   formula: string;
   /** Reads the difference a - b of two other members. */
   usesDifference: boolean;
@@ -27,7 +27,7 @@ export const STRATEGIES: Readonly<Record<Strategy, StrategySpec>> = {
 export const STRATEGY_NAMES = Object.keys(STRATEGIES) as Strategy[];
 export const GRANULARITIES: readonly Granularity[] = ['element', 'row', 'tensor'];
 
-/** Stream of tensor j in trial k: k * 2^20 + j (DESIGN.md). */
+/** Stream of tensor j in trial k: k * 2^20 + j (docs/design.md). */
 export function streamFor(trial: number | bigint, tensorIndex: number): bigint {
   return BigInt(trial) * (1n << 20n) + BigInt(tensorIndex);
 }

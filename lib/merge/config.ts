@@ -2,7 +2,8 @@
  * mergekit's YAML merge configuration: `models` (each with `parameters`), `base_model`,
  * `merge_method`, `parameters`, `dtype`, `out_dtype`. Parameter values are scalars, gradients
  * (a list interpolated over layer depth) or lists of `{filter, value}` conditions on tensor
- * names. Keys this tool does not implement are an error that lists them — never ignored.
+ * names. Keys this tool does not implement are an error that lists them — never ignored
+ * (`int8_mask`, which only changes how mergekit stores masks, is accepted and has no effect).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,6 +33,12 @@ export interface MergeConfig {
 
 const TOP_KEYS = new Set(['models', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
 const KNOWN_UNSUPPORTED = ['slices', 'tokenizer_source', 'tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
+/**
+ * Global parameters mergekit configs commonly carry that change how mergekit spends memory, not
+ * what it computes: `int8_mask` stores its intermediate masks as int8 instead of the working
+ * dtype. The kernels here never materialize a mask, so it is accepted (a boolean) and ignored.
+ */
+export const ACCEPTED_NO_EFFECT = new Set(['int8_mask']);
 
 export function parseDtype(s: unknown, file: string, key: string): KernelDType {
   const map: Record<string, KernelDType> = { float32: 'F32', fp32: 'F32', f32: 'F32', float16: 'F16', fp16: 'F16', half: 'F16', f16: 'F16', bfloat16: 'BF16', bf16: 'BF16' };
@@ -61,6 +68,12 @@ function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file:
   const allowed = method.params.filter((p) => (p.perModel === true) === perModel).map((p) => p.name);
   const out: Record<string, ParamValue> = {};
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (perModel && ACCEPTED_NO_EFFECT.has(name)) throw new ConfigError(file, `${key}.${name}`, `'${name}' is a global parameter; put it under parameters`);
+    if (ACCEPTED_NO_EFFECT.has(name)) {
+      // mergekit's memory options: accepted for compatibility, no effect on the result here.
+      if (typeof value !== 'boolean') throw new ConfigError(file, `${key}.${name}`, `expected true or false, got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (!allowed.includes(name)) {
       const other = method.params.some((p) => p.name === name);
       throw new ConfigError(file, `${key}.${name}`, other

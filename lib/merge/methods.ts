@@ -150,7 +150,7 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       const n = j.inputs.length;
       // Task vectors x_i - base in float32, straight from the inputs' own dtype (one kernel pass each).
       const taus = await Promise.all(j.inputs.map(async (x) => {
-        const tau = new Float32Array(x.length);
+        const tau = k.scratchF32(x.length);
         await k.linear({ inputs: [x, j.base!], weights: [1, -1], inDtype: j.inDtype, outDtype: 'F32', out: tau });
         return tau;
       }));

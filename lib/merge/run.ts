@@ -1,9 +1,9 @@
 /**
  * Runs a merge config: streams tensor by tensor from the mapped inputs into mapped output
  * shards (memory stays flat whatever the model size), writes the index and carries the config
- * and tokenizer files of the base (or first) model.
+ * and tokenizer files of the base (or first) model. The output folder appears complete or not
+ * at all (written into a temp sibling, then swapped in atomically).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 
 import * as k from '../kernels/index.js';
@@ -12,8 +12,8 @@ import type { KernelDType } from '../native.js';
 import { INDEX_NAME, SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
 import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
-import { copyCarriedFiles, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
-import { SafetensorsWriter, fsyncDir } from '../store/writer.js';
+import { type OutputFolder, copyCarriedFiles, openOutputFolder, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
+import { SafetensorsWriter } from '../store/writer.js';
 import { type MergeConfig, layerInfo, resolveParam } from './config.js';
 import type { TensorJob } from './methods.js';
 
@@ -40,6 +40,7 @@ export interface MergeRunResult {
 export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunOptions = {}): Promise<MergeRunResult> {
   const t0 = performance.now();
   const opened: WeightSet[] = [];
+  let out: OutputFolder | undefined;
   const open = (p: string) => {
     const w = openWeights(p);
     opened.push(w);
@@ -79,14 +80,15 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     const source = { names: () => names, meta: outMeta, chunks: () => [], metadata: {} };
     const groups = planShards(source, o.maxShardBytes ?? 5_000_000_000);
     const shardNames = groups.length === 1 ? [SINGLE_NAME] : groups.map((_, i) => shardName(i, groups.length));
-    fs.mkdirSync(outDir, { recursive: true });
-    const existing = fs.readdirSync(outDir).filter((f) => f.endsWith('.safetensors') || f === INDEX_NAME);
-    if (existing.length > 0 && o.overwrite !== true) throw new WeightFileError('OUTPUT_EXISTS', outDir, `already holds weights (${existing.join(', ')}); choose an empty folder`);
+    // The output appears complete or not at all: written into a temp sibling, swapped in at the
+    // end (see openOutputFolder); a failure (full disk...) leaves no partial shards behind.
+    out = openOutputFolder(outDir, { overwrite: o.overwrite === true, existsHint: 'choose an empty folder' });
+    const tempDir = out.dir;
 
     let index = 0, bytesRead = 0, bytesWritten = 0, flushSeconds = 0;
     const weightMap: Record<string, string> = {};
     for (const [g, group] of groups.entries()) {
-      const writer = SafetensorsWriter.create(path.join(outDir, shardNames[g]!), {
+      const writer = SafetensorsWriter.create(path.join(tempDir, shardNames[g]!), {
         tensors: group.map(outMeta),
         metadata: { format: 'pt', merge_method: config.method.name, ...(o.seed !== undefined ? { seed: String(o.seed) } : {}) },
       });
@@ -115,10 +117,14 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
         throw err;
       }
     }
-    if (groups.length > 1) writeFileAtomic(path.join(outDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
-    copyCarriedFiles(ref.folder, outDir);
-    fsyncDir(outDir);
+    if (groups.length > 1) writeFileAtomic(path.join(tempDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
+    copyCarriedFiles(ref.folder, tempDir);
+    out.commit();
     return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
+  } catch (err) {
+    if (out === undefined) throw err;
+    out.abort();
+    throw out.retarget(err);
   } finally {
     for (const w of opened) w.close();
   }
@@ -157,7 +163,7 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {
     const v = w.view(name) as Float32Array | Uint16Array;
     if (dtypes.size === 1) return v;
-    const f = new Float32Array(w.meta(name).elements);
+    const f = k.scratchF32(w.meta(name).elements);
     await k.convert({ src: v, inDtype: w.meta(name).dtype as KernelDType, out: f, outDtype: 'F32' });
     return f;
   };

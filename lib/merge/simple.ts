@@ -14,12 +14,14 @@ export type SimpleMerge =
   | { kind: 'task_arithmetic'; lambda: number }
   | { kind: 'ties'; lambda: number; density: number };
 
-export async function mergeToFile(models: readonly WeightSet[], base: WeightSet | undefined, merge: SimpleMerge, file: string, outDtype: KernelDType = 'F32'): Promise<void> {
+/** `outDtype`: the computed tensors' dtype (default: each tensor's own, as in the first model). */
+export async function mergeToFile(models: readonly WeightSet[], base: WeightSet | undefined, merge: SimpleMerge, file: string, outDtype?: KernelDType): Promise<void> {
   const first = models[0]!;
   const names = first.names();
   const computed = (name: string) => isComputeDType(first.meta(name).dtype) && (merge.kind === 'average' || base?.has(name) === true);
+  const outOf = (name: string) => outDtype ?? (first.meta(name).dtype as KernelDType);
   const writer = SafetensorsWriter.create(file, {
-    tensors: names.map((n) => ({ ...first.meta(n), dtype: computed(n) ? outDtype : first.meta(n).dtype })),
+    tensors: names.map((n) => ({ ...first.meta(n), dtype: computed(n) ? outOf(n) : first.meta(n).dtype })),
     metadata: { format: 'pt', evolver_merge: JSON.stringify(merge) },
   });
   try {
@@ -31,10 +33,11 @@ export async function mergeToFile(models: readonly WeightSet[], base: WeightSet 
       const inDtype = first.meta(name).dtype as KernelDType;
       const inputs = models.map((m) => m.view(name));
       const out = writer.view(name);
+      const dtype = outOf(name);
       const weights = models.map(() => (merge.kind === 'average' ? 1 / models.length : 1));
-      if (merge.kind === 'average') await k.linear({ inputs, weights, inDtype, outDtype, out });
-      else if (merge.kind === 'task_arithmetic') await k.taskArithmetic({ inputs, weights, base: base!.view(name), lambda: merge.lambda, inDtype, outDtype, out });
-      else await k.ties({ inputs, weights, base: base!.view(name), lambda: merge.lambda, density: merge.density, inDtype, outDtype, out });
+      if (merge.kind === 'average') await k.linear({ inputs, weights, inDtype, outDtype: dtype, out });
+      else if (merge.kind === 'task_arithmetic') await k.taskArithmetic({ inputs, weights, base: base!.view(name), lambda: merge.lambda, inDtype, outDtype: dtype, out });
+      else await k.ties({ inputs, weights, base: base!.view(name), lambda: merge.lambda, density: merge.density, inDtype, outDtype: dtype, out });
     }
     await writer.commitAsync();
   } catch (err) {

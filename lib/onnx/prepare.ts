@@ -15,7 +15,7 @@ import { BadInputError } from '../errors.js';
 import type { DType } from '../store/dtypes.js';
 import { resolveInside } from '../store/paths.js';
 import { SafetensorsWriter } from '../store/writer.js';
-import { copyCarriedFiles } from '../store/write-checkpoint.js';
+import { copyCarriedFiles, writeFileAtomic } from '../store/write-checkpoint.js';
 
 const { onnx } = onnxProto;
 
@@ -107,8 +107,7 @@ export function prepareOnnx(modelFile: string, outDir: string): PrepareResult {
     throw err;
   }
   const encoded = onnx.ModelProto.encode(model).finish();
-  fs.writeFileSync(`${graphOut}.tmp`, encoded);
-  fs.renameSync(`${graphOut}.tmp`, graphOut);
+  writeFileAtomic(graphOut, encoded);
   copyCarriedFiles(modelDir, outDir);
   return { graph: graphOut, weights: weightsOut, moved: moved.length, kept: kept.length };
 }

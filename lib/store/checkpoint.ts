@@ -8,7 +8,7 @@ import path from 'node:path';
 import { WeightFileError } from '../errors.js';
 import type { TensorArray } from './dtypes.js';
 import type { AdviceHint } from '../native.js';
-import { resolveInside } from './paths.js';
+import { entryExists, resolveInside, statFollowing } from './paths.js';
 import { CONVERT_HINT, isPickleName, refusePickle } from './refuse.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 import { type TensorMeta, type WeightSource, compareNames } from './source.js';
@@ -97,6 +97,21 @@ export class WeightSet implements WeightSource {
     return n;
   }
 
+  /** Whether any file of the set shrank (or could not be read) while mapped; see checkIntact(). */
+  get faulted(): boolean {
+    return this.files.some((f) => f.faulted);
+  }
+
+  /**
+   * Throws WeightFileError FILE_CHANGED naming the file when a file of the set shrank (or a page
+   * could not be read) while mapped: its missing pages read as zeros (the process survives the
+   * SIGBUS), so an evaluation or checksum over the set since then is invalid. Call it after such
+   * a pass, before trusting its result.
+   */
+  checkIntact(): void {
+    for (const f of this.files) f.checkIntact();
+  }
+
   close(): void {
     for (const f of this.files) f.close();
   }
@@ -112,12 +127,9 @@ export class WeightSet implements WeightSource {
  */
 export function openWeights(target: string): WeightSet {
   refusePickle(target);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(target);
-  } catch {
-    throw new WeightFileError('NOT_FOUND', target, 'no such file or folder');
-  }
+  // Symlinks are followed (a hub-cache snapshot is a folder of links into ../../blobs); a
+  // dangling link or a loop is reported as such.
+  const stat = statFollowing(target);
   if (stat.isFile()) {
     if (path.basename(target) === INDEX_NAME) return openSharded(path.dirname(target), target);
     const file = SafetensorsFile.open(target);
@@ -125,15 +137,20 @@ export function openWeights(target: string): WeightSet {
   }
   if (!stat.isDirectory()) throw new WeightFileError('NOT_A_FILE', target, 'is neither a file nor a folder');
   const index = path.join(target, INDEX_NAME);
-  if (fs.existsSync(index)) return openSharded(target, index);
+  if (entryExists(index)) {
+    statFollowing(index);
+    return openSharded(target, index);
+  }
   const single = path.join(target, SINGLE_NAME);
-  if (fs.existsSync(single)) {
+  if (entryExists(single)) {
+    statFollowing(single);
     const file = SafetensorsFile.open(single);
     return new WeightSet(target, 'safetensors', target, [file], { ...file.metadata });
   }
   const entries = fs.readdirSync(target);
   const safetensors = entries.filter((e) => e.endsWith('.safetensors'));
   if (safetensors.length === 1) {
+    statFollowing(path.join(target, safetensors[0]!));
     const file = SafetensorsFile.open(path.join(target, safetensors[0]!));
     return new WeightSet(target, 'safetensors', target, [file], { ...file.metadata });
   }
@@ -165,11 +182,9 @@ function openSharded(folder: string, indexPath: string): WeightSet {
     set.add(tensor);
   }
   if (wanted.size === 0) throw new WeightFileError('INDEX_INVALID', indexPath, "'weight_map' is empty");
-  // A missing shard is reported now, not at first use.
-  for (const shard of wanted.keys()) {
-    const full = path.join(folder, shard);
-    if (!fs.existsSync(full)) throw new WeightFileError('MISSING_SHARD', full, `is listed in ${indexPath} but does not exist`);
-  }
+  // A missing shard is reported now, not at first use. Symlinks in the folder are followed
+  // (the index's names were checked lexically above); dangling links and loops say so.
+  for (const shard of wanted.keys()) statFollowing(path.join(folder, shard), 'MISSING_SHARD', indexPath);
   const files: SafetensorsFile[] = [];
   const owner = new Map<string, string>();
   try {

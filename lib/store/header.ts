@@ -35,23 +35,73 @@ export function readHeaderLength(first8: Uint8Array, fileSize: number, file: str
     throw new WeightFileError('TOO_SHORT', file, `the file is ${fileSize} bytes, shorter than the 8-byte header length`);
   }
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_BYTES) || 8n + n > BigInt(fileSize)) {
+    // An implausible length: say what the file is when its first bytes tell (text, ONNX, ...).
+    const foreign = foreignFormat(first8, file);
+    if (foreign !== undefined) {
+      throw new WeightFileError('NOT_SAFETENSORS', file, `not a safetensors file: it looks like ${foreign} (a safetensors file starts with an 8-byte header length, then a JSON header)`);
+    }
+  }
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new WeightFileError('HEADER_TOO_LARGE', file, `header length ${n} is above the ${MAX_HEADER_BYTES}-byte cap`);
+    throw new WeightFileError('HEADER_TOO_LARGE', file, `header length ${n} is above the ${MAX_HEADER_BYTES}-byte cap (a damaged file, or not a safetensors file)`);
   }
   const length = Number(n);
   if (8 + length > fileSize) {
-    throw new WeightFileError('HEADER_OUT_OF_BOUNDS', file, `header length ${length} runs past the end of the ${fileSize}-byte file`);
+    throw new WeightFileError('HEADER_OUT_OF_BOUNDS', file, `header length ${length} runs past the end of the ${fileSize}-byte file (a truncated file, or not a safetensors file)`);
   }
   return length;
 }
 
+const TEXT_EXTENSIONS: Record<string, string> = {
+  '.jsonl': 'a JSON Lines text file', '.ndjson': 'a JSON Lines text file', '.json': 'a JSON text file',
+  '.yaml': 'a YAML text file', '.yml': 'a YAML text file', '.csv': 'a CSV text file', '.tsv': 'a TSV text file',
+  '.md': 'a Markdown text file', '.txt': 'a text file', '.py': 'a Python source file',
+};
+
+/**
+ * What a file whose first 8 bytes cannot be a safetensors header length looks like: a phrase
+ * for the error message, or undefined when the bytes look like nothing in particular (a damaged
+ * file) or like a pickle / torch.save zip (explained by their own hint). A real header length is
+ * below 2^27, so its upper bytes are zero: text never is one.
+ */
+export function foreignFormat(first8: Uint8Array, file: string): string | undefined {
+  const b = first8;
+  const ext = /\.[^./\\]+$/.exec(file)?.[0]?.toLowerCase() ?? '';
+  const starts = (...bytes: number[]) => bytes.every((x, i) => b[i] === x);
+  // zip (torch.save, .npz) and raw pickles keep their header code: SafetensorsFile.open appends
+  // pickleMagicHint, which names them and gives the conversion command.
+  if (starts(0x50, 0x4b, 0x03, 0x04) || (b[0] === 0x80 && b[1] !== undefined && b[1] >= 2 && b[1] <= 5)) return undefined;
+  if (starts(0x47, 0x47, 0x55, 0x46)) return 'a GGUF file (llama.cpp)';
+  if (starts(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59)) return 'a NumPy .npy array';
+  if (starts(0x89, 0x48, 0x44, 0x46)) return 'an HDF5 file (Keras .h5?)';
+  if (starts(0x1f, 0x8b)) return 'a gzip archive';
+  // ONNX is a protobuf ModelProto: ir_version (field 1, varint), then producer_name, graph, ...
+  if (ext === '.onnx' || (b[0] === 0x08 && b[1]! < 0x80 && [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42].includes(b[2]!))) {
+    return `an ONNX model (protobuf)${ext === '.onnx' ? '' : '; a graph goes to --graph / fitness.graph'}`;
+  }
+  const text = b.length >= 8 && [...b.subarray(0, 8)].every((x) => x === 0x09 || x === 0x0a || x === 0x0d || (x >= 0x20 && x <= 0x7e) || (x >= 0x80 && x <= 0xf4 && x !== 0xc0 && x !== 0xc1));
+  if (text) {
+    const preview = new TextDecoder('utf-8').decode(b.subarray(0, 8)).replace(/\uFFFD+$/, '');
+    return `${TEXT_EXTENSIONS[ext] ?? 'a text file'} (it starts with ${JSON.stringify(preview)})`;
+  }
+  return undefined;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Bytes a JSON text may start with (whitespace, object, array, string, number, literals). */
+const JSON_START = new Set([...' \t\r\n{["-0123456789tfn'].map((c) => c.charCodeAt(0)));
 
 /**
  * Validates the header JSON bytes (without the 8-byte length) for a file of `fileSize` bytes.
  */
 export function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): ParsedHeader {
   const headerLength = headerBytes.length;
+  // The header is a JSON object: a first byte no JSON value starts with means some other format.
+  const first = headerBytes[0];
+  if (first !== undefined && !JSON_START.has(first)) {
+    throw new WeightFileError('NOT_SAFETENSORS', file, `not a safetensors file: its header (byte 8 on) should be a JSON object starting with '{', found byte 0x${first.toString(16).padStart(2, '0')}`);
+  }
   let text: string;
   try {
     text = utf8.decode(headerBytes);

@@ -115,6 +115,7 @@ export class SafetensorsFile {
   /** The tensor's bytes as zero-copy views of at most `maxBytes` each (whole elements). */
   chunks(name: string, maxBytes = MAX_VIEW_BYTES): Uint8Array[] {
     const t = this.info(name);
+    this.requireOpen(name);
     // One view when it fits: the same ArrayBuffer that view() and bytes() hand out.
     if (t.byteLength <= Math.min(maxBytes, MAX_VIEW_BYTES)) return [new Uint8Array(this.buffer(t))];
     return viewChunks(this.mapping, this.path, t.fileOffset, t.byteLength, maxBytes, t.byteLength / Math.max(1, t.elements) || 1);
@@ -152,8 +153,28 @@ export class SafetensorsFile {
     return this.mapping.region(offset, length);
   }
 
+  /** Whether the file shrank (or a page could not be read) while mapped; see checkIntact(). */
+  get faulted(): boolean {
+    return this.mapping.faulted();
+  }
+
+  /**
+   * Throws WeightFileError FILE_CHANGED naming the file when it shrank (or a page could not be
+   * read) while mapped. Such a page reads as zeros instead of killing the process (SIGBUS), so
+   * whatever was computed from the file since (an evaluation, a checksum) is invalid: call this
+   * after such a pass. Kernels that read the file reject with the same error by themselves.
+   */
+  checkIntact(): void {
+    try {
+      this.mapping.checkIntact();
+    } catch (err) {
+      throw fromSystemError(err, this.path, 'reading');
+    }
+  }
+
   private requireOpen(tensor?: string): void {
     if (this.mapping.closed) throw new WeightFileError('CLOSED', this.path, 'the file is closed', tensor === undefined ? {} : { tensor });
+    if (this.mapping.faulted()) this.checkIntact();  // no view of a file that changed under its mapping
   }
 
   /** Unmaps the file; every view handed out becomes empty (detached). Idempotent. */

@@ -113,7 +113,7 @@ export class SafetensorsWriter {
     const tempPath = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     let mapping: NativeMappedFile;
     try {
-      mapping = native.MappedFile.create(tempPath, layout.totalSize, options.space ?? 'check');
+      mapping = native.MappedFile.create(tempPath, layout.totalSize, options.space ?? 'check', file);
     } catch (err) {
       throw fromSystemError(err, file, 'creating');
     }
@@ -127,6 +127,7 @@ export class SafetensorsWriter {
 
   private planned(name: string): PlannedTensor {
     if (this.state !== 'open') throw new WeightFileError('CLOSED', this.path, `the writer is already ${this.state}`, { tensor: name });
+    if (this.mapping.faulted()) this.checkIntact();  // the disk filled up under an earlier write
     const t = this.byName.get(name);
     if (t === undefined) throw new WeightFileError('TENSOR_NOT_FOUND', this.path, 'not in the write plan', { tensor: name });
     return t;
@@ -169,6 +170,20 @@ export class SafetensorsWriter {
         }
       }
     }
+    this.checkIntact();
+  }
+
+  /**
+   * Throws WeightFileError NO_SPACE naming the file when a page of the output could not be
+   * written (the disk filled up after the free-space check: the SIGBUS was repaired with a zero
+   * page). commit() checks it too, so such a file never gets its final name.
+   */
+  checkIntact(): void {
+    try {
+      this.mapping.checkIntact();
+    } catch (err) {
+      throw fromSystemError(err, this.path, 'writing');
+    }
   }
 
   /** Advice on how the tensor's pages will be used ('populate': map them now, in one call). */
@@ -210,7 +225,9 @@ export class SafetensorsWriter {
 
   /** After the flush: unmap, rename into place, make the rename durable. */
   private publish(): void {
-    this.mapping.close();
+    // A page that never reached the file (full disk, SIGBUS repaired) must not be published.
+    this.mapping.checkIntact();
+    if (this.mapping.close()) this.mapping.checkIntact();
     fs.renameSync(this.tempPath, this.path);
     fsyncDir(path.dirname(path.resolve(this.path)));
     this.state = 'committed';

@@ -8,19 +8,10 @@ import path from 'node:path';
 import { WeightFileError } from '../../lib/errors.js';
 import { EvolutionRun } from '../../lib/evolve/engine.js';
 import { readJournal } from '../../lib/evolve/journal.js';
-import { tempDir } from '../helpers.js';
+import { mountTmpfs, tempDir } from '../helpers.js';
 import { distanceEvaluator, testConfig } from './helpers.js';
 
-function tmpfs(sizeMiB: number): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const dir = tempDir('evolver-fs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir], { stdio: 'ignore' });
-    return dir;
-  } catch {
-    return undefined;
-  }
-}
+const tmpfs = mountTmpfs;
 const umount = (dir: string) => execFileSync('umount', [dir]);
 
 describe('a run folder on a full or read-only file system', function () {

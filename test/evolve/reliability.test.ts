@@ -11,7 +11,7 @@ import type { Evaluator } from '../../lib/evolve/evaluator.js';
 import { InputChangedError } from '../../lib/evolve/inputs.js';
 import { Journal, type JournalEntry, readJournal } from '../../lib/evolve/journal.js';
 import { RunFolderError } from '../../lib/evolve/run-folder.js';
-import { tempDir } from '../helpers.js';
+import { mountTmpfs, tempDir } from '../helpers.js';
 import { BF16_MODELS, distanceEvaluator, testConfig } from './helpers.js';
 
 const bestBytes = (dir: string) => fs.readFileSync(path.join(dir, 'best', 'model.safetensors'));
@@ -32,15 +32,16 @@ async function runUntil(config: ReturnType<typeof testConfig>, evaluator: Evalua
   return run.run();
 }
 
-function tmpfs(sizeMiB: number): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const dir = tempDir('evolver-fs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir], { stdio: 'ignore' });
-    return dir;
-  } catch {
-    return undefined;
-  }
+const tmpfs = mountTmpfs;
+
+/** The example models copied to a temp folder (tests that change an input change these). */
+function copiesOfModels(): string[] {
+  const dir = tempDir();
+  return BF16_MODELS.map((m, i) => {
+    const copy = path.join(dir, `m${i}.safetensors`);
+    fs.copyFileSync(m, copy);
+    return copy;
+  });
 }
 
 function entry(k: number): JournalEntry {
@@ -107,12 +108,7 @@ describe('run folder reliability', function () {
 
   it('an input replaced between a run and its resume, or during a run, is refused naming the file', async () => {
     const evaluator = await distanceEvaluator();
-    const dir = tempDir();
-    const models = BF16_MODELS.map((m, i) => {
-      const copy = path.join(dir, `m${i}.safetensors`);
-      fs.copyFileSync(m, copy);
-      return copy;
-    });
+    const models = copiesOfModels();
     const config = testConfig({ models, generations: 2 });
     await runUntil(config, evaluator, 2);
     // Replaced by another model of the same shape: only the identity in run.json can tell.
@@ -130,6 +126,24 @@ describe('run folder reliability', function () {
     await assert.rejects(new EvolutionRun({ folder: config.output, evaluator: meddling, resume: true }).run(), (e: unknown) => e instanceof InputChangedError && e.file === models[2]);
     assert.equal(readJournal(path.join(config.output, 'journal.jsonl')).entries.length, journalBefore.length + 2, 'the trial made on a changed input is not journaled');
     assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), []);
+  });
+
+  it('an input truncated while mapped during a run is a typed error naming it (no SIGBUS death); restored, the run resumes identically', async () => {
+    const evaluator = await distanceEvaluator();
+    const models = copiesOfModels();
+    const overrides = { generations: 2, strategy: 'interp', F: 0.3 } as const;
+    const refDir = await reference(overrides, evaluator);
+    const config = testConfig({ ...overrides, models });
+    let calls = 0;
+    const truncating: Evaluator = async (w, o) => {
+      if (++calls === 7) fs.truncateSync(models[2]!, 4096);
+      return evaluator(w, o);
+    };
+    await assert.rejects(new EvolutionRun({ config, evaluator: truncating }).run(), (e: unknown) => (e instanceof InputChangedError || (e instanceof WeightFileError && e.code === 'FILE_CHANGED')) && (e as Error).message.includes(models[2]!));
+    assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), []);
+    fs.copyFileSync(BF16_MODELS[2]!, models[2]!);
+    await new EvolutionRun({ folder: config.output, evaluator, resume: true }).run();
+    assert.ok(bestBytes(config.output).equals(bestBytes(refDir)));
   });
 
   it('a damaged journal line is refused without changing anything; --repair recovers the uninterrupted result', async () => {

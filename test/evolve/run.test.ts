@@ -65,7 +65,7 @@ describe('the Evolver run (library API)', function () {
     });
   }
 
-  it('writes the run folder as DESIGN.md describes, and the journal replays to every member bit for bit', async () => {
+  it('writes the run folder as docs/design.md describes, and the journal replays to every member bit for bit', async () => {
     const config = testConfig({ strategy: 'rand/1', F: [0.05, 0.3], CR: [0.5, 1], generations: 3, granularity: 'row' });
     const evaluator = await distanceEvaluator();
     const run = new EvolutionRun({ config, evaluator });

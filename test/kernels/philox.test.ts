@@ -5,7 +5,7 @@ import { RUN_SEED, rng } from './inputs.js';
 import { philoxBlock, philoxDraw } from './reference.js';
 
 describe('Philox4x32-10', () => {
-  it('matches the known answers of DESIGN.md (native and TypeScript)', () => {
+  it('matches the known answers of docs/design.md (native and TypeScript)', () => {
     const hex = (w: ArrayLike<number>) => Array.from(w, (x) => x.toString(16).padStart(8, '0')).join(' ');
     assert.equal(hex(native.kernels.philoxBlock(0, 0, 0, 0, 0, 0)), '6627e8d5 e169c58d bc57ac4c 9b00dbd8');
     const f = 0xffffffff;

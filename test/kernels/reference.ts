@@ -1,5 +1,5 @@
 /**
- * A deliberately plain TypeScript implementation of DESIGN.md's kernel semantics, written
+ * A deliberately plain TypeScript implementation of docs/design.md's kernel semantics, written
  * independently of the C++ code: Philox from 16-bit partial products, dtype conversions from
  * the IEEE definitions, float32 fma by round-to-odd, TIES selection by sorting. The native
  * kernels must match it bit for bit.
@@ -274,7 +274,7 @@ export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DT
   return Array.from(bits, (b) => storedBits(loadAs(b, inDtype), outDtype));
 }
 
-/** Reductions in the fixed order of DESIGN.md: blocks of 4096, 16 double lanes, lanes then blocks summed in order. */
+/** Reductions in the fixed order of docs/design.md: blocks of 4096, 16 double lanes, lanes then blocks summed in order. */
 export function statsRef(bits: ArrayLike<number>, dtype: DType) {
   let nan = 0, posInf = 0, negInf = 0, sum = 0, sumSquares = 0;
   let min: number | null = null, max: number | null = null;
