@@ -46,7 +46,7 @@ export function registerEvolve(program: Command): void {
       // appended whole, so the folder stays resumable (the unfinished trial is made again).
       const stop = new AbortController();
       let interrupts = 0;
-      const resumeHint = `evolver evolve --resume ${config.output}`;
+      const resumeHint = `npx evolver evolve --resume ${config.output}`;
       const onSigint = () => {
         interrupts++;
         if (interrupts === 1) {
@@ -98,24 +98,25 @@ function jsonEvents(run: EvolutionRun): View {
 
 function progressBar(run: EvolutionRun): View {
   const bar = new cliProgress.SingleBar(
-    { format: 'trials {bar} {value}/{total} | best {best} | accepted {rate}% | ETA {eta}', hideCursor: true, clearOnComplete: false },
+    { format: 'trials {bar} {value}/{total} | best {best} | accepted {rate}% | ETA {eta_text}', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   let firstDone = 0;
   let t0 = 0;
-  run.on('initial', (s: InitialScore) => process.stderr.write(`initial fitness of member ${s.member}: ${s.fitness.toFixed(6)}  (${path.basename(s.model)})\n`));
+  run.on('initial', (s: InitialScore) => process.stderr.write(`initial fitness of member ${s.member}: ${s.fitness.toFixed(6)}  (${path.basename(s.model)})${s.recorded ? ', recorded' : ''}\n`));
   run.on('trial', (t: TrialEvent) => {
     if (!started) {
-      bar.start(t.trialsPlanned, t.trialsDone - 1, { best: t.best.toFixed(6), rate: '0', eta: '-' });
+      bar.start(t.trialsPlanned, t.trialsDone - 1, { best: t.best.toFixed(6), rate: '0', eta_text: '-' });
       started = true;
       firstDone = t.trialsDone - 1;
       t0 = t.elapsedSeconds;
     }
-    // Our own ETA over this session's trials (cli-progress's prints '2m60s' at some values).
+    // Our own ETA over this session's trials, as `eta_text`: cli-progress fills its own `eta`
+    // placeholder itself (raw seconds, 'INF'), and its `eta_formatted` printed '2m60s' at times.
     const done = t.trialsDone - firstDone;
     const eta = done > 0 ? formatDuration(((t.elapsedSeconds - t0) / done) * (t.trialsPlanned - t.trialsDone)) : '-';
-    bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0), eta });
+    bar.update(t.trialsDone, { best: t.best.toFixed(6), rate: (t.acceptanceRate * 100).toFixed(0), eta_text: eta });
   });
   run.on('log', (l: string) => {
     if (started) bar.stop();
@@ -123,18 +124,18 @@ function progressBar(run: EvolutionRun): View {
     process.stderr.write(l + '\n');
   });
   // The final table: its own bar (the longest quiet phase otherwise).
-  const table = new cliProgress.SingleBar({ format: 'final table {bar} {value}/{total} | {label} | ETA {eta}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const table = new cliProgress.SingleBar({ format: 'final table {bar} {value}/{total} | {label} | ETA {eta_text}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
   let tableStarted = 0;
   run.on('table', (p: TableProgress) => {
     if (started) bar.stop();
     started = false;
     if (tableStarted === 0) {
       tableStarted = performance.now();
-      table.start(p.total, p.done, { label: p.label, eta: '-' });
+      table.start(p.total, p.done, { label: p.label, eta_text: '-' });
     }
     const elapsed = (performance.now() - tableStarted) / 1000;
     const eta = p.done > 0 ? formatDuration((elapsed / p.done) * (p.total - p.done)) : '-';
-    table.update(p.done, { label: p.label, eta });
+    table.update(p.done, { label: p.label, eta_text: eta });
     if (p.done === p.total) table.stop();
   });
   return { end: () => started && bar.stop() };
@@ -143,7 +144,7 @@ function progressBar(run: EvolutionRun): View {
 function plainLines(run: EvolutionRun): View {
   run.on('log', (l: string) => process.stderr.write(l + '\n'));
   run.on('table', (p: TableProgress) => p.done < p.total && process.stderr.write(`final table ${p.done + 1}/${p.total}: ${p.label}\n`));
-  run.on('initial', (s: InitialScore) => process.stderr.write(`initial member ${s.member} fitness ${s.fitness.toFixed(6)} (${path.basename(s.model)})\n`));
+  run.on('initial', (s: InitialScore) => process.stderr.write(`initial member ${s.member} fitness ${s.fitness.toFixed(6)} (${path.basename(s.model)}${s.recorded ? ', recorded in run.json' : ''})\n`));
   run.on('trial', (t: TrialEvent) => {
     const e = t.entry;
     process.stderr.write(`trial ${e.k} gen ${e.generation} target ${e.target}: fitness ${e.fitness.toFixed(6)} vs ${e.parentFitness.toFixed(6)} ${e.accepted ? 'accepted' : 'rejected'}${e.reason ? ` (${e.reason})` : ''}; best ${t.best.toFixed(6)}\n`);
@@ -154,7 +155,7 @@ function plainLines(run: EvolutionRun): View {
 function summary(r: RunReport, dir: string): string {
   const t = r.throughput;
   return [
-    `run ${dir}: ${r.trials} trials, ${r.accepted} accepted (${(r.acceptanceRate * 100).toFixed(1)}%), stopped by ${r.stop}`,
+    `run ${dir}: ${r.trials} trials, ${r.accepted} accepted (${(r.acceptanceRate * 100).toFixed(1)}%), stopped by ${r.stop === 'aborted' ? 'Ctrl-C (the stop signal)' : r.stop}`,
     r.merged
       ? `merged population (${r.merged.method}) fitness ${r.merged.initial.toFixed(6)} -> ${r.merged.final.toFixed(6)}; merged weights in ${path.join(dir, 'best')}`
       : `best fitness ${r.initialBest.toFixed(6)} -> ${r.finalBest.toFixed(6)} (member ${r.bestMember}); best weights in ${path.join(dir, 'best')}`,

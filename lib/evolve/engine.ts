@@ -66,6 +66,8 @@ export interface InitialScore {
   checksum: string;
   fitness: number;
   metrics: Record<string, number>;
+  /** On resume: read from run.json, not evaluated again. */
+  recorded?: boolean;
 }
 
 interface Member {
@@ -430,6 +432,7 @@ export class EvolutionRun extends EventEmitter {
         score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
       }
       initial.push(score);
+      if (known.has(i)) score = { ...score, recorded: true };
       this.cache.set(score.checksum, { score: score.fitness, metrics: score.metrics });
       const m = this.members[i]!;
       if (m.file === input.path) {

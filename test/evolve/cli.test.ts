@@ -62,7 +62,7 @@ describe('evolver evolve (CLI)', function () {
     assert.ok(report.trials < 30);
     assert.equal(report.trials, fs.readFileSync(path.join(config.output, 'journal.jsonl'), 'utf8').trim().split('\n').length, 'the trial in flight was finished and journaled');
     assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), [], 'no trial file is left behind');
-    assert.match(stdout, /resume with: evolver evolve --resume /);
+    assert.match(stdout, /resume with: npx evolver evolve --resume /);
     const resumed = evolver('evolve', '--resume', config.output);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, /30 trials/);
@@ -84,10 +84,21 @@ describe('evolver evolve (CLI)', function () {
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('exit', resolve));
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /quit; resume with: evolver evolve --resume /);
+    assert.match(stderr, /quit; resume with: npx evolver evolve --resume /);
     const resumed = evolver('evolve', '--resume', config.output);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, /10 trials/);
+  });
+
+  it('ETA text: whole seconds first, never 2m60s; the bars show our text, not cli-progress\'s raw {eta}', async () => {
+    const { formatDuration } = await import('../../lib/cli/evolve-command.js');
+    assert.equal(formatDuration(179.6), '3m00s');
+    assert.equal(formatDuration(59.5), '1m00s');
+    assert.equal(formatDuration(7), '7s');
+    assert.equal(formatDuration(3600 + 59.7), '1h01m00s');
+    assert.equal(formatDuration(Infinity), '-');
+    const source = fs.readFileSync(path.join(ROOT, 'lib', 'cli', 'evolve-command.ts'), 'utf8');
+    assert.doesNotMatch(source, /\{eta\}|\{eta_formatted\}/, 'cli-progress fills {eta} / {eta_formatted} itself');
   });
 
   it('a config error exits with one line naming the key path', () => {
