@@ -38,7 +38,8 @@
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",
         "cpp/napi_nll.cc",
-        "cpp/napi_fs.cc"
+        "cpp/napi_fs.cc",
+        "cpp/napi_hash.cc"
       ]
     }
   ]

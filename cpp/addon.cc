@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCuda(env, exports);
   InitNll(env, exports);
   InitFs(env, exports);
+  InitHash(env, exports);
   return exports;
 }
 

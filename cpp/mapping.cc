@@ -146,6 +146,37 @@ bool Mapping::Anonymous(uint64_t size, Mapping* out, MapError* err) {
   return true;
 }
 
+bool Mapping::Memory(uint64_t size, const std::string& label, Mapping* out, MapError* err) {
+  int fd = ::memfd_create(label.empty() ? "evolver-memory" : label.c_str(), MFD_CLOEXEC);
+  if (fd < 0) return Fail(err, errno, "cannot create a memory file for", label);
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  auto undo = [&](int e, const char* what) {
+    ::close(fd);
+    out->fd_ = -1;
+    return Fail(err, e, what, label + " (" + std::to_string(size) + " bytes in memory)");
+  };
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return undo(errno, "cannot size");
+  out->path_ = path;
+  out->fd_ = fd;
+  out->size_ = size;
+  out->writable_ = true;
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return undo(errno, "cannot map");
+    out->base_ = static_cast<uint8_t*>(p);
+    if (!out->Protect(err)) {
+      ::munmap(p, size);
+      out->base_ = nullptr;
+      MapError keep = *err;
+      undo(EMFILE, "cannot map");
+      *err = keep;
+      return false;
+    }
+  }
+  out->open_ = true;
+  return true;
+}
+
 // Puts the mapping in the SIGBUS registry (sigbus.h); a process with 65536 mappings open fails here.
 bool Mapping::Protect(MapError* err) {
   sigbus::Install();

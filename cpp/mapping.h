@@ -30,6 +30,10 @@ class Mapping {
   // Anonymous zeroed memory owned by the mapping (no file, never faults): buffers that
   // native work uses in place, pinned like file mappings.
   static bool Anonymous(uint64_t size, Mapping* out, MapError* err);
+  // A file in memory (memfd_create), mapped shared and read-write. Its path is
+  // /proc/self/fd/<fd>, so the file can be opened again (OpenReadOnly) while this mapping
+  // holds the descriptor: a trial slot that kernels write and evaluators read, never on disk.
+  static bool Memory(uint64_t size, const std::string& label, Mapping* out, MapError* err);
 
   Mapping() = default;
   Mapping(const Mapping&) = delete;

@@ -18,5 +18,6 @@ void InitStream(Napi::Env env, Napi::Object exports);
 void InitCuda(Napi::Env env, Napi::Object exports);
 void InitNll(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
+void InitHash(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

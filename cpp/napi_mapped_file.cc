@@ -23,6 +23,7 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
                        {
                            StaticMethod("openReadOnly", &MappedFile::OpenReadOnly),
                            StaticMethod("create", &MappedFile::Create),
+                           StaticMethod("createMemory", &MappedFile::CreateMemory),
                            InstanceMethod("region", &MappedFile::Region),
                            InstanceMethod("advise", &MappedFile::Advise),
                            InstanceMethod("flush", &MappedFile::Flush),
@@ -83,6 +84,22 @@ class MappedFile : public Napi::ObjectWrap<MappedFile> {
     if (!Mapping::Create(info[0].As<Napi::String>(), static_cast<uint64_t>(size), space, m.get(), &err))
       ThrowCoded(env, err.code, err.message);
     if (info.Length() >= 4 && info[3].IsString()) m->set_label(info[3].As<Napi::String>());
+    return Wrap(env, std::move(m));
+  }
+
+  // createMemory(size, label): a memfd of `size` bytes mapped read-write; path() is
+  // /proc/self/fd/<fd> while it is open, so openReadOnly(path) maps the same memory again.
+  static Napi::Value CreateMemory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EVOLVER_GUARD(env, info.Length() >= 2 && info[0].IsNumber() && info[1].IsString(), "EINVAL", "createMemory(size, label): expected (number, string)");
+    double size = info[0].As<Napi::Number>().DoubleValue();
+    EVOLVER_GUARD(env, size >= 0 && size <= 9007199254740991.0 && size == static_cast<double>(static_cast<uint64_t>(size)),
+                  "EINVAL", "createMemory(): size must be a non-negative integer");
+    auto m = std::make_shared<Mapping>();
+    MapError err;
+    const std::string label = info[1].As<Napi::String>();
+    if (!Mapping::Memory(static_cast<uint64_t>(size), label, m.get(), &err)) ThrowCoded(env, err.code, err.message);
+    m->set_label(label);
     return Wrap(env, std::move(m));
   }
 

@@ -104,6 +104,11 @@ export interface NativeAddon {
     openReadOnly(path: string): NativeMappedFile;
     /** `label`: the file errors about the mapping name (a writer's final path; default `path`). */
     create(path: string, size: number, space: 'sparse' | 'check' | 'reserve', label?: string): NativeMappedFile;
+    /**
+     * A file in memory (memfd_create) of `size` bytes, mapped shared read-write. Its `path` is
+     * /proc/self/fd/<fd> while it is open: openReadOnly(path) maps the same memory again.
+     */
+    createMemory(size: number, label: string): NativeMappedFile;
   };
   backends(): NativeBackend[];
   arch: string;
@@ -124,6 +129,13 @@ export interface NativeAddon {
    * support it, 'EXDEV' across file systems, ...) and whose message names both paths.
    */
   exchangePaths(a: string, b: string): void;
+  /**
+   * XXH64 (seed 0) of every `chunkBytes` chunk of `buffer` (counted from its start; the last one
+   * may be shorter), on the kernel thread pool: the digests do not depend on `threads`.
+   */
+  hashChunks(buffer: BufferLike, chunkBytes: number, threads: number): Promise<BigUint64Array>;
+  /** XXH64 (seed 0) of a whole buffer, synchronously. */
+  xxh64(buffer: BufferLike): bigint;
   /**
    * Zeroed native memory (an anonymous mapping) as an ArrayBuffer, at most 4 GiB. Kernels use
    * it in place (no copy, pinned while they run) like a mapped file; JS-heap buffers are worked

@@ -21,7 +21,9 @@ import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
 import { Journal, type JournalEntry, byteLengthOfLines, decodeNumber, readJournal } from './journal.js';
 import { InputWatch, type InputIdentity, identify, verifyInputs } from './inputs.js';
 import { type TrialMembers, chooseMembers } from './members.js';
-import { checksum, makeOffspring } from './offspring.js';
+import { makeOffspring } from './offspring.js';
+import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content-hash.js';
+import { TrialSlot } from './trial-slot.js';
 import { Merger } from './merger.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
@@ -52,6 +54,8 @@ interface RunJson {
   evolved: string[];
   carried: string[];
   environment: { node: string; isa: string; host: string };
+  /** How trial checksums are computed (content-hash.ts); absent in runs made before it: sha256. */
+  checksum?: ChecksumAlgorithm;
   /** What identifies each input model's files (lib/evolve/inputs.ts); absent in runs made before it. */
   inputs?: InputIdentity[];
   initial?: InitialScore[];
@@ -141,7 +145,13 @@ export class EvolutionRun extends EventEmitter {
   private release: (() => void) | undefined;
   private runJson!: RunJson;
   private started = 0;
-  private timing = { offspring: 0, evaluation: 0, evaluations: 0 };
+  private timing = { offspring: 0, hash: 0, persist: 0, evaluation: 0, evaluations: 0 };
+  /** Trial slots in memory (trial-slot.ts): one per offspring made at once. */
+  private slots: TrialSlot[] = [];
+  /** The journal lines (and renames) of decided trials, in order; see land(). */
+  private landing: Promise<void> = Promise.resolve();
+  private landingError: unknown;
+  private readonly unlanded = new Set<string>();
   private merger: Merger | undefined;
   private mergerBase: WeightSet | undefined;
   /** With a merger: the current merged population and its fitness (what offspring must beat). */
@@ -232,6 +242,7 @@ export class EvolutionRun extends EventEmitter {
           evolved,
           carried,
           environment: { node: process.version, isa: bestIsa(), host: os.hostname() },
+          checksum: DEFAULT_CHECKSUM,
           inputs: this.inputs.map(identify),
         };
         this.folder.writeJson(this.folder.runJson, this.runJson);
@@ -271,7 +282,7 @@ export class EvolutionRun extends EventEmitter {
     }
     this.entries = this.completeUnits(entries);
     if (this.entries.length !== read.entries.length || read.damaged !== undefined) keep = byteLengthOfLines(this.folder.journal, this.entries.length);
-    const consistent = this.populationMatchesJournal();
+    const consistent = await this.populationMatchesJournal();
     if (consistent !== true) {
       if (!this.repair) throw new RunFolderError(`${consistent}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` rebuilds the population from the journal (no evaluations needed)`);
     }
@@ -300,7 +311,7 @@ export class EvolutionRun extends EventEmitter {
       await this.merger.full(this.members.map((x) => x.weights), this.mergerBase, this.evolved, this.mergedFile());
     }
     const weights = openWeights(this.mergedFile());
-    const sum = checksum(weights, this.evolved);
+    const sum = await this.hash(weights);
     const expected = lastAccepted?.mergedChecksum ?? this.runJson.initialMerged?.checksum;
     if (expected !== undefined && sum !== expected) throw new RunFolderError(`${this.mergedFile()} does not hold the merged model the journal expects (the run folder was changed by hand)`);
     let fitness: Fitness;
@@ -330,7 +341,7 @@ export class EvolutionRun extends EventEmitter {
   }
 
   /** True, or what is wrong: a member file missing or not holding what the journal accepted last. */
-  private populationMatchesJournal(): true | string {
+  private async populationMatchesJournal(): Promise<true | string> {
     for (const [t, e] of this.latestAccepted()) {
       const pending = this.folder.trialFile(e.k);
       const file = fs.existsSync(pending) ? pending : this.folder.member(t);
@@ -339,7 +350,7 @@ export class EvolutionRun extends EventEmitter {
       try {
         const weights = openWeights(file);
         try {
-          sum = checksum(weights, this.evolved);
+          sum = await this.hash(weights);
         } finally {
           weights.close();
         }
@@ -385,18 +396,21 @@ export class EvolutionRun extends EventEmitter {
     const unit = this.config.schedule === 'sequential' ? 1 : this.n;
     for (let at = 0; at < this.entries.length; at += unit) {
       const parents = [...this.members];
-      const made: { e: JournalEntry; file: string }[] = [];
+      const made: { e: JournalEntry; file: string; weights: WeightSet }[] = [];
+      const slot = this.slot(0);
       for (const e of this.entries.slice(at, at + unit)) {
         if (!e.accepted) continue;
-        const file = this.folder.trialFile(e.k);
-        await makeOffspring({ ...this.offspringSpec(e.k, e.target, parents, e.members, e.F, e.CR), file });
-        const child = openWeights(file);
-        const sum = checksum(child, this.evolved);
-        child.close();
+        await makeOffspring(this.offspringSpec(e.k, e.target, parents, e.members, e.F, e.CR), slot);
+        const sum = await this.hash(slot.weights);
         if (sum !== e.checksum) throw new RunFolderError(`repair: trial k=${e.k} rebuilt from the journal has checksum ${sum.slice(0, 12)}, the journal says ${e.checksum.slice(0, 12)}; the inputs or the journal differ from the run's — this folder cannot be repaired`);
-        made.push({ e, file });
+        const { file, weights, durable } = await this.persist({ ...e, seconds: { ...e.seconds } }, slot);
+        await durable;
+        made.push({ e, file, weights });
       }
-      for (const { e, file } of made) this.accept(e, file);
+      for (const { e, file, weights } of made) {
+        fs.renameSync(file, this.folder.member(e.target));
+        this.install(e, weights);
+      }
     }
   }
 
@@ -405,7 +419,6 @@ export class EvolutionRun extends EventEmitter {
     return {
       plan: this.plan,
       members: parents.map((m) => m.weights),
-      carriedFrom: this.inputs[0]!,
       target,
       used,
       strategy: c.strategy as Strategy,
@@ -414,7 +427,6 @@ export class EvolutionRun extends EventEmitter {
       CR,
       seed: c.seed,
       k,
-      metadata: { evolver_trial: String(k) },
       ...(this.threads ? { threads: this.threads } : {}),
     };
   }
@@ -426,7 +438,7 @@ export class EvolutionRun extends EventEmitter {
       const input = this.inputs[i]!;
       let score = known.get(i);
       if (score === undefined) {
-        const sum = checksum(input, this.evolved);
+        const sum = await this.hash(input);
         const fitness = this.cache.get(sum) ?? (await this.evaluate(input));
         input.checkIntact();
         score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
@@ -445,6 +457,13 @@ export class EvolutionRun extends EventEmitter {
       this.runJson.initial = initial;
       this.folder.writeJson(this.folder.runJson, this.runJson);
     }
+  }
+
+  /** The checksum of the evolved tensors of `weights`, by the run's algorithm (content-hash.ts). */
+  private async hash(weights: WeightSet): Promise<string> {
+    const sum = await contentHash(weights, this.evolved, this.runJson.checksum ?? 'sha256', this.threads ?? 0);
+    weights.checkIntact();  // a file that shrank under its mapping read as zeros: never a valid checksum
+    return sum;
   }
 
   /** Runs the evaluator; a throw becomes an EvaluationError naming what was evaluated (`what`). */
@@ -475,8 +494,8 @@ export class EvolutionRun extends EventEmitter {
     return this.members.length;
   }
 
-  /** Makes and evaluates trial k against `parents` (a snapshot of the population). */
-  private async trial(k: number, parents: readonly Member[]): Promise<{ entry: JournalEntry; file: string }> {
+  /** Makes trial k into `slot` from `parents` (a snapshot of the population) and evaluates it. */
+  private async trial(k: number, parents: readonly Member[], slot: TrialSlot): Promise<JournalEntry> {
     const c = this.config;
     const generation = Math.floor(k / this.n);
     const target = k % this.n;
@@ -484,63 +503,58 @@ export class EvolutionRun extends EventEmitter {
     const used = chooseMembers(c.strategy as Strategy, target, this.n, u, parents.map((m) => m.fitness.score), generation, c.generations);
     const F = dither(c.F, u[DRAW.F]!);
     const CR = dither(c.CR, u[DRAW.CR]!);
-    const file = this.folder.trialFile(k);
-    fs.rmSync(file, { force: true });
     try {
-      return await this.scoreTrial(k, generation, target, parents, used, F, CR, file);
+      return await this.scoreTrial(k, generation, target, parents, used, F, CR, slot);
     } catch (err) {
       // Nothing of a failed trial stays behind: a resume makes it again from the journal.
-      fs.rmSync(file, { force: true });
       if (this.merger !== undefined) fs.rmSync(this.mergedFile(k), { force: true });
       throw err;
     }
   }
 
-  private async scoreTrial(k: number, generation: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number, file: string): Promise<{ entry: JournalEntry; file: string }> {
+  private async scoreTrial(k: number, generation: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number, slot: TrialSlot): Promise<JournalEntry> {
     const c = this.config;
     const t0 = performance.now();
-    await makeOffspring({ ...this.offspringSpec(k, target, parents, used, F, CR), file });
+    await makeOffspring(this.offspringSpec(k, target, parents, used, F, CR), slot);
     const offspringSeconds = (performance.now() - t0) / 1000;
     this.timing.offspring += offspringSeconds;
-    const child = openWeights(file);
+    const child = slot.weights;
     let fitness: Fitness;
-    let sum: string;
     let mergedSum: string | undefined;
     let cached = false;
+    const h0 = performance.now();
+    const sum = await this.hash(child);
+    const hashSeconds = (performance.now() - h0) / 1000;
+    this.timing.hash += hashSeconds;
     const e0 = this.timing.evaluation;
-    try {
-      sum = checksum(child, this.evolved);
-      // With a merger the offspring is scored inside the merged population.
-      let scored: WeightSet = child;
-      let scoredSum = sum;
-      if (this.merger !== undefined) {
-        const m0 = performance.now();
-        const mergedTrial = this.mergedFile(k);
-        fs.rmSync(mergedTrial, { force: true });
-        if (this.merger.incremental) await this.merger.update(this.merged!.weights, parents[target]!.weights, child, target, this.evolved, mergedTrial);
-        else await this.merger.full(parents.map((p, i) => (i === target ? child : p.weights)), this.mergerBase, this.evolved, mergedTrial);
-        this.timing.offspring += (performance.now() - m0) / 1000;
-        scored = openWeights(mergedTrial);
-        scoredSum = mergedSum = checksum(scored, this.evolved);
-      }
-      try {
-        const hit = this.cache.get(scoredSum);
-        if (hit !== undefined) {
-          fitness = hit;
-          cached = true;
-        } else {
-          fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`);
-        }
-        // An evaluation that read a file which shrank under it read zeros: not a result.
-        scored.checkIntact();
-        child.checkIntact();
-      } finally {
-        if (scored !== child) scored.close();
-      }
-      this.cache.set(scoredSum, fitness);
-    } finally {
-      child.close();
+    // With a merger the offspring is scored inside the merged population.
+    let scored: WeightSet = child;
+    let scoredSum = sum;
+    if (this.merger !== undefined) {
+      const m0 = performance.now();
+      const mergedTrial = this.mergedFile(k);
+      fs.rmSync(mergedTrial, { force: true });
+      if (this.merger.incremental) await this.merger.update(this.merged!.weights, parents[target]!.weights, child, target, this.evolved, mergedTrial);
+      else await this.merger.full(parents.map((p, i) => (i === target ? child : p.weights)), this.mergerBase, this.evolved, mergedTrial);
+      this.timing.offspring += (performance.now() - m0) / 1000;
+      scored = openWeights(mergedTrial);
+      scoredSum = mergedSum = await this.hash(scored);
     }
+    try {
+      const hit = this.cache.get(scoredSum);
+      if (hit !== undefined) {
+        fitness = hit;
+        cached = true;
+      } else {
+        fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`);
+      }
+      // An evaluation that read a file which shrank under it read zeros: not a result.
+      scored.checkIntact();
+      slot.checkIntact();
+    } finally {
+      if (scored !== child) scored.close();
+    }
+    this.cache.set(scoredSum, fitness);
     const parentFitness = this.merged !== undefined ? this.merged.fitness.score : parents[target]!.fitness.score;
     const better = c.accept === 'better' ? fitness.score > parentFitness : fitness.score >= parentFitness;
     const entry: JournalEntry = {
@@ -558,26 +572,52 @@ export class EvolutionRun extends EventEmitter {
       parentFitness,
       accepted: better && fitness.score !== -Infinity,
       checksum: sum,
-      seconds: { offspring: offspringSeconds, evaluation: this.timing.evaluation - e0 },
+      seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: this.timing.evaluation - e0 },
     };
     if (cached) entry.cached = true;
     if (mergedSum !== undefined) entry.mergedChecksum = mergedSum;
     if (fitness.score === -Infinity) entry.reason = 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
-    return { entry, file };
+    return entry;
   }
 
-  /** Renames an accepted trial into the population (atomic) and opens it as member `target`. */
-  private accept(entry: JournalEntry, file: string): void {
-    const old = this.members[entry.target]!;
+  /**
+   * Writes an accepted offspring from its slot to trial/k-<k>.safetensors (at memory speed, into
+   * the page cache) and opens it: the new member. `durable` resolves after its fsync.
+   */
+  private async persist(entry: JournalEntry, slot: TrialSlot): Promise<{ file: string; weights: WeightSet; durable: Promise<void> }> {
+    const p0 = performance.now();
+    const file = this.folder.trialFile(entry.k);
+    fs.rmSync(file, { force: true });
+    const { durable } = await slot.persist(file, { evolver_trial: String(entry.k) });
+    const weights = openWeights(file);
+    const seconds = (performance.now() - p0) / 1000;
+    entry.seconds.persist = seconds;
+    this.timing.persist += seconds;
+    return { file, weights, durable };
+  }
+
+  /**
+   * Renames an accepted trial's file into the population (atomic) and installs it as member
+   * `target` (already opened by persist(), or opened here).
+   */
+  private accept(entry: JournalEntry, file: string, opened?: WeightSet): void {
     const dest = this.folder.member(entry.target);
     fs.renameSync(file, dest);
-    if (old.file !== this.inputs[entry.target]!.path) old.weights.close();
-    this.members[entry.target] = { weights: openWeights(dest), file: dest, checksum: entry.checksum, fitness: { score: entry.fitness, metrics: entry.metrics } };
-    if (this.merged !== undefined) {
-      this.merged.weights.close();
-      fs.renameSync(this.mergedFile(entry.k), this.mergedFile());
-      this.merged = { weights: openWeights(this.mergedFile()), checksum: entry.mergedChecksum!, fitness: { score: entry.fitness, metrics: entry.metrics } };
-    }
+    this.install(entry, opened ?? openWeights(dest));
+    this.acceptMerged(entry);
+  }
+
+  private install(entry: JournalEntry, weights: WeightSet): void {
+    const old = this.members[entry.target]!;
+    if (old.weights !== this.inputs[entry.target]) old.weights.close();
+    this.members[entry.target] = { weights, file: this.folder.member(entry.target), checksum: entry.checksum, fitness: { score: entry.fitness, metrics: entry.metrics } };
+  }
+
+  private acceptMerged(entry: JournalEntry): void {
+    if (this.merged === undefined) return;
+    this.merged.weights.close();
+    fs.renameSync(this.mergedFile(entry.k), this.mergedFile());
+    this.merged = { weights: openWeights(this.mergedFile()), checksum: entry.mergedChecksum!, fitness: { score: entry.fitness, metrics: entry.metrics } };
   }
 
   private record(entry: JournalEntry): void {
@@ -627,23 +667,78 @@ export class EvolutionRun extends EventEmitter {
     return Math.floor(this.entries.length / this.n) - lastImprovement;
   }
 
+  /**
+   * Sequential: each trial is selected before the next is made. An accepted offspring's fsync,
+   * journal line and rename ("landing") overlap the next trial; landings run one after another
+   * in trial order, so the journal's order and its guarantees are those of a plain loop: a line
+   * is appended only after the file it accepts is durable, and before the rename. A crash
+   * loses the trials whose lines were not yet written (the landing one and the one in flight);
+   * a resume makes them again, identically.
+   */
   private async sequential(): Promise<StopReason> {
-    for (let k = this.entries.length; ; k++) {
-      const stop = this.stopBeforeTrial(k);
-      if (stop) return stop;
-      const { entry, file } = await this.trial(k, this.members);
-      this.beforeJournal([file]);
-      // The journal line first (whole and fsync'd, or it throws), then the rename: a crash
-      // between the two is finished on resume.
-      this.journal!.append([entry]);
-      if (entry.accepted) this.accept(entry, file);
-      else {
-        fs.rmSync(file, { force: true });
-        if (this.merged !== undefined) fs.rmSync(this.mergedFile(k), { force: true });
+    const slot = this.slot(0);
+    try {
+      for (let k = this.entries.length; ; k++) {
+        this.throwIfLandingFailed();
+        const stop = this.stopBeforeTrial(k);
+        if (stop) return stop;
+        const entry = await this.trial(k, this.members, slot);
+        if (entry.accepted) {
+          const { file, weights, durable } = await this.persist(entry, slot);
+          if (this.merger !== undefined) {
+            // The merged model is renamed with the member: no overlap with a merger.
+            await durable;
+            this.land([entry], async () => this.accept(entry, file, weights));
+            await this.landing;
+          } else {
+            this.install(entry, weights);  // the next trial reads it from the page cache
+            this.unlanded.add(file);
+            this.land([entry], async () => {
+              await durable;
+              return () => fs.renameSync(file, this.folder.member(entry.target));
+            }, file);
+          }
+        } else {
+          this.land([entry], async () => () => this.merger !== undefined && fs.rmSync(this.mergedFile(k), { force: true }));
+        }
+        this.record(entry);
+        if ((k + 1) % this.n === 0) this.emitGeneration(Math.floor(k / this.n));
       }
-      this.record(entry);
-      if ((k + 1) % this.n === 0) this.emitGeneration(Math.floor(k / this.n));
+    } finally {
+      await this.landing.catch(() => {});
+      // Accepted files whose journal line was never written: not part of the run (a resume remakes them).
+      for (const f of this.unlanded) fs.rmSync(f, { force: true });
+      this.unlanded.clear();
     }
+  }
+
+  /**
+   * Queues the journal line(s) of decided trials: after the landings before them, after
+   * `ready` (which returns what to do once the line is durable: the renames), and after the
+   * last checks (beforeJournal).
+   */
+  private land(entries: JournalEntry[], ready: () => Promise<(() => unknown) | void>, file?: string): void {
+    const previous = this.landing;
+    this.landing = (async () => {
+      await previous;
+      const after = await ready();
+      this.beforeJournal();
+      this.journal!.append(entries);
+      if (file !== undefined) this.unlanded.delete(file);  // journaled: a resume finishes its rename
+      if (typeof after === 'function') after();
+    })();
+    this.landing.catch((err: unknown) => {
+      this.landingError ??= err;
+    });
+  }
+
+  private throwIfLandingFailed(): void {
+    if (this.landingError !== undefined) throw this.landingError;
+  }
+
+  private slot(i: number): TrialSlot {
+    this.slots[i] ??= TrialSlot.create(this.plan, this.inputs[0]!, `evolver trial slot ${i} of ${this.folder.dir}`);
+    return this.slots[i]!;
   }
 
   private async generational(): Promise<StopReason> {
@@ -652,51 +747,63 @@ export class EvolutionRun extends EventEmitter {
       const stop = this.stopBeforeTrial(g * this.n);
       if (stop) return stop;
       const parents = [...this.members];
-      const results: ({ entry: JournalEntry; file: string } | undefined)[] = Array.from({ length: this.n }, () => undefined);
-      // `concurrency` workers: while one evaluates, another is making its offspring.
+      const results: ({ entry: JournalEntry; persisted?: { file: string; weights: WeightSet } } | undefined)[] = Array.from({ length: this.n }, () => undefined);
+      const persisted = () => results.flatMap((r) => (r?.persisted ? [r.persisted] : []));
+      // `concurrency` workers, each with its own slot: while one evaluates, another makes its offspring.
       let next = 0;
-      const worker = async () => {
+      const worker = async (w: number) => {
+        const slot = this.slot(w);
         while (next < this.n && !this.signal?.aborted) {
           const t = next++;
-          results[t] = await this.trial(g * this.n + t, parents);
+          const entry = await this.trial(g * this.n + t, parents, slot);
+          if (!entry.accepted) {
+            results[t] = { entry };
+            continue;
+          }
+          const { file, weights, durable } = await this.persist(entry, slot);
+          results[t] = { entry, persisted: { file, weights } };
+          await durable;
         }
       };
-      await Promise.all(Array.from({ length: Math.min(c.concurrency, this.n) }, worker));
-      if (results.some((r) => r === undefined)) {
-        // Aborted mid-generation: nothing of it is journaled; a resume redoes it identically.
-        for (const r of results) if (r) fs.rmSync(r.file, { force: true });
-        return 'aborted';
-      }
-      const done = results as { entry: JournalEntry; file: string }[];
       try {
-        this.beforeJournal(done.map((r) => r.file));
-        this.journal!.append(done.map((r) => r.entry));
+        await Promise.all(Array.from({ length: Math.min(c.concurrency, this.n) }, (_, w) => worker(w)));
       } catch (err) {
-        for (const r of done) fs.rmSync(r.file, { force: true });
+        for (const p of persisted()) this.dropPersisted(p);
         throw err;
       }
-      for (const r of done) {
-        if (r.entry.accepted) this.accept(r.entry, r.file);
-        else fs.rmSync(r.file, { force: true });
+      if (results.some((r) => r === undefined)) {
+        // Aborted mid-generation: nothing of it is journaled; a resume redoes it identically.
+        for (const p of persisted()) this.dropPersisted(p);
+        return 'aborted';
       }
+      const done = results as { entry: JournalEntry; persisted?: { file: string; weights: WeightSet } }[];
+      try {
+        this.beforeJournal();
+        this.journal!.append(done.map((r) => r.entry));
+      } catch (err) {
+        for (const p of persisted()) this.dropPersisted(p);
+        throw err;
+      }
+      for (const r of done) if (r.persisted) this.accept(r.entry, r.persisted.file, r.persisted.weights);
       for (const r of done) this.record(r.entry);
       this.emitGeneration(g);
     }
   }
 
+  private dropPersisted(p: { file: string; weights: WeightSet }): void {
+    p.weights.close();
+    fs.rmSync(p.file, { force: true });
+  }
+
   /**
    * Last checks before trials become history: the inputs are still the run's (a replaced input
-   * would make the journal lie about how members were made). On failure the trial files go.
+   * would make the journal lie about how members were made). Trial files of a failure stay in
+   * trial/ until the resume clears them.
    */
-  private beforeJournal(files: readonly string[]): void {
-    try {
-      this.inputWatch?.check();
-      for (const input of this.inputs) input.checkIntact();
-      for (const m of this.members) m.weights.checkIntact();
-    } catch (err) {
-      for (const f of files) fs.rmSync(f, { force: true });
-      throw err;
-    }
+  private beforeJournal(): void {
+    this.inputWatch?.check();
+    for (const input of this.inputs) input.checkIntact();
+    for (const m of this.members) m.weights.checkIntact();
   }
 
   private emitGeneration(generation: number): void {
@@ -763,6 +870,7 @@ export class EvolutionRun extends EventEmitter {
     for (const i of this.inputs) i.close();
     this.merged?.weights.close();
     this.mergerBase?.close();
+    for (const slot of this.slots) slot?.close();
     this.journal?.close();
     this.release?.();
   }

@@ -41,7 +41,11 @@ export interface JournalEntry {
   cached?: boolean;
   /** With a merger: sha256 of the merged population this trial was scored as (fitness is its score). */
   mergedChecksum?: string;
-  seconds: { offspring: number; evaluation: number };
+  /**
+   * Where the trial's time went: making the offspring, hashing it, evaluating it, and (accepted
+   * trials) writing it to disk and opening it (the fsync after that overlaps the next trial).
+   */
+  seconds: { offspring: number; hash?: number; evaluation: number; persist?: number };
 }
 
 export interface JournalRead {

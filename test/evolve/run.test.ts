@@ -182,6 +182,33 @@ describe('the Evolver run (library API)', function () {
     assert.ok(fs.existsSync(path.join(config.output, 'best', 'config.json')), 'config.json carried from the first model folder');
   });
 
+  it('offspring live in a memory slot: evaluators read /proc/self/fd views, rejected trials never touch the disk', async () => {
+    const base = await distanceEvaluator();
+    const config = testConfig({ generations: 2 });
+    const trialDir = path.join(config.output, 'trial');
+    const paths = new Set<string>();
+    const seen = new Set<string>();
+    const watching: typeof base = Object.assign(async (w: Parameters<typeof base>[0], o: Parameters<typeof base>[1]) => {
+      paths.add(w.path);
+      if (fs.existsSync(trialDir)) for (const f of fs.readdirSync(trialDir)) seen.add(f);
+      return base(w, o);
+    }, { calls: 0 });
+    const report = await new EvolutionRun({ config, evaluator: watching }).run();
+    const slotPaths = [...paths].filter((p) => p.startsWith('/proc/self/fd/'));
+    assert.equal(slotPaths.length, 1, 'one slot, reused by every trial');
+    const entries = readJournal(path.join(config.output, 'journal.jsonl')).entries;
+    // trial/ only ever holds accepted offspring on their way to population/ (written while the next trial runs).
+    for (const e of entries) if (!e.accepted) assert.ok(!seen.has(`k-${e.k}.safetensors`), `rejected trial ${e.k} was written to disk`);
+    assert.ok(entries.some((e) => !e.accepted) && entries.some((e) => e.accepted), 'both kinds of trial happened');
+    assert.ok(entries.every((e) => typeof e.seconds.hash === 'number' && (e.accepted ? typeof e.seconds.persist === 'number' : e.seconds.persist === undefined)));
+    // Accepted offspring are complete files with the trial's metadata.
+    for (const m of report.final) {
+      if (!m.file.startsWith(config.output)) continue;
+      using w = openWeights(m.file);
+      assert.match(w.metadata.evolver_trial ?? '', /^\d+$/);
+    }
+  });
+
   it('a second process cannot use the run folder; a stopped run is resumed, a finished one only reported', async () => {
     const config = testConfig({ generations: 1 });
     const evaluator = await distanceEvaluator();

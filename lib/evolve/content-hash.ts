@@ -1,0 +1,40 @@
+/**
+ * The checksum of a weight set's evolved tensors: what the journal records for every trial,
+ * what the fitness cache is keyed by (identical weights are never evaluated twice) and what a
+ * resume checks member files against.
+ *
+ * `xxh64-1MiB` (runs made by this version): every evolved tensor, in sorted name order, is cut
+ * into 1 MiB chunks counted from its first byte; each chunk gets an XXH64 digest (seed 0) on
+ * the kernel thread pool, at memory speed; a sha256 over (name, byte length, the chunk digests
+ * in order) of every tensor gives the checksum. The chunking does not depend on the thread
+ * count, so neither does the checksum. XXH64 is not a cryptographic hash: it tells weights
+ * apart (a 64-bit digest per MiB, then sha256), it does not resist someone forging a collision
+ * on purpose — nothing here needs that.
+ *
+ * `sha256` (runs made before it; run.json has no `checksum` field): sha256 over the bytes of the
+ * evolved tensors in sorted name order. Resuming such a run keeps using it.
+ */
+import crypto from 'node:crypto';
+
+import { native } from '../native.js';
+import type { WeightSource } from '../store/source.js';
+
+export type ChecksumAlgorithm = 'xxh64-1MiB' | 'sha256';
+export const DEFAULT_CHECKSUM: ChecksumAlgorithm = 'xxh64-1MiB';
+const CHUNK = 2 ** 20;
+
+export async function contentHash(weights: WeightSource, evolved: readonly string[], algorithm: ChecksumAlgorithm, threads = 0): Promise<string> {
+  const h = crypto.createHash('sha256');
+  if (algorithm === 'sha256') {
+    for (const name of evolved) for (const chunk of weights.chunks(name)) h.update(chunk);
+    return h.digest('hex');
+  }
+  const pool = threads > 0 ? threads : native.kernels.getThreads();
+  for (const name of evolved) {
+    const views = weights.chunks(name);
+    h.update(`${name}\0${views.reduce((n, v) => n + v.byteLength, 0)}\0`);
+    // Views are at most 4 GiB, a multiple of 1 MiB except the last: chunks stay aligned to the tensor.
+    for (const v of views) if (v.byteLength > 0) h.update(new Uint8Array((await native.hashChunks(v, CHUNK, pool)).buffer));
+  }
+  return h.digest('hex');
+}

@@ -1,0 +1,154 @@
+/**
+ * A trial slot: one offspring's worth of memory (a memfd, never on disk) holding a complete
+ * safetensors image, reused trial after trial. Kernels write the evolved tensors into it in
+ * place, the evaluator reads it through an ordinary read-only WeightSet (zero-copy views of the
+ * same pages), and only an accepted offspring is written to disk — by `persist()`: write() of
+ * the header and the bytes into a temporary file (page cache, at memory speed) and an fsync that
+ * the caller may overlap with the next trial.
+ *
+ * The carried tensors (not evolved: the same in every offspring) are copied in once, when the
+ * slot is made. The slot's own header has no per-trial metadata, so it never changes; a
+ * persisted file gets the trial's metadata in its header (same tensor layout, so the data
+ * bytes are copied as one run).
+ *
+ * The evaluator's WeightSet has the path /proc/self/fd/<n> (valid inside this process only):
+ * an evaluator that hands weights to another process must write them to a file of its own.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { fromSystemError } from '../errors.js';
+import { type NativeMappedFile, native } from '../native.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import { MAX_VIEW_BYTES, viewChunks } from '../store/safetensors.js';
+import type { WeightSource } from '../store/source.js';
+import { type Layout, layoutPlan } from '../store/writer.js';
+import type { TensorPlanEntry } from './population.js';
+
+/** write() at most this much per call (Buffer views of a mapping region). */
+const WRITE_STEP = 256 * 2 ** 20;
+
+export class TrialSlot {
+  /** What the evaluator reads (read-only views of the slot's memory). */
+  readonly weights: WeightSet;
+  readonly bytes: number;
+  private readonly mapping: NativeMappedFile;
+  private readonly layout: Layout;
+  private readonly plan: readonly TensorPlanEntry[];
+  private readonly offsets: Map<string, { offset: number; length: number; unit: number }>;
+
+  private constructor(mapping: NativeMappedFile, layout: Layout, plan: readonly TensorPlanEntry[]) {
+    this.mapping = mapping;
+    this.layout = layout;
+    this.plan = plan;
+    this.bytes = layout.totalSize;
+    this.offsets = new Map(layout.tensors.map((t) => [t.name, { offset: t.fileOffset, length: t.byteLength, unit: t.byteLength / Math.max(1, t.elements) || 1 }]));
+    this.weights = openWeights(mapping.path);
+  }
+
+  /** Makes a slot for offspring laid out as `plan`, with the carried tensors copied from `carriedFrom`. */
+  static create(plan: readonly TensorPlanEntry[], carriedFrom: WeightSource, label: string): TrialSlot {
+    const layout = layoutPlan({ tensors: plan.map((p) => ({ name: p.name, dtype: p.meta.dtype, shape: p.meta.shape })), metadata: { format: 'pt' } }, label);
+    let mapping: NativeMappedFile;
+    try {
+      mapping = native.MappedFile.createMemory(layout.totalSize, label);
+    } catch (err) {
+      throw fromSystemError(err, label, `making a trial slot of ${layout.totalSize} bytes in memory`);
+    }
+    try {
+      new Uint8Array(mapping.region(0, layout.header.length)).set(layout.header);
+      const slot = new TrialSlot(mapping, layout, plan);
+      for (const p of plan) if (!p.evolved) slot.fill(p.name, carriedFrom.chunks(p.name));
+      return slot;
+    } catch (err) {
+      mapping.close();
+      throw err;
+    }
+  }
+
+  /** Writable views of the tensor's bytes in the slot (at most 4 GiB each, like WeightSet.chunks). */
+  chunks(name: string): Uint8Array[] {
+    const t = this.offsets.get(name)!;
+    return viewChunks(this.mapping, this.mapping.path, t.offset, t.length, MAX_VIEW_BYTES, t.unit);
+  }
+
+  private fill(name: string, source: readonly Uint8Array[]): void {
+    const dst = this.chunks(name);
+    let di = 0, doff = 0;
+    for (const p of source) {
+      let poff = 0;
+      while (poff < p.byteLength) {
+        const d = dst[di]!;
+        const n = Math.min(d.byteLength - doff, p.byteLength - poff);
+        d.set(p.subarray(poff, poff + n), doff);
+        poff += n;
+        doff += n;
+        if (doff === d.byteLength) {
+          di++;
+          doff = 0;
+        }
+      }
+    }
+  }
+
+  /**
+   * Writes the offspring to `file` (created; must not exist) with `metadata` in its header:
+   * resolves once every byte is in the file (the page cache) and the slot may be reused;
+   * `durable` resolves after the fsync. A failure removes the file.
+   */
+  async persist(file: string, metadata: Record<string, string>): Promise<{ durable: Promise<void> }> {
+    const header = layoutPlan({ tensors: this.plan.map((p) => ({ name: p.name, dtype: p.meta.dtype, shape: p.meta.shape })), metadata: { format: 'pt', ...metadata } }, file).header;
+    const dataStart = this.layout.header.length;
+    const dataBytes = this.bytes - dataStart;
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      // Checked first so a full disk fails here, not after gigabytes were copied.
+      const free = await fs.promises.statfs(path.dirname(path.resolve(file)));
+      if (free.bavail * free.bsize < header.length + dataBytes) throw Object.assign(new Error(`${header.length + dataBytes} bytes needed, ${free.bavail * free.bsize} free`), { code: 'ENOSPC' });
+      handle = await fs.promises.open(file, 'wx');
+      await writeAll(handle, header, 0);
+      for (let at = 0; at < dataBytes; at += WRITE_STEP) {
+        const n = Math.min(WRITE_STEP, dataBytes - at);
+        await writeAll(handle, new Uint8Array(this.mapping.region(dataStart + at, n)), header.length + at);
+      }
+    } catch (err) {
+      await handle?.close().catch(() => {});
+      fs.rmSync(file, { force: true });
+      throw fromSystemError(err, file, 'writing an accepted offspring');
+    }
+    const h = handle;
+    const durable = (async () => {
+      try {
+        await h.sync();
+      } catch (err) {
+        fs.rmSync(file, { force: true });
+        throw fromSystemError(err, file, 'flushing an accepted offspring to disk');
+      } finally {
+        await h.close().catch(() => {});
+      }
+    })();
+    durable.catch(() => {});  // observed by the caller; never an unhandled rejection
+    return { durable };
+  }
+
+  /** Throws FILE_CHANGED if the slot's memory faulted (it cannot, short of a kernel bug: a memfd does not shrink by itself). */
+  checkIntact(): void {
+    this.weights.checkIntact();
+    this.mapping.checkIntact();
+  }
+
+  close(): void {
+    this.weights.close();
+    this.mapping.close();
+  }
+}
+
+/** write() until every byte is written; a short write with no error is reported as ENOSPC. */
+async function writeAll(handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error(`short write: ${done} of ${bytes.byteLength} bytes`), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}

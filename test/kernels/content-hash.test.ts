@@ -1,0 +1,56 @@
+// The offspring checksum (lib/evolve/content-hash.ts): XXH64 per 1 MiB chunk on the kernel
+// thread pool, combined by sha256. Checked against an independent XXH64 (xxhash-wasm), for
+// independence from the thread count, and for telling weights apart.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import path from 'node:path';
+
+import xxhash from 'xxhash-wasm';
+
+import { contentHash } from '../../lib/evolve/content-hash.js';
+import { native } from '../../lib/native.js';
+import { openWeights } from '../../lib/store/checkpoint.js';
+import { FORTUNES } from '../helpers.js';
+
+describe('content hash (XXH64 per 1 MiB chunk, sha256 over the digests)', () => {
+  it('the native XXH64 agrees with xxhash-wasm on every length around the stripe and tail boundaries', async () => {
+    const { h64Raw } = await xxhash();
+    const bytes = crypto.randomBytes(4096 + 77);
+    for (const n of [0, 1, 3, 4, 7, 8, 15, 31, 32, 33, 63, 64, 100, 255, 1000, 4096 + 77]) {
+      assert.equal(native.xxh64(bytes.subarray(0, n)), h64Raw(new Uint8Array(bytes.subarray(0, n))), `length ${n}`);
+    }
+    assert.equal(native.xxh64(new Uint8Array(0)), 0xef46db3751d8e999n);  // the published empty-input value
+  });
+
+  it('hashChunks: one digest per chunk, the same for 1 and 2 threads, equal to XXH64 of each chunk', async () => {
+    const { h64Raw } = await xxhash();
+    const chunk = 2 ** 20;
+    const data = new Uint8Array(native.allocate(5 * chunk + 12345));
+    data.set(crypto.randomBytes(data.byteLength));
+    const one = await native.hashChunks(data, chunk, 1);
+    const two = await native.hashChunks(data, chunk, 2);
+    assert.equal(one.length, 6);
+    assert.deepEqual([...one], [...two]);
+    for (let i = 0; i < one.length; i++) assert.equal(one[i], h64Raw(data.subarray(i * chunk, Math.min(data.byteLength, (i + 1) * chunk))), `chunk ${i}`);
+  });
+
+  it('a weight set: independent of the thread count; another model or one changed byte gives another checksum', async () => {
+    const a = openWeights(path.join(FORTUNES, 'models-bf16', 'base.safetensors'));
+    const b = openWeights(path.join(FORTUNES, 'models-bf16', 'science.safetensors'));
+    try {
+      const names = a.names();
+      const h1 = await contentHash(a, names, 'xxh64-1MiB', 1);
+      assert.equal(await contentHash(a, names, 'xxh64-1MiB', 2), h1);
+      assert.match(h1, /^[0-9a-f]{64}$/);
+      assert.notEqual(await contentHash(b, names, 'xxh64-1MiB', 2), h1);
+      const copy = new Uint8Array(a.chunks(names[0]!)[0]!);  // a JS copy of the first tensor
+      const changed = { ...a, names: () => names, meta: (n: string) => a.meta(n), metadata: a.metadata, chunks: (n: string) => (n === names[0] ? [copy] : a.chunks(n)) };
+      assert.equal(await contentHash(changed, names, 'xxh64-1MiB', 2), h1, 'same bytes, same checksum');
+      copy[copy.length - 1]! ^= 1;
+      assert.notEqual(await contentHash(changed, names, 'xxh64-1MiB', 2), h1);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
