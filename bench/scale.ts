@@ -117,16 +117,25 @@ const evaluator: Evaluator = async (weights) => {
 const config = resolvePaths(validateConfig({ models: population.folders, output: runDir, seed, strategy, F: 0.3, CR: 0.9, generations, schedule: 'sequential' }, 'bench/scale.ts'), process.cwd());
 const run = new EvolutionRun({ config, evaluator });
 const trials: TrialTiming[] = [];
+/** Minor and major page faults of this process so far (/proc/self/stat fields 10 and 12). */
+function pageFaults(): { minor: number; major: number } {
+  const fields = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return { minor: Number(fields[7]), major: Number(fields[9]) };
+}
+let faults = pageFaults();
 let initialSeen = 0;
 let last = NaN;
 const baseline = memoryNow();
 sampler.phase('open');
 const t0 = performance.now();
 let loopStart = NaN, loopEnd = NaN;
+// CPU time of the whole process (every thread: the kernels' pool included) over the trials.
+let cpuStart = process.cpuUsage(), cpuTrials = { user: NaN, system: NaN };
 run.on('log', (line: string) => console.log(`  engine: ${line}`));
 run.on('initial', () => {
   if (++initialSeen === members) {
     loopStart = last = performance.now();
+    cpuStart = process.cpuUsage();
     sampler.phase('trials');
   }
 });
@@ -135,9 +144,12 @@ run.on('trial', (e: TrialEvent) => {
   trials.push({ k: e.entry.k, accepted: e.entry.accepted, cached: e.entry.cached === true, wall: (now - last) / 1000, seconds: numericSeconds(e.entry.seconds) });
   last = now;
   const s = trials[trials.length - 1]!;
-  console.log(`  trial ${e.entry.k}: ${s.wall.toFixed(3)} s wall, ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}${e.entry.accepted ? ', accepted' : ''}`);
+  const f = pageFaults();
+  console.log(`  trial ${e.entry.k}: ${s.wall.toFixed(3)} s wall, ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}${e.entry.accepted ? ', accepted' : ''}; page faults ${f.minor - faults.minor} minor, ${f.major - faults.major} major`);
+  faults = f;
   if (e.trialsDone >= e.trialsPlanned) {
     loopEnd = now;
+    cpuTrials = process.cpuUsage(cpuStart);
     sampler.phase('finish');
   }
 });
@@ -155,6 +167,7 @@ if (fs.existsSync(journalFile)) {
 // ---------- bandwidths, measured in this process after the run (not while it was sampled) ----------
 
 const threads = os.availableParallelism();
+// 256 MiB arrays, as `bench kernels` (64 MiB ones measured 1.8x faster here: partly cached).
 const nd = (256 * 2 ** 20) / 8;
 const [sa, sb, sc] = [0, 1, 2].map(() => new Float64Array(nd).fill(1));
 const bw = async (kind: 'copy' | 'triad') => {
@@ -186,6 +199,7 @@ const lines = [
   '',
   `${strategy}, F 0.3, CR 0.9, sequential, ${generations} generation(s): ${summary.trials} trials, ${summary.accepted} accepted; open ${((loopStart - t0) / 1000).toFixed(1)} s, trials ${((loopEnd - loopStart) / 1000).toFixed(1)} s, finish ${((t1 - loopEnd) / 1000).toFixed(1)} s`,
   `STREAM copy ${copyGbps.toFixed(1)} GB/s, triad ${triadGbps.toFixed(1)} GB/s (${threads} threads, this process, after the run); disk read ${disk.gbps === null ? `not measured (${disk.note})` : `${disk.gbps.toFixed(2)} GB/s (${disk.method}, ${gb(disk.bytes).toFixed(2)} GB)`}`,
+  `CPU during the trials, per trial (all threads): user ${f3(cpuTrials.user / 1e6 / summary.trials)} s, system ${f3(cpuTrials.system / 1e6 / summary.trials)} s`,
   `memory-bound limit per trial: ${traffic.reads} reads + ${traffic.writes} write of ${gb(modelBytes).toFixed(3)} GB = ${gb(traffic.bytes).toFixed(2)} GB / ${copyGbps.toFixed(1)} GB/s copy = ${f3(limit)} s`,
   '',
   '| per trial | mean s | min s | max s | x limit |',
@@ -195,7 +209,7 @@ const lines = [
   ...(diskFloor === null ? [] : [`| disk-bound reads (${traffic.reads} x model / disk read) | ${f3(diskFloor)} | | | ${times(diskFloor)} |`]),
   '',
   `**engine / limit = ${(summary.engine.mean / limit).toFixed(1)}x**`,
-  `memory beyond the page cache: peak RssAnon+RssShmem ${mb(peakTrials.AnonPlusShmem!).toFixed(0)} MB during the trials (${mb(peakAll.AnonPlusShmem!).toFixed(0)} MB over the whole run; ${mb(baseline.AnonPlusShmem!).toFixed(0)} MB before it), against an offspring of ${(modelBytes / 1e6).toFixed(0)} MB; ` +
+  `memory beyond the page cache: peak Pss_Anon+Pss_Shmem ${mb(peakTrials.PssAnonPlusShmem!).toFixed(0)} MB during the trials (shared pages counted once); peak RssAnon+RssShmem ${mb(peakTrials.AnonPlusShmem!).toFixed(0)} MB during the trials (${mb(peakAll.AnonPlusShmem!).toFixed(0)} MB over the whole run; ${mb(baseline.AnonPlusShmem!).toFixed(0)} MB before it), against an offspring of ${(modelBytes / 1e6).toFixed(0)} MB; ` +
     `peak RssFile (mapped page cache) ${mb(peakAll.RssFile!).toFixed(0)} MB, VmHWM ${mb(peakAll.VmHWM!).toFixed(0)} MB (${sampler.samples} samples)`,
 ];
 console.log(lines.join('\n'));
@@ -223,6 +237,7 @@ writeResult(result, {
   generationSeconds: population.seconds,
   bandwidth: { copyGbps, triadGbps, disk },
   limit: { reads: traffic.reads, writes: traffic.writes, bytesPerTrial: traffic.bytes, seconds: limit, diskReadSeconds: diskFloor },
+  cpuPerTrial: { user: cpuTrials.user / 1e6 / summary.trials, system: cpuTrials.system / 1e6 / summary.trials },
   run: { openSeconds: (loopStart - t0) / 1000, trialsSeconds: (loopEnd - loopStart) / 1000, finishSeconds: (t1 - loopEnd) / 1000, stop: report.stop },
   summary: { ...summary, engineOverLimit: summary.engine.mean / limit },
   memoryKB: { before: baseline, peak: peakAll, ...Object.fromEntries(phaseNames.map((p) => [p, sampler.peak(p)])), samples: sampler.samples, maxRSS: process.resourceUsage().maxRSS },

@@ -26,8 +26,10 @@ export function trialTraffic(strategy: Strategy, evolvedBytes: number, carriedBy
 
 /** Fields sampled: kB values from /proc/self/status and /proc/self/smaps_rollup. */
 export const STATUS_FIELDS = ['RssAnon', 'RssFile', 'RssShmem', 'VmRSS', 'VmHWM'] as const;
-export const ROLLUP_FIELDS = ['Rss', 'Pss', 'Anonymous', 'Private_Dirty', 'Shared_Dirty', 'Private_Clean', 'Shared_Clean'] as const;
-const FIELDS = [...STATUS_FIELDS, 'AnonPlusShmem', ...ROLLUP_FIELDS.map((f) => `rollup.${f}`)];
+// Pss_Anon + Pss_Shmem: memory beyond the page cache counted once (a trial slot is mapped twice,
+// read-write for the kernels and read-only for the evaluator: RssShmem counts its pages twice).
+export const ROLLUP_FIELDS = ['Rss', 'Pss', 'Pss_Anon', 'Pss_Shmem', 'Anonymous', 'Private_Dirty', 'Shared_Dirty', 'Private_Clean', 'Shared_Clean'] as const;
+const FIELDS = [...STATUS_FIELDS, 'AnonPlusShmem', 'PssAnonPlusShmem', ...ROLLUP_FIELDS.map((f) => `rollup.${f}`)];
 
 export type MemoryPeaks = Record<string, number>;
 
@@ -37,7 +39,7 @@ const fs = require('node:fs');
 const { peaks, control, fields, phases, ms } = workerData;
 const P = new Float64Array(peaks), C = new Int32Array(control);
 const kb = (text, name) => { const m = new RegExp('^' + name + ':\\\\s+(\\\\d+)', 'm').exec(text); return m ? Number(m[1]) : NaN; };
-const statusFields = fields.filter((f) => !f.startsWith('rollup.') && f !== 'AnonPlusShmem');
+const statusFields = fields.filter((f) => !f.startsWith('rollup.') && f !== 'AnonPlusShmem' && f !== 'PssAnonPlusShmem');
 const rollupFields = fields.filter((f) => f.startsWith('rollup.')).map((f) => f.slice(7));
 function sample() {
   const phase = Atomics.load(C, 0);
@@ -50,6 +52,7 @@ function sample() {
   try {
     const r = fs.readFileSync('/proc/self/smaps_rollup', 'utf8');
     for (const f of rollupFields) v.set('rollup.' + f, kb(r, f));
+    v.set('PssAnonPlusShmem', kb(r, 'Pss_Anon') + kb(r, 'Pss_Shmem'));
   } catch {}
   fields.forEach((f, i) => {
     const x = v.get(f);

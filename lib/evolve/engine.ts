@@ -677,18 +677,26 @@ export class EvolutionRun extends EventEmitter {
    */
   private async sequential(): Promise<StopReason> {
     const slot = this.slot(0);
+    // At most one landing overlaps a trial: before trial k starts, trial k-2's line is written.
+    let landedBefore: Promise<void> = this.landing;
     try {
       for (let k = this.entries.length; ; k++) {
+        await landedBefore.catch(() => {});
+        landedBefore = this.landing;
         this.throwIfLandingFailed();
         const stop = this.stopBeforeTrial(k);
-        if (stop) return stop;
+        if (stop) {
+          await this.landing.catch(() => {});
+          this.throwIfLandingFailed();  // the last trial's line must be written before outputs are
+          return stop;
+        }
         const entry = await this.trial(k, this.members, slot);
         if (entry.accepted) {
           const { file, weights, durable } = await this.persist(entry, slot);
           if (this.merger !== undefined) {
             // The merged model is renamed with the member: no overlap with a merger.
             await durable;
-            this.land([entry], async () => this.accept(entry, file, weights));
+            this.land([entry], async () => () => this.accept(entry, file, weights));
             await this.landing;
           } else {
             this.install(entry, weights);  // the next trial reads it from the page cache
