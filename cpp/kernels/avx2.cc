@@ -154,6 +154,198 @@ struct Avx2 {
       out[j] = static_cast<uint64_t>(kSpread.v[below(c0[j])] | kSpread.v[below(c1[j])] << 1 | kSpread.v[below(c2[j])] << 2 | kSpread.v[below(c3[j])] << 3);
   }
 
+  // ---- DE at element granularity: Philox and crossover fused, one pass over memory ----
+  //
+  // As avx512.cc: Philox state of 4 blocks per register, one block per 64-bit lane, each 32-bit
+  // counter word in the lane's low half (the high half is scratch), so vpmuludq gives the
+  // 64-bit hi:lo product in place: 2 multiplies, 2 shifts and 4 xors per round and 4 blocks.
+  // A group is 4 blocks = 16 draws = 16 elements; kDeGroups groups are in flight (more than
+  // the 16 registers hold, but the spills ride on the load ports). A draw is taken when
+  // (w >> 8) < T (a signed compare: both sides are below 2^31).
+  static constexpr int kDeGroups = 8;
+  static constexpr uint64_t kDeBatch = 16 * kDeGroups;
+  static constexpr uint64_t kDeStreamBytes = uint64_t{4} << 20;  // see avx512.cc
+  static constexpr uint64_t kDePrefetchBytes = 1024;
+
+  static inline void PhiloxLanes(uint64_t seed, uint64_t stream, const __m256i* blocks, __m256i (*w)[4]) {
+    const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0), m1 = _mm256_set1_epi64x(kPhiloxM1);
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+    // Round 1: c2, c3 (the stream) are the same in every lane, so M1 * c2 is one scalar product.
+    const uint64_t q = static_cast<uint64_t>(kPhiloxM1) * static_cast<uint32_t>(stream);
+    const __m256i r1_hi1_k0 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(q >> 32) ^ k0));
+    const __m256i r1_lo1 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(q)));
+    const __m256i r1_c3_k1 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32) ^ k1));
+    for (int g = 0; g < kDeGroups; ++g) {
+      const __m256i p0 = _mm256_mul_epu32(blocks[g], m0);
+      w[g][0] = _mm256_xor_si256(_mm256_srli_epi64(blocks[g], 32), r1_hi1_k0);  // hi1 ^ c1 ^ k0
+      w[g][1] = r1_lo1;
+      w[g][2] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), r1_c3_k1);  // hi0 ^ c3 ^ k1
+      w[g][3] = p0;
+    }
+    for (int round = 1; round < 10; ++round) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+      const __m256i key0 = _mm256_set1_epi32(static_cast<int>(k0)), key1 = _mm256_set1_epi32(static_cast<int>(k1));
+      for (int g = 0; g < kDeGroups; ++g) {
+        const __m256i p0 = _mm256_mul_epu32(w[g][0], m0), p1 = _mm256_mul_epu32(w[g][2], m1);
+        w[g][0] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(w[g][1], key0));
+        w[g][1] = p1;
+        w[g][2] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), _mm256_xor_si256(w[g][3], key1));
+        w[g][3] = p0;
+      }
+    }
+  }
+
+  static inline void BatchBlocks(uint64_t e, __m256i order, __m256i* blocks) {
+    const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(e / 4)), order);
+    for (int g = 0; g < kDeGroups; ++g) blocks[g] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * g));
+  }
+
+  // Word pairs: (low half of lo, low half of hi) in each 64-bit lane.
+  static inline __m256i PairWords(__m256i lo, __m256i hi) { return _mm256_blend_epi32(lo, _mm256_slli_epi64(hi, 32), 0xAA); }
+  static inline __m256i Below(__m256i words, __m256i t) { return _mm256_cmpgt_epi32(t, _mm256_srli_epi32(words, 8)); }
+  static inline void Prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p + kDePrefetchBytes), _MM_HINT_T0); }
+
+  // NaN made the canonical float NaN, whose bf16 / f16 is the canonical 0x7fc0 / 0x7e00.
+  static inline __m256 Canonical(__m256 v) {
+    return _mm256_blendv_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  // A non-NaN float's bits plus 0x7fff + ((u >> 16) & 1): the bf16 rounded to nearest even is
+  // the high half.
+  static inline __m256i Bf16Rounded(__m256 v) {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    return _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  }
+
+  // BF16: 16 elements (one 32-byte vector) per group of 4 consecutive blocks, as even elements
+  // (low halves of the 32-bit lanes) and odd ones (high halves); see avx512.cc.
+  template <Strategy S, bool kStream>
+  static uint64_t DeBf16(const DeArgs& a, uint64_t e, uint64_t end) {
+    const uint8_t* px = static_cast<const uint8_t*>(a.x);
+    const uint8_t* pa = static_cast<const uint8_t*>(a.a);
+    const uint8_t* pb = static_cast<const uint8_t*>(a.b);
+    const uint8_t* pc = static_cast<const uint8_t*>(a.c);
+    uint8_t* po = static_cast<uint8_t*>(a.out);
+    const __m256 F = _mm256_set1_ps(a.F);
+    const __m256i t = _mm256_set1_epi32(static_cast<int>(a.cr_threshold));
+    const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    const __m256i order = _mm256_setr_epi64x(0, 1, 2, 3);
+    auto even = [](__m256i raw) { return _mm256_castsi256_ps(_mm256_slli_epi32(raw, 16)); };
+    auto odd = [&](__m256i raw) { return _mm256_castsi256_ps(_mm256_and_si256(raw, high)); };
+    for (; e + kDeBatch <= end; e += kDeBatch) {
+      __m256i blocks[kDeGroups], w[kDeGroups][4];
+      BatchBlocks(e, order, blocks);
+      PhiloxLanes(a.seed, a.stream, blocks, w);
+      for (int g = 0; g < kDeGroups; ++g) {
+        const uint64_t at = 2 * (e + 16 * static_cast<uint64_t>(g));
+        auto load = [&](const uint8_t* p) {
+          if (g % 2 == 0) Prefetch(p + at);
+          return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at));
+        };
+        const __m256i take_even = Below(PairWords(w[g][0], w[g][2]), t);
+        const __m256i take_odd = Below(PairWords(w[g][1], w[g][3]), t);
+        const __m256i rx = load(px);
+        __m256i ra = rx, rb = rx, rc = rx;
+        if constexpr (S != Strategy::Interp) {
+          ra = load(pa);
+          rb = load(pb);
+        }
+        if constexpr (S != Strategy::Current1) rc = load(pc);
+        const __m256i te = Bf16Rounded(Canonical(simd::MutantV<Avx2, S>(F, even(rx), even(ra), even(rb), even(rc))));
+        const __m256i to = Bf16Rounded(Canonical(simd::MutantV<Avx2, S>(F, odd(rx), odd(ra), odd(rb), odd(rc))));
+        const __m256i child = _mm256_blend_epi16(_mm256_srli_epi32(te, 16), to, 0xAA);
+        const __m256i take = _mm256_blend_epi16(take_even, take_odd, 0xAA);  // per 16-bit element
+        const __m256i r = _mm256_blendv_epi8(rx, child, take);
+        if constexpr (kStream) _mm256_stream_si256(reinterpret_cast<__m256i*>(po + at), r);
+        else _mm256_storeu_si256(reinterpret_cast<__m256i*>(po + at), r);
+      }
+    }
+    return e;
+  }
+
+  // F32 / F16: 8 elements per vector in element order. Lane l of a group computes block
+  // {0,2,1,3}[l], so that pairing words (c0,c1) and (c2,c3) and interleaving the pairs with
+  // unpacklo/hi gives the draws of elements 0..7 and 8..15 in order.
+  template <Strategy S, DType T, bool kStream>
+  static uint64_t DeWide(const DeArgs& a, uint64_t e, uint64_t end) {
+    constexpr uint64_t kSize = T == DType::F32 ? 4 : 2;
+    const uint8_t* px = static_cast<const uint8_t*>(a.x);
+    const uint8_t* pa = static_cast<const uint8_t*>(a.a);
+    const uint8_t* pb = static_cast<const uint8_t*>(a.b);
+    const uint8_t* pc = static_cast<const uint8_t*>(a.c);
+    uint8_t* po = static_cast<uint8_t*>(a.out);
+    const __m256 F = _mm256_set1_ps(a.F);
+    const __m256i t = _mm256_set1_epi32(static_cast<int>(a.cr_threshold));
+    const __m256i order = _mm256_setr_epi64x(0, 2, 1, 3);
+    for (; e + kDeBatch <= end; e += kDeBatch) {
+      __m256i blocks[kDeGroups], w[kDeGroups][4];
+      BatchBlocks(e, order, blocks);
+      PhiloxLanes(a.seed, a.stream, blocks, w);
+      for (int g = 0; g < kDeGroups; ++g) {
+        const __m256i w01 = PairWords(w[g][0], w[g][1]), w23 = PairWords(w[g][2], w[g][3]);
+        const __m256i take[2] = {Below(_mm256_unpacklo_epi64(w01, w23), t), Below(_mm256_unpackhi_epi64(w01, w23), t)};
+        for (int h = 0; h < 2; ++h) {
+          const uint64_t at = kSize * (e + 16 * static_cast<uint64_t>(g) + 8 * static_cast<uint64_t>(h));
+          auto load = [&](const uint8_t* p) {
+            if (kSize == 4 || (g % 2 == 0 && h == 0)) Prefetch(p + at);
+            if constexpr (T == DType::F32) return _mm256_loadu_ps(reinterpret_cast<const float*>(p + at));
+            else return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)));
+          };
+          const __m256 x = load(px);
+          __m256 va = x, vb = x, vc = x;
+          if constexpr (S != Strategy::Interp) {
+            va = load(pa);
+            vb = load(pb);
+          }
+          if constexpr (S != Strategy::Current1) vc = load(pc);
+          const __m256 v = Canonical(simd::MutantV<Avx2, S>(F, x, va, vb, vc));
+          if constexpr (T == DType::F32) {
+            const __m256 r = _mm256_blendv_ps(x, v, _mm256_castsi256_ps(take[h]));
+            if constexpr (kStream) _mm256_stream_ps(reinterpret_cast<float*>(po + at), r);
+            else _mm256_storeu_ps(reinterpret_cast<float*>(po + at), r);
+          } else {
+            // Not-taken elements keep x's bits (NaN payloads included), so blend the raw halves.
+            const __m128i xh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + at));
+            const __m128i rh = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m128i take16 = _mm_packs_epi32(_mm256_castsi256_si128(take[h]), _mm256_extracti128_si256(take[h], 1));
+            const __m128i r = _mm_blendv_epi8(xh, rh, take16);
+            if constexpr (kStream) _mm_stream_si128(reinterpret_cast<__m128i*>(po + at), r);
+            else _mm_storeu_si128(reinterpret_cast<__m128i*>(po + at), r);
+          }
+        }
+      }
+    }
+    return e;
+  }
+
+  template <Strategy S, bool kStream>
+  static uint64_t DeBatches(const DeArgs& a, uint64_t e, uint64_t end) {
+    switch (a.dtype) {
+      case DType::BF16: return DeBf16<S, kStream>(a, e, end);
+      case DType::F32: return DeWide<S, DType::F32, kStream>(a, e, end);
+      default: return DeWide<S, DType::F16, kStream>(a, e, end);
+    }
+  }
+
+  // Whole batches from a multiple of kDeBatch (aligned tensors give aligned vectors); the ends
+  // of the range are scalar. Large children whose batches are 64-byte aligned are written with
+  // non-temporal stores.
+  template <Strategy S>
+  static void DeElementRange(const DeArgs& a, uint64_t begin, uint64_t end) {
+    const uint64_t body = std::min(end, (begin + kDeBatch - 1) / kDeBatch * kDeBatch);
+    if (begin < body) ScalarTable().de(a, begin, body);
+    uint64_t e = body;
+    const uint64_t size = DTypeSize(a.dtype);
+    if (((reinterpret_cast<uintptr_t>(a.out) + size * e) & 63) == 0 && a.n * size >= kDeStreamBytes) {
+      e = DeBatches<S, true>(a, e, end);
+      _mm_sfence();  // the non-temporal stores are visible before the pool reports the chunk done
+    } else {
+      e = DeBatches<S, false>(a, e, end);
+    }
+    if (e < end) ScalarTable().de(a, e, end);
+  }
+
   static ReducePartial ReduceBlock(const ReduceArgs& r, uint64_t begin, uint64_t end) {
     ReducePartial p;
     __m256d a[4], b[4];

@@ -1,13 +1,16 @@
 // The SIMD kernels, written once over an ISA traits class V (avx2.cc, avx512.cc) and
 // compiled per ISA with its own flags. They reproduce scalar.cc bit for bit: same fma, same
 // rounding, same Philox draws, same reduction lanes. Ranges are split into a scalar head, a
-// vector body aligned to 4*W draws (so Philox blocks line up) and a scalar tail.
+// vector body aligned to 4*W draws (so Philox blocks line up) and a scalar tail. DE at element
+// granularity is each ISA's own DeElementRange (Philox state in 64-bit lanes, computed for a
+// batch of blocks and consumed in registers by the crossover; see avx512.cc).
 //
 // V provides: W (lanes), F (float vector), I (int32 vector), M (lane mask), and
 //   LoadF(p, i, dtype) / LoadBits / ToBits / StoreBits    exact loads, RNE stores, raw bits
 //   Fma, Sub, Mul, Div, Set1, Zero, Gt, Lt, Ge, And/Or/Not masks, SelectF, SelectI
 //   MaskFromBits(bits), AnyTrue(m), KeyOf(v) (bits & 0x7fffffff), MaskKeyGt/Eq, LanesBelow(k)
 //   PhiloxMasks(seed, stream, block0, threshold, out[kPhiloxBatches]) -> 4*W-bit masks of "draw < threshold"
+//   DeElementRange<S>(args, begin, end)   DE at element granularity (Philox and crossover fused)
 //   ReduceBlock(...)   (see below)
 #pragma once
 #include <algorithm>
@@ -38,9 +41,9 @@ inline typename V::F MutantV(typename V::F F, typename V::F x, typename V::F a, 
   return x;
 }
 
-// W elements at e: child = take ? mutant : x (x's bits untouched where not taken).
-template <class V, Strategy S, bool kAll>
-inline void DeVector(const DeArgs& a, uint64_t e, typename V::M take, typename V::F F) {
+// W elements at e that all take the mutant.
+template <class V, Strategy S>
+inline void DeVector(const DeArgs& a, uint64_t e, typename V::F F) {
   const DType t = a.dtype;
   const typename V::F x = V::LoadF(a.x, e, t);
   typename V::F va = V::Zero(), vb = V::Zero(), vc = V::Zero();
@@ -49,12 +52,7 @@ inline void DeVector(const DeArgs& a, uint64_t e, typename V::M take, typename V
     vb = V::LoadF(a.b, e, t);
   }
   if constexpr (S != Strategy::Current1) vc = V::LoadF(a.c, e, t);
-  const typename V::I bits = V::ToBits(MutantV<V, S>(F, x, va, vb, vc), t);
-  if constexpr (kAll) {
-    V::StoreBits(a.out, e, bits, t);
-  } else {
-    V::StoreBits(a.out, e, V::SelectI(take, bits, V::LoadBits(a.x, e, t)), t);
-  }
+  V::StoreBits(a.out, e, V::ToBits(MutantV<V, S>(F, x, va, vb, vc), t), t);
 }
 
 inline DeArgs WithThreshold(const DeArgs& a, uint32_t threshold) {
@@ -71,29 +69,8 @@ inline void DeAll(const DeArgs& a, uint64_t begin, uint64_t end) {
   uint64_t e = begin;
   const uint64_t head = std::min(end, (begin + V::W - 1) / V::W * V::W);
   if (e < head) ScalarTable().de(WithThreshold(a, 16777216u), e, head);
-  for (e = head; e + V::W <= end; e += V::W) DeVector<V, S, true>(a, e, V::MaskFromBits(~0u), F);
+  for (e = head; e + V::W <= end; e += V::W) DeVector<V, S>(a, e, F);
   if (e < end) ScalarTable().de(WithThreshold(a, 16777216u), e, end);
-}
-
-template <class V, Strategy S>
-inline void DeElement(const DeArgs& a, uint64_t begin, uint64_t end) {
-  constexpr uint64_t kBatch = 4 * V::W * V::kPhiloxBatches;  // draws of the Philox blocks made at once
-  const typename V::F F = V::Set1(a.F);
-  const uint64_t body = std::min(end, (begin + kBatch - 1) / kBatch * kBatch);
-  if (begin < body) ScalarTable().de(a, begin, body);
-  uint64_t e = body;
-  for (; e + kBatch <= end; e += kBatch) {
-    uint64_t bits[V::kPhiloxBatches];
-    V::PhiloxMasks(a.seed, a.stream, e / 4, a.cr_threshold, bits);
-    for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
-      const uint32_t lane_bits = static_cast<uint32_t>(bits[j / 4] >> ((j % 4) * V::W)) & V::kAllLanes;
-      const uint64_t at = e + static_cast<uint64_t>(j) * V::W;
-      if (lane_bits == V::kAllLanes) DeVector<V, S, true>(a, at, V::MaskFromBits(lane_bits), F);
-      else if (lane_bits == 0) CopyRange<V>(a.out, a.x, at, at + V::W, a.dtype);
-      else DeVector<V, S, false>(a, at, V::MaskFromBits(lane_bits), F);
-    }
-  }
-  if (e < end) ScalarTable().de(a, e, end);
 }
 
 template <class V, Strategy S>
@@ -101,8 +78,8 @@ inline void DeStrategy(const DeArgs& a, uint64_t begin, uint64_t end) {
   if (a.cr_threshold == 0) return CopyRange<V>(a.out, a.x, begin, end, a.dtype);
   if (a.cr_threshold >= 16777216u) return DeAll<V, S>(a, begin, end);
   switch (a.granularity) {
-    case Granularity::Element:
-      return DeElement<V, S>(a, begin, end);
+    case Granularity::Element:  // every element has its own draw: Philox fused with the crossover
+      return V::template DeElementRange<S>(a, begin, end);
     case Granularity::Tensor:
       if ((PhiloxDraw(a.seed, a.stream, 0) >> 8) < a.cr_threshold) return DeAll<V, S>(a, begin, end);
       return CopyRange<V>(a.out, a.x, begin, end, a.dtype);

@@ -19,6 +19,8 @@ export const BENCH_OPS: BenchOp[] = ['de', 'linear', 'task_arithmetic', 'ties', 
 export interface BenchOptions {
   ops?: BenchOp[];
   dtypes?: KernelDType[];
+  /** DE strategies to time (default: current/1). */
+  strategies?: k.Strategy[];
   /** Bytes per operand (default 256 MiB; `de` uses 4x that unless size is given). */
   size?: number;
   quick?: boolean;
@@ -32,6 +34,8 @@ export interface BenchOptions {
 
 export interface BenchResult {
   op: BenchOp;
+  /** de only: the DE strategy of the row. */
+  strategy?: k.Strategy;
   dtype: string;
   backend: string;
   threads: number;
@@ -39,6 +43,8 @@ export interface BenchResult {
   gbps: number;
   ns_per_elem: number;
   ratio_to_triad: number;
+  /** CPU rows: the triad the ratio is against, measured with the row's threads just before and after the row (mean). */
+  triad_gbps?: number;
 }
 
 export interface BenchReport {
@@ -58,6 +64,8 @@ export interface BenchReport {
 }
 
 const MiB = 1024 * 1024;
+/** The members a DE strategy reads: x, a, b (current/1); x, a, b and r0 or best; x and ref (interp). */
+const DE_INPUTS: Record<k.Strategy, number> = { 'current/1': 3, 'rand/1': 4, 'best/1': 4, 'current-to-best/1': 4, interp: 2 };
 const BYTES: Record<KernelDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
 async function bestOf(reps: number, fn: () => Promise<unknown>): Promise<number> {
@@ -72,9 +80,9 @@ async function bestOf(reps: number, fn: () => Promise<unknown>): Promise<number>
 }
 
 /** Operands: the op's inputs and output, and the bytes one call moves. */
-function plan(op: BenchOp, dtype: KernelDType): { inputs: number; outputs: number; outDtype: KernelDType } {
+function plan(op: BenchOp, dtype: KernelDType, strategy: k.Strategy = 'current/1'): { inputs: number; outputs: number; outDtype: KernelDType } {
   switch (op) {
-    case 'de': return { inputs: 3, outputs: 1, outDtype: dtype };  // x, a, b -> child (current/1)
+    case 'de': return { inputs: DE_INPUTS[strategy], outputs: 1, outDtype: dtype };  // only the inputs the strategy reads
     case 'linear': return { inputs: 4, outputs: 1, outDtype: dtype };
     case 'task_arithmetic': return { inputs: 5, outputs: 1, outDtype: dtype };  // base + 4 models
     case 'ties':
@@ -83,6 +91,15 @@ function plan(op: BenchOp, dtype: KernelDType): { inputs: number; outputs: numbe
     case 'convert': return { inputs: 1, outputs: 1, outDtype: dtype === 'F32' ? 'BF16' : 'F32' };
     case 'stats': return { inputs: 1, outputs: 0, outDtype: dtype };
   }
+}
+
+/**
+ * Operands live in native memory (allocate()): kernels use it in place, as they use mapped
+ * tensors. A JS-heap buffer would be copied in and out by every call (cpp/buffer_arg.h), and
+ * the copies, not the kernel, would be timed.
+ */
+function nativeBytes(bytes: number): Uint8Array {
+  return new Uint8Array(native.allocate(bytes));
 }
 
 async function filled(n: number, dtype: KernelDType, seed: number): Promise<Uint8Array> {
@@ -94,10 +111,10 @@ async function filled(n: number, dtype: KernelDType, seed: number): Promise<Uint
     f[i] = ((s / 2 ** 32) - 0.5) * 0.1;
   }
   for (let filledTo = Math.min(n, 1 << 16); filledTo < n; filledTo *= 2) f.copyWithin(filledTo, 0, Math.min(filledTo, n - filledTo));
-  if (dtype === 'F32') return new Uint8Array(f.buffer);
-  const out = new Uint16Array(n);
-  await k.convert({ src: f, inDtype: 'F32', out, outDtype: dtype });
-  return new Uint8Array(out.buffer);
+  const out = nativeBytes(n * BYTES[dtype]);
+  if (dtype === 'F32') out.set(new Uint8Array(f.buffer));
+  else await k.convert({ src: f, inDtype: 'F32', out, outDtype: dtype });
+  return out;
 }
 
 export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
@@ -118,7 +135,7 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
 
   // STREAM copy and triad over doubles of the operand size, all threads and one.
   const nd = operand / 8;
-  const [sa, sb, sc] = [0, 1, 2].map(() => new Float64Array(nd).fill(1));
+  const [sa, sb, sc] = [0, 1, 2].map(() => new Float64Array(nativeBytes(nd * 8).buffer).fill(1));
   const stream = async (kind: 'copy' | 'triad', threads: number) => {
     const r = await native.stream({ kind, a: sa!, b: sb!, c: sc!, threads, reps: reps + 1 });
     return r.bytes / r.seconds / 1e9;
@@ -134,25 +151,35 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
     log(`GPU device-to-device copy: ${deviceCopy.toFixed(0)} GB/s`);
     results.push(...(await benchCuda(ops, dtypes, operand, deOperand, reps, deviceCopy, log)));
   }
+  const strategies = o.strategies ?? ['current/1'];
   for (const op of o.backend === 'cuda' ? [] : ops) {
     for (const dtype of dtypes) {
       const bytesPerOperand = op === 'de' ? deOperand : operand;
       const n = Math.floor(bytesPerOperand / BYTES[dtype] / 64) * 64;
-      const shape = plan(op, dtype);
+      const rows = op === 'de' ? strategies : [undefined];
+      // One set of operands per dtype, as many as the hungriest strategy reads: a set per
+      // strategy would hold several GiB more until the garbage collector frees the last one.
       const inputs: Uint8Array[] = [];
-      for (let i = 0; i < shape.inputs; i++) inputs.push(await filled(n, dtype, i + 1));
-      const out = new Uint8Array(n * BYTES[shape.outDtype]);
-      const bytes = n * BYTES[dtype] * shape.inputs + n * BYTES[shape.outDtype] * shape.outputs;
-      for (const isa of isas) {
-        for (const threads of threadsList) {
-          const run: k.RunOptions = { isa, threads };
-          const call = runOp(op, dtype, inputs, out, shape.outDtype, run);
-          // Scalar single-thread runs are slow: one timed run is enough for them.
-          const seconds = await bestOf(isa === 'scalar' ? 1 : reps, call);
-          const gbps = bytes / seconds / 1e9;
-          const r: BenchResult = { op, dtype: dtype.toLowerCase(), backend: isa, threads, n, gbps, ns_per_elem: (seconds / n) * 1e9, ratio_to_triad: gbps / (threads === 1 ? triad1 : triad) };
-          results.push(r);
-          log(`${op.padEnd(16)} ${r.dtype.padEnd(5)} ${isa.padEnd(7)} ${String(threads).padStart(2)} thr  ${gbps.toFixed(2).padStart(7)} GB/s  ${r.ns_per_elem.toFixed(3).padStart(8)} ns/elem  ${(r.ratio_to_triad * 100).toFixed(0).padStart(4)}% of triad`);
+      for (let i = 0; i < Math.max(...rows.map((s) => plan(op, dtype, s).inputs)); i++) inputs.push(await filled(n, dtype, i + 1));
+      const out = nativeBytes(n * BYTES[plan(op, dtype).outDtype]);
+      for (const strategy of rows) {
+        const shape = plan(op, dtype, strategy);
+        const bytes = n * BYTES[dtype] * shape.inputs + n * BYTES[shape.outDtype] * shape.outputs;
+        for (const isa of isas) {
+          for (const threads of threadsList) {
+            const run: k.RunOptions = { isa, threads };
+            const call = runOp(op, dtype, inputs.slice(0, shape.inputs), out, shape.outDtype, run, strategy);
+            // The ratio is against a triad measured around the row: a shared machine's bandwidth
+            // drifts over a run, and one triad at the start would compare different moments.
+            const before = await stream('triad', threads);
+            // Scalar single-thread runs are slow: one timed run is enough for them.
+            const seconds = await bestOf(isa === 'scalar' ? 1 : reps, call);
+            const rowTriad = (before + (await stream('triad', threads))) / 2;
+            const gbps = bytes / seconds / 1e9;
+            const r: BenchResult = { op, ...(strategy ? { strategy } : {}), dtype: dtype.toLowerCase(), backend: isa, threads, n, gbps, ns_per_elem: (seconds / n) * 1e9, ratio_to_triad: gbps / rowTriad, triad_gbps: rowTriad };
+            results.push(r);
+            log(`${rowName(r).padEnd(20)} ${r.dtype.padEnd(5)} ${isa.padEnd(7)} ${String(threads).padStart(2)} thr  ${gbps.toFixed(2).padStart(7)} GB/s  ${r.ns_per_elem.toFixed(3).padStart(8)} ns/elem  ${(r.ratio_to_triad * 100).toFixed(0).padStart(4)}% of triad (${rowTriad.toFixed(1)} GB/s)`);
+          }
         }
       }
     }
@@ -171,7 +198,7 @@ export async function benchKernels(o: BenchOptions = {}): Promise<BenchReport> {
       numpy = { ns_per_elem: null, note: `python3 with numpy not available (${(err as Error).message.split('\n')[0]})` };
     }
   }
-  const deBest = results.filter((r) => r.op === 'de' && r.dtype === 'f32' && r.backend === best).sort((a, b) => a.ns_per_elem - b.ns_per_elem)[0];
+  const deBest = results.filter((r) => r.op === 'de' && (r.strategy ?? 'current/1') === 'current/1' && r.dtype === 'f32' && r.backend === best).sort((a, b) => a.ns_per_elem - b.ns_per_elem)[0];
   const report: BenchReport = {
     host: os.hostname(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -217,10 +244,15 @@ async function benchCuda(ops: BenchOp[], dtypes: KernelDType[], operand: number,
 }
 
 /** One call of `op` on these operands (CPU buffers or DeviceTensors). */
-function runOp(op: BenchOp, dtype: KernelDType, inputs: (Uint8Array | k.DeviceTensor)[], out: Uint8Array | k.DeviceTensor, outDtype: KernelDType, run: k.RunOptions): () => Promise<unknown> {
+function runOp(op: BenchOp, dtype: KernelDType, inputs: (Uint8Array | k.DeviceTensor)[], out: Uint8Array | k.DeviceTensor, outDtype: KernelDType, run: k.RunOptions, strategy: k.Strategy = 'current/1'): () => Promise<unknown> {
   return () => {
     switch (op) {
-      case 'de': return k.de({ strategy: 'current/1', dtype, target: inputs[0]!, a: inputs[1]!, b: inputs[2]!, out, F: 0.5, CR: 0.9, seed: 42, stream: 0, ...run });
+      case 'de': {
+        // The members the strategy reads, in the order plan() counted them: x, then a, b, then the third.
+        const [target, ...others] = inputs;
+        const members = strategy === 'interp' ? { ref: others[0]! } : { a: others[0]!, b: others[1]!, ...(strategy === 'rand/1' ? { r0: others[2]! } : strategy === 'current/1' ? {} : { best: others[2]! }) };
+        return k.de({ strategy, dtype, target: target!, ...members, out, F: 0.5, CR: 0.9, seed: 42, stream: 0, ...run });
+      }
       case 'linear': return k.linear({ inputs, weights: [0.25, 0.25, 0.25, 0.25], inDtype: dtype, out, ...run });
       case 'task_arithmetic': return k.taskArithmetic({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], lambda: 0.5, inDtype: dtype, out, ...run });
       case 'ties': return k.ties({ base: inputs[0]!, inputs: inputs.slice(1), weights: [1, 1, 1, 1], density: 0.5, inDtype: dtype, out, ...run });
@@ -232,15 +264,20 @@ function runOp(op: BenchOp, dtype: KernelDType, inputs: (Uint8Array | k.DeviceTe
   };
 }
 
+/** The op column: `de current/1`, `de interp`, ... for DE rows, else the op. */
+function rowName(r: BenchResult): string {
+  return r.strategy ? `${r.op} ${r.strategy}` : r.op;
+}
+
 export function formatReport(r: BenchReport): string {
   const lines = [
     `host ${r.host}, ${r.cpu}, ${r.threads} threads`,
     `STREAM copy ${r.copy_gbps.toFixed(1)} GB/s, triad ${r.triad_gbps.toFixed(1)} GB/s (1 thread: ${r.copy_gbps_1thread.toFixed(1)} / ${r.triad_gbps_1thread.toFixed(1)})`,
     ...(r.device_copy_gbps === undefined ? [] : [`GPU device-to-device copy ${r.device_copy_gbps.toFixed(0)} GB/s (cuda rows: "vs triad" is vs this copy)`]),
     '',
-    '| op | dtype | backend | threads | GB/s | ns/elem | vs triad |',
-    '|---|---|---|---:|---:|---:|---:|',
-    ...r.results.map((x) => `| ${x.op} | ${x.dtype} | ${x.backend} | ${x.threads} | ${x.gbps.toFixed(2)} | ${x.ns_per_elem.toFixed(3)} | ${(x.ratio_to_triad * 100).toFixed(0)}% |`),
+    '| op | dtype | backend | threads | GB/s | ns/elem | triad GB/s | vs triad |',
+    '|---|---|---|---:|---:|---:|---:|---:|',
+    ...r.results.map((x) => `| ${rowName(x)} | ${x.dtype} | ${x.backend} | ${x.threads} | ${x.gbps.toFixed(2)} | ${x.ns_per_elem.toFixed(3)} | ${x.triad_gbps?.toFixed(1) ?? '-'} | ${(x.ratio_to_triad * 100).toFixed(0)}% |`),
     '',
     r.numpy.ns_per_elem === null ? `numpy: ${r.numpy.note}` : `numpy ${r.numpy.version}: ${r.numpy.ns_per_elem.toFixed(3)} ns/elem for the same DE trial (f32)${r.de_vs_numpy ? `; evolver's fused de is ${r.de_vs_numpy.toFixed(1)}x faster` : ''}`,
   ];

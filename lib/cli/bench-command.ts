@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { BENCH_OPS, type BenchOp, benchKernels, formatReport, writeReport } from '../bench/kernels.js';
 import { resultFile, wroteLine } from '../bench/output.js';
 import { EvolverArgumentError } from '../errors.js';
+import { STRATEGY_NAMES, type Strategy } from '../kernels/index.js';
 import type { KernelDType } from '../native.js';
 
 export function parseSize(text: string): number {
@@ -21,6 +22,7 @@ export function registerBench(program: Command): void {
     .description('kernel throughput vs this machine\'s measured memory bandwidth (STREAM copy/triad)')
     .option('--op <op...>', `ops to run (${BENCH_OPS.join(', ')})`)
     .option('--dtype <dtype...>', 'f32, bf16, f16')
+    .option('--strategy <strategy...>', `DE strategies for the de rows (${STRATEGY_NAMES.join(', ')}; default current/1)`)
     .option('--threads <n...>', 'thread counts (default: 1 and all)')
     .option('--backend <backend>', 'cpu or cuda', 'cpu')
     .option('--isa <isa...>', 'CPU variants: scalar, avx2, avx512 (default: scalar and the best)')
@@ -31,7 +33,7 @@ export function registerBench(program: Command): void {
     .option('--out <file>', 'write the JSON to this file')
     .option('--save <name>', 'write the JSON to bench/results/<name>.json (the committed results)')
     .option('--json', 'print the report as one JSON object, last on stdout')
-    .action(async (o: { op?: string[]; dtype?: string[]; threads?: string[]; backend: string; isa?: string[]; size?: string; reps?: string; quick?: boolean; numpy: boolean; out?: string; save?: string; json?: boolean }) => {
+    .action(async (o: { op?: string[]; dtype?: string[]; strategy?: string[]; threads?: string[]; backend: string; isa?: string[]; size?: string; reps?: string; quick?: boolean; numpy: boolean; out?: string; save?: string; json?: boolean }) => {
       const ops = o.op?.map((x) => {
         if (!BENCH_OPS.includes(x as BenchOp)) throw new EvolverArgumentError(`--op: expected one of ${BENCH_OPS.join(', ')}, got '${x}'`);
         return x as BenchOp;
@@ -40,6 +42,10 @@ export function registerBench(program: Command): void {
         const up = d.toUpperCase();
         if (up !== 'F32' && up !== 'BF16' && up !== 'F16') throw new EvolverArgumentError(`--dtype: expected f32, bf16 or f16, got '${d}'`);
         return up as KernelDType;
+      });
+      const strategies = o.strategy?.map((x) => {
+        if (!STRATEGY_NAMES.includes(x as Strategy)) throw new EvolverArgumentError(`--strategy: expected one of ${STRATEGY_NAMES.join(', ')}, got '${x}'`);
+        return x as Strategy;
       });
       const threads = o.threads?.map((t) => {
         const n = Number(t);
@@ -53,6 +59,7 @@ export function registerBench(program: Command): void {
       const report = await benchKernels({
         ...(ops ? { ops } : {}),
         ...(dtypes ? { dtypes } : {}),
+        ...(strategies ? { strategies } : {}),
         ...(threads ? { threads } : {}),
         ...(o.isa ? { isas: o.isa as never } : {}),
         ...(o.size ? { size: parseSize(o.size) } : {}),

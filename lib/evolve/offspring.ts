@@ -36,8 +36,18 @@ export interface OffspringTarget {
 
 export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Promise<void> {
   const third = s.used.r0 ?? s.used.best ?? s.used.ref;
-  for (const entry of s.plan) {
-    if (!entry.evolved) continue;
+  const parents = [s.target, s.used.a, s.used.b, third].filter((i): i is number => i !== undefined);
+  const evolved = s.plan.filter((e) => e.evolved);
+  // Ask the kernel to read the next tensor of every parent while this one is computed: when the
+  // population does not fit in RAM its pages come from disk, and page faults alone read it in
+  // small pieces on the critical path (madvise WILLNEED starts the reads ahead, asynchronously).
+  const prefetch = (i: number) => {
+    const next = evolved[i];
+    if (next !== undefined) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
+  };
+  prefetch(0);
+  for (const [i, entry] of evolved.entries()) {
+    prefetch(i + 1);
     const outs = out.chunks(entry.name);
     const pieces = (i: number | undefined) => (i === undefined ? undefined : s.members[i]!.chunks(entry.name));
     const x = pieces(s.target)!, a = pieces(s.used.a), b = pieces(s.used.b), c = pieces(third);
