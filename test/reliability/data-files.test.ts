@@ -18,6 +18,8 @@ function reference(file: string, maxLength: number, end: number): number[][] {
   });
 }
 
+const UNDER_ASAN = /libasan/.test(process.env.LD_PRELOAD ?? '');
+
 describe('JSONL data files', () => {
   it('reads the example dev sets exactly as the rule says (text, ids, truncation, CRLF, BOM)', () => {
     const dir = tempDir('evolver-data-');
@@ -125,7 +127,8 @@ describe('JSONL data files', () => {
       assert.equal(r.examples, 2);
       assert.deepEqual(r.first, [97, 98, 99, 100]);
       assert.deepEqual(r.lengths, [128, 3]);
-      assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
+      // Under `npm run test:asan` the sanitizer's allocator and shadow memory inflate RSS: no bound there.
+      if (!UNDER_ASAN) assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
     });
 
     it('of token ids costs well under 600 MB', () => {
@@ -135,7 +138,7 @@ describe('JSONL data files', () => {
       console.log(`      50 MB input_ids line: peak RSS ${r.maxRssMB} MB, ${r.ms} ms`);
       assert.deepEqual(r.first, [7, 12345, 12345, 12345]);
       assert.deepEqual(r.lengths, [128]);
-      assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
+      if (!UNDER_ASAN) assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
     });
   });
 });
