@@ -15,6 +15,7 @@ import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategi
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { writeCheckpoint } from '../store/write-checkpoint.js';
+import { fsyncDir } from '../store/writer.js';
 import type { EvolveConfig } from './config.js';
 import { DRAW, dither, trialUniforms } from './draws.js';
 import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
@@ -269,9 +270,7 @@ export class EvolutionRun extends EventEmitter {
     if (read.damaged !== undefined) {
       const where = `${this.folder.journal}: line ${read.damaged.line} is damaged (${read.damaged.reason})`;
       if (!this.repair) throw new RunFolderError(`${where}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` keeps the ${read.damaged.line - 1} lines before it (saving the journal as journal.jsonl.damaged-*), rebuilds the population from them and continues`);
-      const backup = `${this.folder.journal}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      fs.copyFileSync(this.folder.journal, backup);
-      this.emit('log', `repair: ${where}; kept lines 1-${read.damaged.line - 1}, the original is ${backup}`);
+      this.emit('log', `repair: ${where}; keeping lines 1-${read.damaged.line - 1}`);
     }
     let entries = read.entries;
     const firstWrongK = entries.findIndex((e, i) => e.k !== i);
@@ -283,14 +282,22 @@ export class EvolutionRun extends EventEmitter {
     this.entries = this.completeUnits(entries);
     if (this.entries.length !== read.entries.length || read.damaged !== undefined) keep = byteLengthOfLines(this.folder.journal, this.entries.length);
     const consistent = await this.populationMatchesJournal();
-    if (consistent !== true) {
+    if (consistent !== true || read.damaged !== undefined || firstWrongK >= 0) {
       if (!this.repair) throw new RunFolderError(`${consistent}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` rebuilds the population from the journal (no evaluations needed)`);
+      if (this.config.merger !== undefined) throw new RunFolderError(`${this.folder.dir}: --repair does not rebuild runs with a merger (the merged model's incremental history cannot be replayed exactly); nothing was changed`);
+      // The original journal is kept, durably, before anything changes.
+      const backup = `${this.folder.journal}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      fs.copyFileSync(this.folder.journal, backup);
+      fsyncFile(backup);
+      this.emit('log', `repair: the original journal is ${backup}`);
+      // Members are rebuilt beside the population and swapped in only when every replay matched.
+      await this.rebuildPopulation();
+    } else {
+      this.recoverPopulation();
     }
-    // From here on the folder changes: the checks above passed (or repair was asked for).
     this.journal = new Journal(this.folder.journal, keep);
-    if (consistent === true) this.recoverPopulation();
-    else await this.rebuildPopulation();
-    for (const e of this.entries) this.cache.set(e.checksum, { score: e.fitness, metrics: e.metrics });
+    // With a merger, trials are cached by the merged model's checksum, as in the live run.
+    for (const e of this.entries) this.cache.set(e.mergedChecksum ?? e.checksum, { score: e.fitness, metrics: e.metrics });
   }
   private mergedFile(k?: number): string {
     return path.join(this.folder.dir, 'merged', k === undefined ? 'current.safetensors' : `k-${k}.safetensors`);
@@ -391,27 +398,44 @@ export class EvolutionRun extends EventEmitter {
   private async rebuildPopulation(): Promise<void> {
     this.emit('log', `repair: rebuilding the population from ${this.entries.length} journal lines`);
     this.clearTrials();
-    for (let i = 0; i < this.inputs.length; i++) fs.rmSync(this.folder.member(i), { force: true });
     this.members = this.inputs.map((input) => ({ weights: input, file: input.path, checksum: '', fitness: { score: NaN, metrics: {} } }));
+    // Rebuilt members live in trial/ until every replay matched; population/ is untouched till then.
+    const files = new Map<number, string>();
     const unit = this.config.schedule === 'sequential' ? 1 : this.n;
-    for (let at = 0; at < this.entries.length; at += unit) {
-      const parents = [...this.members];
-      const made: { e: JournalEntry; file: string; weights: WeightSet }[] = [];
-      const slot = this.slot(0);
-      for (const e of this.entries.slice(at, at + unit)) {
-        if (!e.accepted) continue;
-        await makeOffspring(this.offspringSpec(e.k, e.target, parents, e.members, e.F, e.CR), slot);
-        const sum = await this.hash(slot.weights);
-        if (sum !== e.checksum) throw new RunFolderError(`repair: trial k=${e.k} rebuilt from the journal has checksum ${sum.slice(0, 12)}, the journal says ${e.checksum.slice(0, 12)}; the inputs or the journal differ from the run's — this folder cannot be repaired`);
-        const { file, weights, durable } = await this.persist({ ...e, seconds: { ...e.seconds } }, slot);
-        await durable;
-        made.push({ e, file, weights });
+    try {
+      for (let at = 0; at < this.entries.length; at += unit) {
+        const parents = [...this.members];
+        const made: { e: JournalEntry; file: string; weights: WeightSet }[] = [];
+        const slot = this.slot(0);
+        for (const e of this.entries.slice(at, at + unit)) {
+          if (!e.accepted) continue;
+          await makeOffspring(this.offspringSpec(e.k, e.target, parents, e.members, e.F, e.CR), slot);
+          const sum = await this.hash(slot.weights);
+          if (sum !== e.checksum) throw new RunFolderError(`repair: trial k=${e.k} rebuilt from the journal has checksum ${sum.slice(0, 12)}, the journal says ${e.checksum.slice(0, 12)}; the inputs or the journal differ from the run's — this folder cannot be repaired (population/ and the journal were not changed; the original journal is kept)`);
+          const { file, weights, durable } = await this.persist({ ...e, seconds: { ...e.seconds } }, slot);
+          await durable;
+          made.push({ e, file, weights });
+        }
+        for (const { e, file, weights } of made) {
+          const superseded = files.get(e.target);
+          this.install(e, weights);
+          if (superseded !== undefined) fs.rmSync(superseded, { force: true });
+          files.set(e.target, file);
+        }
       }
-      for (const { e, file, weights } of made) {
-        fs.renameSync(file, this.folder.member(e.target));
-        this.install(e, weights);
-      }
+    } catch (err) {
+      for (const m of this.members) if (!this.inputs.includes(m.weights)) m.weights.close();
+      this.members = [];
+      this.clearTrials();
+      throw err;
     }
+    // Every replay matched: the rebuilt members replace population/ (stale member files go).
+    for (let i = 0; i < this.inputs.length; i++) {
+      const file = files.get(i);
+      if (file !== undefined) fs.renameSync(file, this.folder.member(i));
+      else fs.rmSync(this.folder.member(i), { force: true });
+    }
+    fsyncDir(this.folder.population);
   }
 
   private offspringSpec(k: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number) {
@@ -759,9 +783,10 @@ export class EvolutionRun extends EventEmitter {
       const persisted = () => results.flatMap((r) => (r?.persisted ? [r.persisted] : []));
       // `concurrency` workers, each with its own slot: while one evaluates, another makes its offspring.
       let next = 0;
+      let failed = false;
       const worker = async (w: number) => {
         const slot = this.slot(w);
-        while (next < this.n && !this.signal?.aborted) {
+        while (next < this.n && !this.signal?.aborted && !failed) {
           const t = next++;
           const entry = await this.trial(g * this.n + t, parents, slot);
           if (!entry.accepted) {
@@ -773,11 +798,16 @@ export class EvolutionRun extends EventEmitter {
           await durable;
         }
       };
-      try {
-        await Promise.all(Array.from({ length: Math.min(c.concurrency, this.n) }, (_, w) => worker(w)));
-      } catch (err) {
-        for (const p of persisted()) this.dropPersisted(p);
+      // Every worker is settled before anything is closed: a failing one stops the others from
+      // taking new trials, and the run ends only when none is still using a slot or a member.
+      const settled = await Promise.allSettled(Array.from({ length: Math.min(c.concurrency, this.n) }, (_, w) => worker(w).catch((err: unknown) => {
+        failed = true;
         throw err;
+      })));
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure !== undefined) {
+        for (const p of persisted()) this.dropPersisted(p);
+        throw failure.reason;
       }
       if (results.some((r) => r === undefined)) {
         // Aborted mid-generation: nothing of it is journaled; a resume redoes it identically.
@@ -888,4 +918,13 @@ export class EvolutionRun extends EventEmitter {
 export async function evolve(options: EvolveOptions): Promise<RunReport> {
   if (typeof options.evaluator !== 'function') throw new EvolverArgumentError('evolve(): an evaluator function is required');
   return new EvolutionRun(options).run();
+}
+
+function fsyncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -12,8 +12,10 @@
  *   reported as `damaged` (line number and reason) and nothing after it is trusted.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { fromSystemError } from '../errors.js';
+import { fsyncDir } from '../store/writer.js';
 import type { TrialMembers } from './members.js';
 
 export interface JournalEntry {
@@ -153,7 +155,9 @@ export class Journal {
   constructor(file: string, keepBytes: number) {
     this.file = file;
     try {
-      this.fd = fs.openSync(file, fs.existsSync(file) ? 'r+' : 'w+');
+      const created = !fs.existsSync(file);
+      this.fd = fs.openSync(file, created ? 'w+' : 'r+');
+      if (created) fsyncDir(path.dirname(path.resolve(file)));
       if (fs.fstatSync(this.fd).size !== keepBytes) {
         fs.ftruncateSync(this.fd, keepBytes);
         fs.fsyncSync(this.fd);

@@ -22,7 +22,7 @@ import { type NativeMappedFile, native } from '../native.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { MAX_VIEW_BYTES, viewChunks } from '../store/safetensors.js';
 import type { WeightSource } from '../store/source.js';
-import { type Layout, layoutPlan } from '../store/writer.js';
+import { type Layout, fsyncDir, layoutPlan } from '../store/writer.js';
 import type { TensorPlanEntry } from './population.js';
 
 /** write() at most this much per call (Buffer views of a mapping region). */
@@ -58,7 +58,12 @@ export class TrialSlot {
     try {
       new Uint8Array(mapping.region(0, layout.header.length)).set(layout.header);
       const slot = new TrialSlot(mapping, layout, plan);
-      for (const p of plan) if (!p.evolved) slot.fill(p.name, carriedFrom.chunks(p.name));
+      try {
+        for (const p of plan) if (!p.evolved) slot.fill(p.name, carriedFrom.chunks(p.name));
+      } catch (err) {
+        slot.weights.close();
+        throw err;
+      }
       return slot;
     } catch (err) {
       mapping.close();
@@ -120,6 +125,7 @@ export class TrialSlot {
     const durable = (async () => {
       try {
         await h.sync();
+        fsyncDir(path.dirname(path.resolve(file)));  // the new name is durable too, before any journal line names it
       } catch (err) {
         fs.rmSync(file, { force: true });
         throw fromSystemError(err, file, 'flushing an accepted offspring to disk');

@@ -170,6 +170,49 @@ describe('run folder reliability', function () {
     assert.ok(fs.readdirSync(config.output).some((f) => f.startsWith('journal.jsonl.damaged-')), 'the damaged journal is kept');
   });
 
+  it('a repair that cannot replay changes nothing: population/ and the journal stay as they were', async () => {
+    const evaluator = await distanceEvaluator();
+    const models = copiesOfModels();
+    const config = testConfig({ generations: 3, strategy: 'interp', F: 0.3, models });
+    await runUntil(config, evaluator, 8);
+    const file = path.join(config.output, 'journal.jsonl');
+    const lines = journalLines(config.output);
+    lines[6] = '{"k": 6, broken';
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    // A run made before input identities were recorded, whose input was then replaced.
+    const runJson = JSON.parse(fs.readFileSync(path.join(config.output, 'run.json'), 'utf8'));
+    delete runJson.inputs;
+    fs.writeFileSync(path.join(config.output, 'run.json'), JSON.stringify(runJson));
+    fs.copyFileSync(BF16_MODELS[4]!, models[1]!);
+    const population = path.join(config.output, 'population');
+    const before = Object.fromEntries(fs.readdirSync(population).map((f) => [f, fs.readFileSync(path.join(population, f))]));
+    const journalBefore = fs.readFileSync(file);
+    await assert.rejects(new EvolutionRun({ folder: config.output, evaluator, resume: true, repair: true }).run(), (e: unknown) => e instanceof RunFolderError && /cannot be repaired/.test((e as Error).message));
+    assert.ok(fs.readFileSync(file).equals(journalBefore), 'the journal is unchanged');
+    assert.deepEqual(fs.readdirSync(population).sort(), Object.keys(before).sort());
+    for (const [f, bytes] of Object.entries(before)) assert.ok(fs.readFileSync(path.join(population, f)).equals(bytes), `${f} is unchanged`);
+    assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), []);
+  });
+
+  it('generational: a worker whose evaluator throws stops the others cleanly; the resume finishes identically', async () => {
+    const evaluator = await distanceEvaluator();
+    const overrides = { generations: 2, strategy: 'interp', F: 0.3, schedule: 'generational', concurrency: 2 } as const;
+    const refDir = await reference(overrides, evaluator);
+    const config = testConfig(overrides);
+    let calls = 0;
+    const failing: Evaluator = async (w, o) => {
+      const call = ++calls;
+      if (call === 8) throw new Error('lost the GPU');
+      if (call > 5) await new Promise((r) => setTimeout(r, 30));  // the other worker is mid-trial
+      return evaluator(w, o);
+    };
+    await assert.rejects(new EvolutionRun({ config, evaluator: failing }).run(), (e: unknown) => e instanceof EvaluationError && /lost the GPU/.test((e as Error).message));
+    assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), []);
+    assert.ok(!fs.existsSync(path.join(config.output, 'run.lock')));
+    await new EvolutionRun({ folder: config.output, evaluator, resume: true }).run();
+    assert.ok(bestBytes(config.output).equals(bestBytes(refDir)));
+  });
+
   it('+Infinity and NaN fitness survive the journal: a resumed run makes the decisions the run made', async () => {
     const base = await distanceEvaluator();
     // Deterministic in the weights: the same offspring always gets the same score.
