@@ -124,7 +124,7 @@ describe('bench scale', function () {
       assert.ok(json.summary.fields.includes('offspring'));
       assert.equal(json.limit.bytesPerTrial, 3 * json.model.bytes);
       assert.ok(json.bandwidth.copyGbps > 0);
-      assert.ok(json.memoryKB.trials.AnonPlusShmem > 0);
+      assert.ok(json.memoryKB.peak.AnonPlusShmem > 0, 'memory was sampled');  // a tiny run's trials may end between two samples
       assert.ok(!fs.existsSync(work) || fs.readdirSync(work).length === 0, 'the population and the run folder are removed');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

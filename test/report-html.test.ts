@@ -101,6 +101,8 @@ describe('report.html', function () {
         headless: true,
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
         viewport: { width: WIDTH, height: 900 },
+        // Under `npm run test:asan` node runs with the ASan runtime preloaded; chromium must not.
+        env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && k !== 'ASAN_OPTIONS' && v !== undefined)) as Record<string, string>,
       });
       try {
         // tsx compiles the page functions below with esbuild's keepNames, which calls a __name helper.
