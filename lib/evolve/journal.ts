@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { fromSystemError } from '../errors.js';
+import { WeightFileError, fromSystemError } from '../errors.js';
 import { fsyncDir } from '../store/writer.js';
 import type { TrialMembers } from './members.js';
 
@@ -150,27 +150,33 @@ export class Journal {
   private readonly fd: number;
   readonly file: string;
   private size: number;
+  /** A failed append could not be cut back: the file's end is unknown, nothing more is appended. */
+  private uncertain = false;
 
   /** Opens the journal keeping its first `keepBytes` bytes (the caller decided what to drop). */
   constructor(file: string, keepBytes: number) {
     this.file = file;
+    let fd: number | undefined;
     try {
       const created = !fs.existsSync(file);
-      this.fd = fs.openSync(file, created ? 'w+' : 'r+');
+      fd = fs.openSync(file, created ? 'w+' : 'r+');
       if (created) fsyncDir(path.dirname(path.resolve(file)));
-      if (fs.fstatSync(this.fd).size !== keepBytes) {
-        fs.ftruncateSync(this.fd, keepBytes);
-        fs.fsyncSync(this.fd);
+      if (fs.fstatSync(fd).size !== keepBytes) {
+        fs.ftruncateSync(fd, keepBytes);
+        fs.fsyncSync(fd);
       }
     } catch (err) {
+      if (fd !== undefined) fs.closeSync(fd);
       throw fromSystemError(err, file, 'opening the journal');
     }
+    this.fd = fd;
     this.size = keepBytes;
   }
 
   /** Appends whole lines durably, or throws and leaves the journal as it was. */
   append(entries: readonly JournalEntry[]): void {
     if (entries.length === 0) return;
+    if (this.uncertain) throw new WeightFileError('IO', this.file, 'an earlier append could not be cut back after it failed: the journal may end with a line that was never acknowledged; stop and `evolver evolve --resume` the run (it refuses, naming the line, if --repair is needed)');
     const bytes = Buffer.from(entries.map(encodeEntry).join('\n') + '\n');
     let written = 0;
     try {
@@ -193,7 +199,10 @@ export class Journal {
       fs.ftruncateSync(this.fd, this.size);
       fs.fsyncSync(this.fd);
     } catch {
-      // If even this fails, the torn tail has no newline and a resume drops it (readJournal).
+      // The file may now end with whole lines the caller was told failed: no further appends.
+      // A resume reads what is there (a torn tail is dropped; whole lines are checked against
+      // the population, and a mismatch is refused, naming it).
+      this.uncertain = true;
     }
   }
 
