@@ -111,24 +111,14 @@ bool Mapping::Create(const std::string& path, uint64_t size, Space space, Mappin
     int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
     if (rc != 0) return undo(rc, "cannot allocate space for");
   }
-  out->path_ = path;
-  out->fd_ = fd;
-  out->size_ = size;
-  out->writable_ = true;
-  if (size > 0) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return undo(errno, "cannot map");
-    out->base_ = static_cast<uint8_t*>(p);
-    if (!out->Protect(err)) {
-      ::munmap(p, size);
-      out->base_ = nullptr;
-      MapError keep = *err;
-      undo(EMFILE, "cannot map");
-      *err = keep;
-      return false;
-    }
+  const int rc = out->MapSharedWritable(fd, path, size, err);
+  if (rc > 0) return undo(rc, "cannot map");
+  if (rc < 0) {
+    MapError keep = *err;  // the registry's error, not undo's
+    undo(EMFILE, "cannot map");
+    *err = keep;
+    return false;
   }
-  out->open_ = true;
   return true;
 }
 
@@ -156,25 +146,34 @@ bool Mapping::Memory(uint64_t size, const std::string& label, Mapping* out, MapE
     return Fail(err, e, what, label + " (" + std::to_string(size) + " bytes in memory)");
   };
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return undo(errno, "cannot size");
-  out->path_ = path;
-  out->fd_ = fd;
-  out->size_ = size;
-  out->writable_ = true;
+  const int rc = out->MapSharedWritable(fd, path, size, err);
+  if (rc > 0) return undo(rc, "cannot map");
+  if (rc < 0) {
+    MapError keep = *err;  // the registry's error, not undo's
+    undo(EMFILE, "cannot map");
+    *err = keep;
+    return false;
+  }
+  return true;
+}
+
+int Mapping::MapSharedWritable(int fd, const std::string& path, uint64_t size, MapError* err) {
+  path_ = path;
+  fd_ = fd;
+  size_ = size;
+  writable_ = true;
   if (size > 0) {
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return undo(errno, "cannot map");
-    out->base_ = static_cast<uint8_t*>(p);
-    if (!out->Protect(err)) {
+    if (p == MAP_FAILED) return errno;
+    base_ = static_cast<uint8_t*>(p);
+    if (!Protect(err)) {
       ::munmap(p, size);
-      out->base_ = nullptr;
-      MapError keep = *err;
-      undo(EMFILE, "cannot map");
-      *err = keep;
-      return false;
+      base_ = nullptr;
+      return -1;
     }
   }
-  out->open_ = true;
-  return true;
+  open_ = true;
+  return 0;
 }
 
 // Puts the mapping in the SIGBUS registry (sigbus.h); a process with 65536 mappings open fails here.

@@ -85,6 +85,9 @@ class Mapping {
   int slot_ = -1;  // SIGBUS registry slot while mapped
   bool faulted_latched_ = false;
   bool Protect(MapError* err);
+  // Takes `fd` (already sized to `size`) as this mapping's file: maps it shared read-write and
+  // registers it. Returns 0, an errno when mmap failed, or -1 when registering failed (`err` set).
+  int MapSharedWritable(int fd, const std::string& path, uint64_t size, MapError* err);
   void Unmap();
 };
 

@@ -60,7 +60,7 @@ export class WeightFileError extends Error {
 /** An argument a caller passed is wrong (not a file defect). */
 export class EvolverArgumentError extends Error {
   override readonly name: string = 'EvolverArgumentError';
-  readonly code = 'INVALID_ARGUMENT';
+  readonly code: string = 'INVALID_ARGUMENT';
 }
 
 /**

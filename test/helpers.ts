@@ -29,6 +29,22 @@ export function mountTmpfs(sizeMiB: number): string | undefined {
   }
 }
 
+/** Writes `file` until the file system is full, to the last byte (64 KiB blocks, then single bytes). */
+export function fillDisk(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const block of [Buffer.alloc(64 * 1024, 1), Buffer.alloc(1, 1)]) {
+      try {
+        for (;;) fs.writeSync(fd, block);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Raw safetensors bytes from a header object (or raw header text) and data bytes. */
 export function safetensorsBytes(header: unknown, data: Uint8Array = new Uint8Array(0), pad = true): Uint8Array {
   let text = typeof header === 'string' ? header : JSON.stringify(header);

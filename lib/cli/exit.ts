@@ -17,16 +17,11 @@ export const ExitCode = {
 } as const;
 
 /**
- * Whether an error says that an output already exists. Weight writers throw WeightFileError code
- * OUTPUT_EXISTS, and any error carrying `code: 'OUTPUT_EXISTS'` counts. The evolve engine reports
- * a run folder it will not start in as a RunFolderError (an EvolverArgumentError, code
- * INVALID_ARGUMENT): recognized by its message — the folder "already holds a run", or "is not
- * empty (...) and holds no run.json".
+ * Whether an error says that an output already exists: any error carrying
+ * `code: 'OUTPUT_EXISTS'` (weight writers' WeightFileError, the engine's RunFolderExistsError).
  */
 export function isOutputExists(err: unknown): err is Error {
-  if (!(err instanceof Error)) return false;
-  if ((err as { code?: unknown }).code === 'OUTPUT_EXISTS') return true;
-  return err.name === 'RunFolderError' && (/ already holds a run\b/.test(err.message) || / is not empty \(.*\) and holds no run\.json\b/.test(err.message));
+  return err instanceof Error && (err as { code?: unknown }).code === 'OUTPUT_EXISTS';
 }
 
 export function reportError(err: unknown): number {

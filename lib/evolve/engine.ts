@@ -288,7 +288,7 @@ export class EvolutionRun extends EventEmitter {
       // The original journal is kept, durably, before anything changes.
       const backup = `${this.folder.journal}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       fs.copyFileSync(this.folder.journal, backup);
-      fsyncFile(backup);
+      fsyncDir(backup);  // a file: opened read-only and fsync'd the same way
       this.emit('log', `repair: the original journal is ${backup}`);
       // Members are rebuilt beside the population and swapped in only when every replay matched.
       await this.rebuildPopulation();
@@ -918,13 +918,4 @@ export class EvolutionRun extends EventEmitter {
 export async function evolve(options: EvolveOptions): Promise<RunReport> {
   if (typeof options.evaluator !== 'function') throw new EvolverArgumentError('evolve(): an evaluator function is required');
   return new EvolutionRun(options).run();
-}
-
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

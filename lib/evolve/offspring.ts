@@ -3,14 +3,11 @@
  * parents into the output (a trial slot in memory: see trial-slot.ts; the carried tensors are
  * already there). Tensors over 4 GiB are processed in pieces with the kernel's offset.
  */
-import crypto from 'node:crypto';
-
 import * as k from '../kernels/index.js';
 import type { Granularity, Strategy } from '../kernels/strategies.js';
 import { streamFor } from '../kernels/strategies.js';
-import { WeightSet } from '../store/checkpoint.js';
+import type { WeightSet } from '../store/checkpoint.js';
 import type { KernelDType } from '../native.js';
-import type { WeightSource } from '../store/source.js';
 import type { TrialMembers } from './members.js';
 import type { TensorPlanEntry } from './population.js';
 
@@ -76,16 +73,4 @@ export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Pro
       offset += outs[piece]!.byteLength / bytesPer;
     }
   }
-}
-
-/**
- * sha256 over the evolved tensors' bytes, in sorted name order: the checksum of runs made
- * before content-hash.ts's xxh64-1MiB (and the merger's merged files; see content-hash.ts).
- */
-export function checksum(weights: WeightSource, evolved: readonly string[]): string {
-  const h = crypto.createHash('sha256');
-  for (const name of evolved) for (const chunk of weights.chunks(name)) h.update(chunk);
-  // A file that shrank under its mapping reads as zeros (the SIGBUS guard): never a valid checksum.
-  if (weights instanceof WeightSet) weights.checkIntact();
-  return h.digest('hex');
 }

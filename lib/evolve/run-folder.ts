@@ -16,7 +16,7 @@ export class RunFolderError extends EvolverArgumentError {
 /** The output folder already holds a run, or other files: a new run never starts there (exit 73). */
 export class RunFolderExistsError extends RunFolderError {
   override readonly name: string = 'RunFolderError';
-  override readonly code = 'OUTPUT_EXISTS' as 'INVALID_ARGUMENT';
+  override readonly code: string = 'OUTPUT_EXISTS';
 }
 
 export class RunFolder {

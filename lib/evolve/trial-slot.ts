@@ -22,7 +22,7 @@ import { type NativeMappedFile, native } from '../native.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { MAX_VIEW_BYTES, viewChunks } from '../store/safetensors.js';
 import type { WeightSource } from '../store/source.js';
-import { type Layout, fsyncDir, layoutPlan } from '../store/writer.js';
+import { type Layout, copyPieces, fsyncDir, layoutPlan } from '../store/writer.js';
 import type { TensorPlanEntry } from './population.js';
 
 /** write() at most this much per call (Buffer views of a mapping region). */
@@ -59,7 +59,7 @@ export class TrialSlot {
       new Uint8Array(mapping.region(0, layout.header.length)).set(layout.header);
       const slot = new TrialSlot(mapping, layout, plan);
       try {
-        for (const p of plan) if (!p.evolved) slot.fill(p.name, carriedFrom.chunks(p.name));
+        for (const p of plan) if (!p.evolved) copyPieces(carriedFrom.chunks(p.name), slot.chunks(p.name));
       } catch (err) {
         slot.weights.close();
         throw err;
@@ -75,25 +75,6 @@ export class TrialSlot {
   chunks(name: string): Uint8Array[] {
     const t = this.offsets.get(name)!;
     return viewChunks(this.mapping, this.mapping.path, t.offset, t.length, MAX_VIEW_BYTES, t.unit);
-  }
-
-  private fill(name: string, source: readonly Uint8Array[]): void {
-    const dst = this.chunks(name);
-    let di = 0, doff = 0;
-    for (const p of source) {
-      let poff = 0;
-      while (poff < p.byteLength) {
-        const d = dst[di]!;
-        const n = Math.min(d.byteLength - doff, p.byteLength - poff);
-        d.set(p.subarray(poff, poff + n), doff);
-        poff += n;
-        doff += n;
-        if (doff === d.byteLength) {
-          di++;
-          doff = 0;
-        }
-      }
-    }
   }
 
   /**

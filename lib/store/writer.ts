@@ -152,24 +152,7 @@ export class SafetensorsWriter {
     const pieces = source instanceof Uint8Array ? [source] : source;
     const total = pieces.reduce((n, p) => n + p.byteLength, 0);
     if (total !== t.byteLength) throw new WeightFileError('SIZE_MISMATCH', this.path, `got ${total} bytes, the plan needs ${t.byteLength}`, { tensor: name });
-    // Two cursors: through the source pieces and through the destination views.
-    const dsts = this.chunks(name);
-    let di = 0;
-    let doff = 0;
-    for (const p of pieces) {
-      let poff = 0;
-      while (poff < p.byteLength) {
-        const dst = dsts[di]!;
-        const n = Math.min(dst.byteLength - doff, p.byteLength - poff);
-        dst.set(p.subarray(poff, poff + n), doff);
-        poff += n;
-        doff += n;
-        if (doff === dst.byteLength) {
-          di++;
-          doff = 0;
-        }
-      }
-    }
+    copyPieces(pieces, this.chunks(name));
     this.checkIntact();
   }
 
@@ -251,7 +234,28 @@ export class SafetensorsWriter {
   }
 }
 
-/** fsync a directory so a rename in it survives a crash. */
+/** Copies `pieces` into `dsts` end to end (both split into views of any sizes; same total length). */
+export function copyPieces(pieces: readonly Uint8Array[], dsts: readonly Uint8Array[]): void {
+  // Two cursors: through the source pieces and through the destination views.
+  let di = 0;
+  let doff = 0;
+  for (const p of pieces) {
+    let poff = 0;
+    while (poff < p.byteLength) {
+      const dst = dsts[di]!;
+      const n = Math.min(dst.byteLength - doff, p.byteLength - poff);
+      dst.set(p.subarray(poff, poff + n), doff);
+      poff += n;
+      doff += n;
+      if (doff === dst.byteLength) {
+        di++;
+        doff = 0;
+      }
+    }
+  }
+}
+
+/** fsync a directory so a rename in it survives a crash (or a file, opened read-only). */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {

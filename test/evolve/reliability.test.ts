@@ -11,7 +11,7 @@ import type { Evaluator } from '../../lib/evolve/evaluator.js';
 import { InputChangedError } from '../../lib/evolve/inputs.js';
 import { Journal, type JournalEntry, readJournal } from '../../lib/evolve/journal.js';
 import { RunFolderError } from '../../lib/evolve/run-folder.js';
-import { mountTmpfs, tempDir } from '../helpers.js';
+import { fillDisk, mountTmpfs, tempDir } from '../helpers.js';
 import { BF16_MODELS, distanceEvaluator, testConfig } from './helpers.js';
 
 const bestBytes = (dir: string) => fs.readFileSync(path.join(dir, 'best', 'model.safetensors'));
@@ -59,21 +59,7 @@ describe('run folder reliability', function () {
       const journal = new Journal(file, 0);
       journal.append([entry(0), entry(1)]);
       const before = fs.readFileSync(file);
-      // Fill the file system to the last byte.
-      const fill = fs.openSync(path.join(mount!, 'fill'), 'w');
-      const block = Buffer.alloc(64 * 1024, 1);
-      try {
-        for (;;) fs.writeSync(fill, block);
-      } catch {
-        for (;;) {
-          try {
-            fs.writeSync(fill, block, 0, 1);
-          } catch {
-            break;
-          }
-        }
-      }
-      fs.closeSync(fill);
+      fillDisk(path.join(mount!, 'fill'));
       const many = Array.from({ length: 200 }, (_, i) => entry(i + 2));
       assert.throws(() => journal.append(many), (e: unknown) => e instanceof WeightFileError && e.code === 'NO_SPACE' && e.message.includes(file));
       assert.ok(fs.readFileSync(file).equals(before), 'the journal is exactly what it was before the failed append');

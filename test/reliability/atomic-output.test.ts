@@ -13,7 +13,7 @@ import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import type { WeightSource } from '../../lib/store/source.js';
 import { outputFolderHooks, planShards, writeCheckpoint } from '../../lib/store/write-checkpoint.js';
-import { F32_BASE, FORTUNES, mountTmpfs, tempDir } from '../helpers.js';
+import { F32_BASE, FORTUNES, fillDisk, mountTmpfs, tempDir } from '../helpers.js';
 
 const SCIENCE = path.join(FORTUNES, 'models', 'science.safetensors');
 const SHARD = 800_000;  // the 3.4 MB fortunes models in 5 shards
@@ -44,18 +44,6 @@ function failingSource(src: WeightSource, failAt: number): WeightSource {
   };
 }
 
-/** Writes zeros to `file` until the file system is full. */
-function fillDisk(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  const block = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) fs.writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** The pid of a process that has exited. */
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
