@@ -99,9 +99,15 @@ export const ConfigSchema = z.strictObject({
   F: fixedOrRange(0, 4).default(0.3),
   CR: fixedOrRange(0, 1).default(0.9),
   granularity: z.enum(GRANULARITIES as unknown as [string, ...string[]]).default('element'),
-  schedule: z.enum(['sequential', 'generational']).default('sequential'),
-  /** Offspring evaluated at once in the generational schedule. */
+  schedule: z.enum(['sequential', 'generational', 'asynchronous']).default('sequential'),
+  /**
+   * Offspring in flight: generational, evaluated at once (with a queue: a whole generation is
+   * queued); asynchronous, the window W (trial k is made from the population after trials
+   * 0..k-W are decided).
+   */
   concurrency: z.number().int().min(1).max(64).default(2),
+  /** Evaluate trials on workers through BullMQ: `redis://HOST:PORT[/DB]` (generational or asynchronous schedule). */
+  queue: z.string().min(1).optional(),
   generations: z.number().int().min(1).default(10),
   max_trials: z.number().int().min(1).optional(),
   max_seconds: z.number().positive().optional(),

@@ -6,6 +6,7 @@
  * needs is on disk: a killed run continues to bit-identical final weights.
  */
 import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import { type TrialMembers, chooseMembers } from './members.js';
 import { makeOffspring } from './offspring.js';
 import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content-hash.js';
 import { TrialSlot } from './trial-slot.js';
+import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
@@ -50,6 +52,8 @@ export class EvaluationError extends BadInputError {
 interface RunJson {
   format: 'evolver-run/1';
   version: string;
+  /** Names the run to workers (a queue); made when first needed. */
+  id?: string;
   created: string;
   config: EvolveConfig;
   evolved: string[];
@@ -123,6 +127,11 @@ export interface EvolveOptions {
   cancel?: AbortSignal;
   /** Kernel threads (default: all cores). */
   threads?: number;
+  /**
+   * Scores trials (and the initial population) elsewhere, e.g. on queue workers
+   * (lib/distributed); `evaluator` then only serves the final table.
+   */
+  remote?: RemoteEvaluator;
 }
 
 /**
@@ -172,7 +181,15 @@ export class EvolutionRun extends EventEmitter {
     this.threads = options.threads;
     this.resume = options.resume === true;
     this.repair = options.repair === true;
+    this.remote = options.remote;
   }
+  private readonly remote: RemoteEvaluator | undefined;
+  /** With a remote evaluator the one slot is shared: held while an offspring is made and hashed. */
+  private slotTurn: Promise<void> = Promise.resolve();
+  /** Asynchronous schedule: the population after each number of decided trials still needed. */
+  private versions = new Map<number, Member[]>();
+  /** Asynchronous schedule: member files kept for trials made before they were replaced. */
+  private supersededFiles: { a: number; s: number }[] = [];
   private readonly resume: boolean;
   private readonly repair: boolean;
   private readonly cancel: AbortSignal | undefined;
@@ -187,7 +204,8 @@ export class EvolutionRun extends EventEmitter {
       const done = this.finishedReport();
       if (done !== undefined) return done;
       await this.open();
-      const stop = this.config.schedule === 'sequential' ? await this.sequential() : await this.generational();
+      const schedule = this.config.schedule;
+      const stop = schedule === 'sequential' ? await this.sequential() : schedule === 'asynchronous' ? await this.asynchronous() : await this.generational();
       return await this.finish(stop);
     } finally {
       this.close();
@@ -256,6 +274,7 @@ export class EvolutionRun extends EventEmitter {
     }
     if (this.runJson.inputs !== undefined) this.inputWatch = new InputWatch(this.runJson.inputs);
     await this.openJournal();
+    if (this.remote !== undefined) await this.startRemote();
     await this.initialFitness();
     if (c.merger !== undefined) await this.openMerger();
   }
@@ -284,6 +303,7 @@ export class EvolutionRun extends EventEmitter {
     const consistent = await this.populationMatchesJournal();
     if (consistent !== true || read.damaged !== undefined || firstWrongK >= 0) {
       if (!this.repair) throw new RunFolderError(`${consistent}; nothing was changed. \`evolver evolve --resume ${this.folder.dir} --repair\` rebuilds the population from the journal (no evaluations needed)`);
+      if (this.config.schedule === 'asynchronous') throw new RunFolderError(`${this.folder.dir}: --repair does not rebuild runs of the asynchronous schedule yet (their trials were made from earlier population versions); nothing was changed`);
       if (this.config.merger !== undefined) throw new RunFolderError(`${this.folder.dir}: --repair does not rebuild runs with a merger (the merged model's incremental history cannot be replayed exactly); nothing was changed`);
       // The original journal is kept, durably, before anything changes.
       const backup = `${this.folder.journal}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -299,6 +319,32 @@ export class EvolutionRun extends EventEmitter {
     // With a merger, trials are cached by the merged model's checksum, as in the live run.
     for (const e of this.entries) this.cache.set(e.mergedChecksum ?? e.checksum, { score: e.fitness, metrics: e.metrics });
   }
+  /** Publishes what workers need: the run's spec and its accepted history. */
+  private async startRemote(): Promise<void> {
+    const c = this.config;
+    if (c.schedule === 'sequential') throw new RunFolderError('evaluation on a queue needs schedule: generational or asynchronous (the sequential schedule decides each trial before the next is made: nothing to fan out)');
+    if (c.merger !== undefined) throw new RunFolderError('evaluation on a queue does not combine with a merger (a merger runs the sequential schedule)');
+    if (this.runJson.inputs === undefined) throw new RunFolderError(`${this.folder.runJson} predates input fingerprints, which workers check their inputs against; start a new run to use a queue`);
+    if (this.runJson.id === undefined) {
+      this.runJson.id = randomUUID();
+      this.folder.writeJson(this.folder.runJson, this.runJson);
+    }
+    const accepted = this.entries.filter((e) => e.accepted).map((e) => this.acceptedTrial(e));
+    await this.remote!.start({ runId: this.runJson.id, config: c, evolved: this.evolved, checksum: this.runJson.checksum ?? 'sha256', inputs: this.runJson.inputs }, accepted);
+  }
+
+  /** The version (decided trials) trial k of a journal entry was made from. */
+  private versionOf(k: number): number {
+    const c = this.config;
+    if (c.schedule === 'sequential') return k;
+    if (c.schedule === 'generational') return Math.floor(k / this.n) * this.n;
+    return Math.max(0, k - c.concurrency + 1);
+  }
+
+  private acceptedTrial(e: JournalEntry): AcceptedTrial {
+    return { k: e.k, version: e.version ?? this.versionOf(e.k), target: e.target, members: e.members, F: e.F, CR: e.CR, checksum: e.checksum };
+  }
+
   private mergedFile(k?: number): string {
     return path.join(this.folder.dir, 'merged', k === undefined ? 'current.safetensors' : `k-${k}.safetensors`);
   }
@@ -333,9 +379,9 @@ export class EvolutionRun extends EventEmitter {
     this.emit('log', `merged population (${m.method}): fitness ${fitness.score.toFixed(6)}`);
   }
 
-  /** Sequential: every line stands alone. Generational: only whole generations count. */
+  /** Sequential, asynchronous: every line stands alone. Generational: only whole generations count. */
   private completeUnits(entries: JournalEntry[]): JournalEntry[] {
-    if (this.config.schedule === 'sequential') return entries;
+    if (this.config.schedule !== 'generational') return entries;
     const n = this.config.models.length;
     return entries.slice(0, Math.floor(entries.length / n) * n);
   }
@@ -463,7 +509,7 @@ export class EvolutionRun extends EventEmitter {
       let score = known.get(i);
       if (score === undefined) {
         const sum = await this.hash(input);
-        const fitness = this.cache.get(sum) ?? (await this.evaluate(input));
+        const fitness = this.cache.get(sum) ?? (await this.evaluate(input, input.path, this.remote && ((signal) => this.remote!.initial(i, sum, signal))));
         input.checkIntact();
         score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
       }
@@ -491,7 +537,7 @@ export class EvolutionRun extends EventEmitter {
   }
 
   /** Runs the evaluator; a throw becomes an EvaluationError naming what was evaluated (`what`). */
-  private async evaluate(weights: WeightSet, what = `${weights.path}`): Promise<Fitness> {
+  private async evaluate(weights: WeightSet, what = `${weights.path}`, remotely?: (signal: AbortSignal) => Promise<Fitness>): Promise<Fitness> {
     const t0 = performance.now();
     // The stop signal lets the evaluation in flight finish; only `cancel` aborts it.
     const controller = new AbortController();
@@ -500,7 +546,7 @@ export class EvolutionRun extends EventEmitter {
     try {
       let result: unknown;
       try {
-        result = await this.evaluator(weights, { signal: controller.signal });
+        result = remotely !== undefined ? await remotely(controller.signal) : await this.evaluator(weights, { signal: controller.signal });
       } catch (err) {
         throw new EvaluationError(what, this.folder.dir, err);
       }
@@ -518,8 +564,11 @@ export class EvolutionRun extends EventEmitter {
     return this.members.length;
   }
 
-  /** Makes trial k into `slot` from `parents` (a snapshot of the population) and evaluates it. */
-  private async trial(k: number, parents: readonly Member[], slot: TrialSlot): Promise<JournalEntry> {
+  /**
+   * Makes trial k into `slot` from `parents` (a snapshot of the population: `version` decided
+   * trials) and evaluates it.
+   */
+  private async trial(k: number, parents: readonly Member[], slot: TrialSlot, version = this.versionOf(k)): Promise<JournalEntry> {
     const c = this.config;
     const generation = Math.floor(k / this.n);
     const target = k % this.n;
@@ -528,7 +577,7 @@ export class EvolutionRun extends EventEmitter {
     const F = dither(c.F, u[DRAW.F]!);
     const CR = dither(c.CR, u[DRAW.CR]!);
     try {
-      return await this.scoreTrial(k, generation, target, parents, used, F, CR, slot);
+      return await this.scoreTrial({ k, version, target, members: used, F, CR }, generation, parents, slot);
     } catch (err) {
       // Nothing of a failed trial stays behind: a resume makes it again from the journal.
       if (this.merger !== undefined) fs.rmSync(this.mergedFile(k), { force: true });
@@ -536,20 +585,44 @@ export class EvolutionRun extends EventEmitter {
     }
   }
 
-  private async scoreTrial(k: number, generation: number, target: number, parents: readonly Member[], used: TrialMembers, F: number, CR: number, slot: TrialSlot): Promise<JournalEntry> {
-    const c = this.config;
+  /**
+   * Takes the shared slot (remote evaluation: one slot, held only while an offspring is made and
+   * hashed, or remade to be persisted); a local run has a slot per offspring in flight.
+   */
+  private async withSlot<T>(use: () => Promise<T>): Promise<T> {
+    if (this.remote === undefined) return use();
+    const previous = this.slotTurn;
+    let release!: () => void;
+    this.slotTurn = new Promise((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await use();
+    } finally {
+      release();
+    }
+  }
+
+  /** Makes the offspring of `recipe` into `slot` and returns its checksum. */
+  private async makeAndHash(recipe: TrialRecipe, parents: readonly Member[], slot: TrialSlot): Promise<{ sum: string; offspringSeconds: number; hashSeconds: number }> {
     const t0 = performance.now();
-    await makeOffspring(this.offspringSpec(k, target, parents, used, F, CR), slot);
+    await makeOffspring(this.offspringSpec(recipe.k, recipe.target, parents, recipe.members, recipe.F, recipe.CR), slot);
     const offspringSeconds = (performance.now() - t0) / 1000;
     this.timing.offspring += offspringSeconds;
+    const h0 = performance.now();
+    const sum = await this.hash(slot.weights);
+    const hashSeconds = (performance.now() - h0) / 1000;
+    this.timing.hash += hashSeconds;
+    return { sum, offspringSeconds, hashSeconds };
+  }
+
+  private async scoreTrial(recipe: TrialRecipe, generation: number, parents: readonly Member[], slot: TrialSlot): Promise<JournalEntry> {
+    const c = this.config;
+    const { k, target, members: used, F, CR } = recipe;
     const child = slot.weights;
     let fitness: Fitness;
     let mergedSum: string | undefined;
     let cached = false;
-    const h0 = performance.now();
-    const sum = await this.hash(child);
-    const hashSeconds = (performance.now() - h0) / 1000;
-    this.timing.hash += hashSeconds;
+    const { sum, offspringSeconds, hashSeconds } = await this.withSlot(() => this.makeAndHash(recipe, parents, slot));
     const e0 = this.timing.evaluation;
     // With a merger the offspring is scored inside the merged population.
     let scored: WeightSet = child;
@@ -570,7 +643,8 @@ export class EvolutionRun extends EventEmitter {
         fitness = hit;
         cached = true;
       } else {
-        fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`);
+        const remote = this.remote;
+        fitness = await this.evaluate(scored, `trial k=${k} (generation ${generation}, target ${target})`, remote && ((signal) => remote.trial(recipe, sum, signal)));
       }
       // An evaluation that read a file which shrank under it read zeros: not a result.
       scored.checkIntact();
@@ -598,6 +672,7 @@ export class EvolutionRun extends EventEmitter {
       checksum: sum,
       seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: this.timing.evaluation - e0 },
     };
+    if (c.schedule === 'asynchronous') entry.version = recipe.version;
     if (cached) entry.cached = true;
     if (mergedSum !== undefined) entry.mergedChecksum = mergedSum;
     if (fitness.score === -Infinity) entry.reason = 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
@@ -620,6 +695,17 @@ export class EvolutionRun extends EventEmitter {
     return { file, weights, durable };
   }
 
+  /** persist(), remaking the offspring first when the shared slot has moved on (remote evaluation). */
+  private async persistTrial(entry: JournalEntry, slot: TrialSlot, parents: readonly Member[]): Promise<{ file: string; weights: WeightSet; durable: Promise<void> }> {
+    if (this.remote === undefined) return this.persist(entry, slot);
+    return this.withSlot(async () => {
+      const recipe = { k: entry.k, version: entry.version ?? this.versionOf(entry.k), target: entry.target, members: entry.members, F: entry.F, CR: entry.CR };
+      const { sum } = await this.makeAndHash(recipe, parents, slot);
+      if (sum !== entry.checksum) throw new RunFolderError(`trial k=${entry.k} made again to be kept has checksum ${sum.slice(0, 12)}, not ${entry.checksum.slice(0, 12)} as when it was scored`);
+      return this.persist(entry, slot);
+    });
+  }
+
   /**
    * Renames an accepted trial's file into the population (atomic) and installs it as member
    * `target` (already opened by persist(), or opened here).
@@ -631,9 +717,10 @@ export class EvolutionRun extends EventEmitter {
     this.acceptMerged(entry);
   }
 
-  private install(entry: JournalEntry, weights: WeightSet): void {
+  /** `keepOld`: the replaced member's weights stay open (older population versions use them). */
+  private install(entry: JournalEntry, weights: WeightSet, keepOld = false): void {
     const old = this.members[entry.target]!;
-    if (old.weights !== this.inputs[entry.target]) old.weights.close();
+    if (!keepOld && old.weights !== this.inputs[entry.target]) old.weights.close();
     this.members[entry.target] = { weights, file: this.folder.member(entry.target), checksum: entry.checksum, fitness: { score: entry.fitness, metrics: entry.metrics } };
   }
 
@@ -667,28 +754,30 @@ export class EvolutionRun extends EventEmitter {
     return Math.min(byGenerations, this.config.max_trials ?? Infinity);
   }
 
-  private stopBeforeTrial(k: number): StopReason | undefined {
+  /** `decided`: the trials whose results may count (asynchronous: those trial k was made after). */
+  private stopBeforeTrial(k: number, decided = this.entries.length): StopReason | undefined {
     const c = this.config;
     if (this.signal?.aborted) return 'aborted';
     if (Math.floor(k / this.n) >= c.generations) return 'generations';
     if (c.max_trials !== undefined && k >= c.max_trials) return 'max_trials';
     if (c.max_seconds !== undefined && (Date.now() - this.started) / 1000 >= c.max_seconds) return 'max_seconds';
-    if (c.patience !== undefined && k % this.n === 0 && this.generationsWithoutImprovement() >= c.patience) return 'patience';
+    if (c.patience !== undefined && k % this.n === 0 && this.generationsWithoutImprovement(decided) >= c.patience) return 'patience';
     return undefined;
   }
 
-  /** Whole generations since the best fitness last improved. */
-  private generationsWithoutImprovement(): number {
+  /** Whole generations since the best fitness last improved, over the first `decided` trials. */
+  private generationsWithoutImprovement(decided: number): number {
+    const entries = this.entries.slice(0, decided);
     const initialBest = Math.max(...(this.runJson.initial ?? []).map((s) => s.fitness));
     let best = initialBest;
     let lastImprovement = 0;
-    for (const e of this.entries) {
+    for (const e of entries) {
       if (e.accepted && e.fitness > best) {
         best = e.fitness;
         lastImprovement = e.generation + 1;
       }
     }
-    return Math.floor(this.entries.length / this.n) - lastImprovement;
+    return Math.floor(entries.length / this.n) - lastImprovement;
   }
 
   /**
@@ -768,6 +857,183 @@ export class EvolutionRun extends EventEmitter {
     if (this.landingError !== undefined) throw this.landingError;
   }
 
+  /**
+   * Asynchronous (steady-state DE with a window W = concurrency): trial k is made from the
+   * population after trials 0..k-W are decided (its journal line records that `version`); up to
+   * W trials are in flight, and they are decided in k order against the member as it is then.
+   * The schedule is thus a function of the journal alone: a resume, a local run and a run on any
+   * number of queue workers make the same trials. W = 1 is the sequential schedule. A member
+   * replaced while older trials still need it stays in population/superseded/ until no trial a
+   * resume could make needs it.
+   */
+  private async asynchronous(): Promise<StopReason> {
+    const W = this.config.concurrency;
+    const first = this.entries.length;
+    await this.openVersions(first);
+    const inflight = new Map<number, { trial: Promise<JournalEntry>; parents: Member[]; slot: TrialSlot }>();
+    let next = first;
+    let stop: StopReason | undefined;
+    const launch = () => {
+      while (stop === undefined && this.versionOf(next) <= this.entries.length) {
+        const k = next;
+        const version = this.versionOf(k);
+        stop = this.stopBeforeTrial(k, version);
+        if (stop !== undefined) break;
+        next++;
+        const parents = this.versions.get(version)!;
+        const slot = this.slot(this.remote !== undefined ? 0 : k % W);
+        const trial = this.trial(k, parents, slot, version);
+        trial.catch(() => {});  // awaited in k order below
+        inflight.set(k, { trial, parents, slot });
+      }
+    };
+    try {
+      launch();
+      // Trials in flight when a stop condition holds are still decided: the journal stays a prefix.
+      for (let k = first; inflight.has(k); k++) {
+        const { trial, parents, slot } = inflight.get(k)!;
+        const entry = await trial;
+        inflight.delete(k);
+        this.throwIfLandingFailed();
+        await this.decideAsynchronous(entry, parents, slot);
+        launch();
+      }
+      await this.landing.catch(() => {});
+      this.throwIfLandingFailed();
+      return stop ?? 'aborted';
+    } catch (err) {
+      stop = 'aborted';
+      await Promise.allSettled([...inflight.values()].map((f) => f.trial));
+      throw err;
+    } finally {
+      await this.landing.catch(() => {});
+      for (const f of this.unlanded) fs.rmSync(f, { force: true });
+      this.unlanded.clear();
+    }
+  }
+
+  /** Selection of an asynchronous trial, against the target as it is now; then the new version. */
+  private async decideAsynchronous(entry: JournalEntry, parents: readonly Member[], slot: TrialSlot): Promise<void> {
+    const c = this.config;
+    const W = c.concurrency;
+    const t = entry.target;
+    entry.parentFitness = this.members[t]!.fitness.score;
+    const better = c.accept === 'better' ? entry.fitness > entry.parentFitness : entry.fitness >= entry.parentFitness;
+    entry.accepted = better && entry.fitness !== -Infinity;
+    const decided = entry.k + 1;
+    if (entry.accepted) {
+      const replaced = this.latestAccepted().get(t)?.k;
+      const { file, weights, durable } = await this.persistTrial(entry, slot, parents);
+      this.install(entry, weights, true);  // older versions may still use the member it replaces
+      this.unlanded.add(file);
+      const dest = this.folder.member(t);
+      this.land([entry], async () => {
+        await durable;
+        // Kept before the journal line: a resume may have to remake trials from the old member.
+        if (replaced !== undefined && W > 1) this.keepSuperseded(dest, replaced, entry.k);
+        return () => {
+          fs.renameSync(file, dest);
+          this.dropSuperseded(decided);
+        };
+      }, file);
+      await this.remote?.accepted(this.acceptedTrial(entry));
+    } else {
+      this.land([entry], async () => () => this.dropSuperseded(decided));
+    }
+    this.record(entry);
+    if (decided % this.n === 0) this.emitGeneration(decided / this.n - 1);
+    this.versions.set(decided, [...this.members]);
+    this.pruneVersions(this.versionOf(decided));
+  }
+
+  /** Hard-links member file `dest` (made by trial a, replaced by trial s) into population/superseded/. */
+  private keepSuperseded(dest: string, a: number, s: number): void {
+    const kept = this.folder.supersededFile(a);
+    if (!fs.existsSync(kept)) fs.linkSync(dest, kept);
+    fsyncDir(this.folder.superseded);
+    this.supersededFiles.push({ a, s });
+  }
+
+  /** Removes superseded members no trial after the first `decided` can be made from. */
+  private dropSuperseded(decided: number): void {
+    const W = this.config.concurrency;
+    this.supersededFiles = this.supersededFiles.filter(({ a, s }) => {
+      if (s + W > decided) return true;
+      fs.rmSync(this.folder.supersededFile(a), { force: true });
+      return false;
+    });
+  }
+
+  /** Forgets population versions before `oldest`, closing members no remaining version uses. */
+  private pruneVersions(oldest: number): void {
+    const dropped: Member[] = [];
+    for (const [v, members] of this.versions) {
+      if (v >= oldest) continue;
+      dropped.push(...members);
+      this.versions.delete(v);
+    }
+    const inUse = new Set<WeightSet>([...this.inputs, ...this.members.map((m) => m.weights)]);
+    for (const members of this.versions.values()) for (const m of members) inUse.add(m.weights);
+    for (const m of dropped) {
+      if (inUse.has(m.weights)) continue;
+      m.weights.close();
+      inUse.add(m.weights);  // closed once
+    }
+  }
+
+  /**
+   * The population versions trials made next can come from: the current one and, on resume,
+   * the W-1 before it, rebuilt from the inputs, population/ and population/superseded/.
+   */
+  private async openVersions(first: number): Promise<void> {
+    const W = this.config.concurrency;
+    this.versions = new Map([[first, [...this.members]]]);
+    fs.mkdirSync(this.folder.superseded, { recursive: true });
+    const accepted = this.entries.filter((e) => e.accepted);
+    // Which accepted trial replaced each one (same target, next accepted).
+    const replacedBy = new Map<number, number>();
+    for (const [i, e] of accepted.entries()) {
+      const s = accepted.slice(i + 1).find((x) => x.target === e.target);
+      if (s !== undefined) replacedBy.set(e.k, s.k);
+    }
+    this.supersededFiles = [...replacedBy].filter(([, s]) => s + W > first).map(([a, s]) => ({ a, s }));
+    const kept = new Set(this.supersededFiles.map((f) => path.basename(this.folder.supersededFile(f.a))));
+    for (const f of fs.readdirSync(this.folder.superseded)) if (!kept.has(f)) fs.rmSync(path.join(this.folder.superseded, f), { force: true });
+    const initial = this.runJson.initial ?? [];
+    const opened = new Map<number, Member>();
+    for (let v = this.versionOf(first); v < first; v++) {
+      const members: Member[] = [];
+      for (let i = 0; i < this.n; i++) {
+        const a = accepted.filter((e) => e.target === i && e.k < v).at(-1);
+        const s = a === undefined ? undefined : replacedBy.get(a.k);
+        if (a === undefined) {
+          const score = initial[i]!;
+          members.push({ weights: this.inputs[i]!, file: this.inputs[i]!.path, checksum: score.checksum, fitness: { score: decodeNumber(score.fitness, 'initial fitness'), metrics: score.metrics } });
+        } else {
+          // The member's latest version is population/; one replaced since is in superseded/.
+          members.push(s === undefined ? this.members[i]! : await this.openSuperseded(a, opened));
+        }
+      }
+      this.versions.set(v, members);
+    }
+  }
+
+  private async openSuperseded(a: JournalEntry, opened: Map<number, Member>): Promise<Member> {
+    const known = opened.get(a.k);
+    if (known !== undefined) return known;
+    const file = this.folder.supersededFile(a.k);
+    if (!fs.existsSync(file)) throw new RunFolderError(`${file} is missing: trials a resume makes were made from that member (trial k=${a.k}); the run folder was changed by hand`);
+    const weights = openWeights(file);
+    const sum = await this.hash(weights);
+    if (sum !== a.checksum) {
+      weights.close();
+      throw new RunFolderError(`${file} does not hold the member trial k=${a.k} made (checksum ${sum.slice(0, 12)} != ${a.checksum.slice(0, 12)}); the run folder was changed by hand`);
+    }
+    const member = { weights, file, checksum: a.checksum, fitness: { score: a.fitness, metrics: a.metrics } };
+    opened.set(a.k, member);
+    return member;
+  }
+
   private slot(i: number): TrialSlot {
     this.slots[i] ??= TrialSlot.create(this.plan, this.inputs[0]!, `evolver trial slot ${i} of ${this.folder.dir}`);
     return this.slots[i]!;
@@ -781,11 +1047,13 @@ export class EvolutionRun extends EventEmitter {
       const parents = [...this.members];
       const results: ({ entry: JournalEntry; persisted?: { file: string; weights: WeightSet } } | undefined)[] = Array.from({ length: this.n }, () => undefined);
       const persisted = () => results.flatMap((r) => (r?.persisted ? [r.persisted] : []));
-      // `concurrency` workers, each with its own slot: while one evaluates, another makes its offspring.
+      // `concurrency` workers, each with its own slot: while one evaluates, another makes its
+      // offspring. Remote evaluation: the whole generation at once, sharing one slot.
       let next = 0;
       let failed = false;
+      const lanes = this.remote !== undefined ? this.n : Math.min(c.concurrency, this.n);
       const worker = async (w: number) => {
-        const slot = this.slot(w);
+        const slot = this.slot(this.remote !== undefined ? 0 : w);
         while (next < this.n && !this.signal?.aborted && !failed) {
           const t = next++;
           const entry = await this.trial(g * this.n + t, parents, slot);
@@ -793,14 +1061,14 @@ export class EvolutionRun extends EventEmitter {
             results[t] = { entry };
             continue;
           }
-          const { file, weights, durable } = await this.persist(entry, slot);
+          const { file, weights, durable } = await this.persistTrial(entry, slot, parents);
           results[t] = { entry, persisted: { file, weights } };
           await durable;
         }
       };
       // Every worker is settled before anything is closed: a failing one stops the others from
       // taking new trials, and the run ends only when none is still using a slot or a member.
-      const settled = await Promise.allSettled(Array.from({ length: Math.min(c.concurrency, this.n) }, (_, w) => worker(w).catch((err: unknown) => {
+      const settled = await Promise.allSettled(Array.from({ length: lanes }, (_, w) => worker(w).catch((err: unknown) => {
         failed = true;
         throw err;
       })));
@@ -823,6 +1091,7 @@ export class EvolutionRun extends EventEmitter {
         throw err;
       }
       for (const r of done) if (r.persisted) this.accept(r.entry, r.persisted.file, r.persisted.weights);
+      for (const r of done) if (r.entry.accepted) await this.remote?.accepted(this.acceptedTrial(r.entry));
       for (const r of done) this.record(r.entry);
       this.emitGeneration(g);
     }
@@ -898,13 +1167,17 @@ export class EvolutionRun extends EventEmitter {
     if (stop !== 'aborted') {
       this.runJson.finished = new Date().toISOString();
       this.folder.writeJson(this.folder.runJson, this.runJson);
+      // A finished run is never continued: no trial will be made from a superseded member.
+      fs.rmSync(this.folder.superseded, { recursive: true, force: true });
     }
     this.emit('done', report);
     return report;
   }
 
   private close(): void {
-    for (const m of this.members) if (!this.inputs.includes(m.weights)) m.weights.close();
+    const open = new Set(this.members.map((m) => m.weights));
+    for (const members of this.versions.values()) for (const m of members) open.add(m.weights);
+    for (const w of open) if (!this.inputs.includes(w)) w.close();
     for (const i of this.inputs) i.close();
     this.merged?.weights.close();
     this.mergerBase?.close();

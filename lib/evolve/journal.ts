@@ -41,6 +41,8 @@ export interface JournalEntry {
   reason?: string;
   /** Whether the fitness came from the checksum cache (identical weights evaluated before). */
   cached?: boolean;
+  /** Asynchronous schedule: the population version (decided trials) the offspring was made from. */
+  version?: number;
   /** With a merger: sha256 of the merged population this trial was scored as (fitness is its score). */
   mergedChecksum?: string;
   /**

@@ -34,6 +34,9 @@ export class RunFolder {
   get lock() { return path.join(this.dir, 'run.lock'); }
   member(i: number) { return path.join(this.population, `member-${i}.safetensors`); }
   trialFile(k: number) { return path.join(this.trial, `k-${k}.safetensors`); }
+  /** Asynchronous schedule: earlier versions of members that trials in flight were made from. */
+  get superseded() { return path.join(this.population, 'superseded'); }
+  supersededFile(k: number) { return path.join(this.superseded, `k-${k}.safetensors`); }
 
   exists(): boolean {
     return fs.existsSync(this.runJson);

@@ -20,12 +20,12 @@ function cli(args: string[]): { done: Promise<number | null>; kill: () => void }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-for (const schedule of ['sequential', 'generational'] as const) {
+for (const schedule of ['sequential', 'generational', 'asynchronous'] as const) {
   describe(`resume after SIGKILL (${schedule}; seed ${RUN_SEED})`, function () {
     this.timeout(300_000);
     it('ends with bit-identical best weights and a journal with every trial exactly once', async () => {
-      const random = rng(RUN_SEED ^ (schedule === 'sequential' ? 1 : 2));
-      const overrides = { strategy: 'current-to-best/1', F: [0.1, 0.4], CR: 0.9, generations: 8, schedule, concurrency: 2 } as const;
+      const random = rng(RUN_SEED ^ (schedule === 'sequential' ? 1 : schedule === 'generational' ? 2 : 3));
+      const overrides = { strategy: 'current-to-best/1', F: [0.1, 0.4], CR: 0.9, generations: 8, schedule, concurrency: schedule === 'asynchronous' ? 3 : 2 } as const;
       const reference = testConfig(overrides);
       await new EvolutionRun({ config: reference, evaluator: await distanceEvaluator() }).run();
 
