@@ -9,6 +9,8 @@ import { type EvolveConfig, loadConfig } from '../evolve/config.js';
 import { EvolutionRun, type InitialScore, type TableProgress, type TrialEvent } from '../evolve/engine.js';
 import { formatTable } from '../eval/table.js';
 import { evaluatorFor } from '../evolve/fitness.js';
+import type { Evaluator } from '../evolve/evaluator.js';
+import { QueueEvaluator } from '../distributed/coordinator.js';
 import type { RunReport } from '../evolve/report.js';
 import { RunFolder } from '../evolve/run-folder.js';
 
@@ -22,7 +24,8 @@ export function registerEvolve(program: Command): void {
     .option('--output <dir>', 'the run folder (overrides the config\'s output)')
     .option('--json', 'one JSON event per line on stdout')
     .option('--threads <n>', 'kernel threads (default: all cores)')
-    .action(async (configPath: string | undefined, o: { resume?: string; repair?: boolean; output?: string; json?: boolean; threads?: string }) => {
+    .option('--queue <url>', 'evaluate on workers (`evolver worker`) through BullMQ at redis://HOST:PORT[/DB] (overrides the config\'s queue)')
+    .action(async (configPath: string | undefined, o: { resume?: string; repair?: boolean; output?: string; json?: boolean; threads?: string; queue?: string }) => {
       if ((configPath === undefined) === (o.resume === undefined)) throw new EvolverArgumentError('give a config file, or --resume RUN_DIR (not both)');
       if (o.repair && o.resume === undefined) throw new EvolverArgumentError('--repair goes with --resume RUN_DIR');
       if (o.output !== undefined && o.resume !== undefined) throw new EvolverArgumentError('--output cannot change where a resumed run is: --resume names the folder');
@@ -40,7 +43,11 @@ export function registerEvolve(program: Command): void {
       }
       const threads = o.threads === undefined ? undefined : Number(o.threads);
       if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new EvolverArgumentError(`--threads: expected a positive integer, got '${o.threads}'`);
-      const evaluator = await evaluatorFor(config, configFile);
+      const queueUrl = o.queue ?? config.queue;
+      if (queueUrl !== undefined && o.queue !== undefined) config = { ...config, queue: o.queue };
+      // With a queue, workers score trials; the local evaluator serves only the final table.
+      const evaluator = queueUrl === undefined ? await evaluatorFor(config, configFile) : lazyEvaluator(config, configFile);
+      const remote = queueUrl === undefined ? undefined : new QueueEvaluator(queueUrl, { log: (l) => process.stderr.write(l + '\n') });
       // First Ctrl-C: the trial in flight finishes and is journaled, best/ and the report are
       // written, and the run exits 130. Second: exit at once — the journal is only ever
       // appended whole, so the folder stays resumable (the unfinished trial is made again).
@@ -65,6 +72,7 @@ export function registerEvolve(program: Command): void {
         ...(o.repair ? { repair: true } : {}),
         signal: stop.signal,
         ...(threads ? { threads } : {}),
+        ...(remote ? { remote } : {}),
       });
       const view = o.json ? jsonEvents(run) : process.stderr.isTTY ? progressBar(run) : plainLines(run);
       try {
@@ -79,8 +87,18 @@ export function registerEvolve(program: Command): void {
       } finally {
         view.end();
         process.off('SIGINT', onSigint);
+        await remote?.close();
       }
     });
+}
+
+/** The config's evaluator, built on first use. */
+function lazyEvaluator(config: EvolveConfig, configFile: string): Evaluator {
+  let built: Promise<Evaluator> | undefined;
+  return async (weights, options) => {
+    built ??= evaluatorFor(config, configFile) as Promise<Evaluator>;
+    return (await built)(weights, options);
+  };
 }
 
 interface View {

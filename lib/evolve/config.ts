@@ -161,8 +161,9 @@ export function loadConfig(file: string): EvolveConfig {
   return resolvePaths(validateConfig(raw, file), path.dirname(path.resolve(file)));
 }
 
-export function resolvePaths(c: EvolveConfig, dir: string): EvolveConfig {
-  const abs = (p: string) => path.resolve(dir, p);
+/** Every path resolved against `dir`, then passed through `map` (a queue worker's --models-root). */
+export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => string = (p) => p): EvolveConfig {
+  const abs = (p: string) => map(path.resolve(dir, p));
   const fitness = c.fitness === undefined ? undefined : c.fitness.type === 'module'
     ? { ...c.fitness, path: abs(c.fitness.path) }
     : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
