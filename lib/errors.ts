@@ -87,6 +87,27 @@ export class BadInputError extends EvolverArgumentError {
   override readonly name: string = 'BadInputError';
 }
 
+export type ExportErrorCode =
+  | 'UNKNOWN_ARCHITECTURE'
+  | 'BAD_CONFIG'
+  /** config.json and the tensors disagree (block count, a shape). */
+  | 'CONFIG_MISMATCH'
+  | 'MISSING_TENSOR'
+  | 'UNMAPPED_TENSOR'
+  | 'BAD_TOKENIZER'
+  | 'TOKENIZER_UNSUPPORTED';
+
+/** A model that cannot be exported (to GGUF) as it is: the message names the file and what is wrong. */
+export class ExportError extends BadInputError {
+  override readonly name = 'ExportError';
+  override readonly code: ExportErrorCode;
+
+  constructor(code: ExportErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
 /** Maps a native or fs error (with an errno-style code) onto a WeightFileError. */
 export function fromSystemError(err: unknown, file: string, doing: string): WeightFileError {
   const code = (err as { code?: string }).code;

@@ -10,6 +10,7 @@ import { registerEvolve } from './evolve-command.js';
 import { registerEval } from './eval-command.js';
 import { registerOnnx } from './onnx-command.js';
 import { registerMerge } from './merge-command.js';
+import { registerExport } from './export-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 /** The package version, from package.json (two levels up from lib/cli and from dist/cli). */
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEval(program);
   registerOnnx(program);
   registerMerge(program);
+  registerExport(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

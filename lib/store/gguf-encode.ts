@@ -38,9 +38,10 @@ class Out {
     return at;
   }
 
-  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
-  u64(v: number | bigint): void { this.view.setBigUint64(this.room(8), BigInt(v), true); }
-  bytes(b: Uint8Array): void { this.buf.set(b, this.room(b.length)); }
+  // room() first: it may replace this.view / this.buf, which must be read after it.
+  u32(v: number): void { const at = this.room(4); this.view.setUint32(at, v, true); }
+  u64(v: number | bigint): void { const at = this.room(8); this.view.setBigUint64(at, BigInt(v), true); }
+  bytes(b: Uint8Array): void { const at = this.room(b.length); this.buf.set(b, at); }
   string(s: string): void {
     const b = encoder.encode(s);
     this.u64(b.length);
