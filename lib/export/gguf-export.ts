@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { ExportError, WeightFileError } from '../errors.js';
+import { ExportError, WeightFileError, fromSystemError } from '../errors.js';
 import { convert } from '../kernels/index.js';
 import { openWeights, type WeightSet } from '../store/checkpoint.js';
 import { type ComputeDType, dtypeBytes, isComputeDType } from '../store/dtypes.js';
@@ -86,6 +86,11 @@ export async function exportGguf(model: string, out: string, options: ExportGguf
       ...ropeScalingKV(arch, config, configFile),
       ...tokenizer,
     ];
+    try {
+      fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });  // like writeCheckpoint's output folder
+    } catch (err) {
+      throw fromSystemError(err, out, 'creating the output folder');
+    }
     const plan = { kv: kvs, tensors: mapped.map((t): GgufTensorPlan => ({ name: t.gguf, type: t.dtype, shape: t.shape })) };
     const writer = createGgufWriter(out, plan, options.space === undefined ? {} : { space: options.space });
     try {
