@@ -94,7 +94,7 @@ export async function exportGguf(model: string, out: string, options: ExportGguf
     const plan = { kv: kvs, tensors: mapped.map((t): GgufTensorPlan => ({ name: t.gguf, type: t.dtype, shape: t.shape })) };
     const writer = createGgufWriter(out, plan, options.space === undefined ? {} : { space: options.space });
     try {
-      for (const t of mapped) await writeTensor(set, t, h, writer.chunks(t.gguf, WINDOW_ELEMENTS * dtypeBytes(t.dtype)));
+      for (const t of mapped) await writeTensor(set, t, h, writer.chunks(t.gguf, exportHooks.windowElements * dtypeBytes(t.dtype)));
       await writer.commitAsync();
     } catch (err) {
       writer.abort();
@@ -224,8 +224,11 @@ function describeBlocks(b: number[]): string {
   return b.length <= 6 ? b.join(', ') : `${b.slice(0, 3).join(', ')}, ..., ${b.slice(-2).join(', ')}`;
 }
 
-/** Elements converted per kernel call for tensors too large for one view. */
-const WINDOW_ELEMENTS = 2 ** 26;
+/**
+ * Elements per output view (one kernel call each): bounded so a tensor over 4 GiB converts in
+ * pieces. A test seam: tests make it small to exercise the windows on small tensors.
+ */
+export const exportHooks = { windowElements: 2 ** 26 };
 
 /** Copies one tensor into its place in the output: rearranged, then converted. */
 async function writeTensor(set: WeightSet, t: MappedTensor, h: HParams, dst: Uint8Array[]): Promise<void> {

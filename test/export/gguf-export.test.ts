@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { ExportError } from '../../lib/errors.js';
-import { exportGguf } from '../../lib/export/gguf-export.js';
+import { findArchitecture } from '../../lib/export/architectures.js';
+import { exportGguf, exportHooks } from '../../lib/export/gguf-export.js';
 import { byteToUnicode } from '../../lib/export/tokenizer.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { GgufFile } from '../../lib/store/gguf.js';
@@ -130,6 +131,23 @@ describe('evolver export gguf: the bundled GPT-2 fixtures', () => {
       const want = transpose ? transposed(bits(ref.view(name)), m.shape[0]!, m.shape[1]!) : [...bits(ref.view(name))];
       assert.deepEqual([...bits(g.view(gguf))], want, gguf);
     }
+  });
+
+  it('converts and copies in windows (as for tensors over 4 GiB) with the same bits as in one piece', async () => {
+    const whole = path.join(dir, 'whole-f16.gguf');
+    const windowed = path.join(dir, 'windowed-f16.gguf');
+    await exportGguf(F32_BASE, whole, { config: CONFIG, dtype: 'f16' });
+    const saved = exportHooks.windowElements;
+    exportHooks.windowElements = 1000;  // not a divisor of any row: windows cut rows anywhere
+    try {
+      await exportGguf(F32_BASE, windowed, { config: CONFIG, dtype: 'f16' });
+    } finally {
+      exportHooks.windowElements = saved;
+    }
+    assert.deepEqual(fs.readFileSync(windowed), fs.readFileSync(whole));
+    using g = GgufFile.open(whole);
+    assert.equal(g.info('token_embd.weight').ggmlType, 'F16');
+    assert.equal(kvValue(g, 'general.file_type'), 1);
   });
 
   it('the bf16 model keeps bf16 matrices by default and widens 1-D tensors exactly', async () => {
@@ -268,6 +286,20 @@ describe('evolver export gguf: refusals', () => {
       return true;
     });
   };
+
+  it('Mistral is exported as llama; a config is matched by class, then by model_type', () => {
+    assert.equal(findArchitecture({ architectures: ['MistralForCausalLM'] })?.name, 'llama');
+    assert.equal(findArchitecture({ model_type: 'qwen2' })?.name, 'qwen2');
+    assert.equal(findArchitecture({ architectures: ['Other'], model_type: 'gpt2' })?.name, 'gpt2');
+    assert.equal(findArchitecture({ architectures: ['Other'] }), undefined);
+  });
+
+  it('a rope_scaling the export cannot express', async () => {
+    const folder = llamaFolder(path.join(root, 'rope'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(folder, 'config.json'), JSON.stringify({ ...cfg, rope_scaling: { rope_type: 'llama3', factor: 8 } }));
+    await expectExport(exportGguf(folder, path.join(root, 'r.gguf')), 'BAD_CONFIG', /rope_scaling of type "llama3" is not supported/);
+  });
 
   it('an unknown architecture, listing the known ones', async () => {
     const folder = llamaFolder(path.join(root, 'unknown'));
