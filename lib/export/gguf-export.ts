@@ -41,7 +41,8 @@ export interface ExportGgufResult {
   tensors: number;
   dtype: ComputeDType;
   bytes: number;
-  tokenizer: string;
+  /** Where the vocabulary came from: the model's tokenizer.json, or the byte-level stand-in. */
+  tokenizer: 'tokenizer.json' | 'byte-level';
 }
 
 /** One output tensor: where it comes from and what is done to it. */
@@ -84,7 +85,7 @@ export async function exportGguf(model: string, out: string, options: ExportGguf
       kv('general.file_type', 'uint32', FILE_TYPE_OF[matrixDtype]),
       ...arch.kv.map(([key, type, value]) => kv(`${arch.name}.${key}`, type, value(h))),
       ...ropeScalingKV(arch, config, configFile),
-      ...tokenizer,
+      ...tokenizer.kv,
     ];
     try {
       fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });  // like writeCheckpoint's output folder
@@ -106,7 +107,7 @@ export async function exportGguf(model: string, out: string, options: ExportGguf
       tensors: mapped.length,
       dtype: matrixDtype,
       bytes: fs.statSync(out).size,
-      tokenizer: tokenizer.some((e) => e.key === 'tokenizer.ggml.merges' && (e.value as { items: { length: number } }).items.length > 0) ? 'tokenizer.json' : 'byte-level',
+      tokenizer: tokenizer.source,
     };
   } finally {
     set.close();

@@ -41,9 +41,15 @@ export interface TokenizerInput {
   bpePre: string;
 }
 
-export function tokenizerKV(t: TokenizerInput): GgufKV[] {
+export interface TokenizerKV {
+  kv: GgufKV[];
+  /** Where the vocabulary came from. */
+  source: 'tokenizer.json' | 'byte-level';
+}
+
+export function tokenizerKV(t: TokenizerInput): TokenizerKV {
   const json = t.folder === undefined ? undefined : path.join(t.folder, 'tokenizer.json');
-  if (json !== undefined && fs.existsSync(json)) return fromTokenizerJson(json, t);
+  if (json !== undefined && fs.existsSync(json)) return { kv: fromTokenizerJson(json, t), source: 'tokenizer.json' };
   if (t.folder !== undefined) {
     for (const [file, why] of [['tokenizer.model', 'a SentencePiece model'], ['vocab.json', 'a vocab.json without tokenizer.json']] as const) {
       if (fs.existsSync(path.join(t.folder, file))) {
@@ -51,7 +57,7 @@ export function tokenizerKV(t: TokenizerInput): GgufKV[] {
       }
     }
   }
-  return byteLevel(t);
+  return { kv: byteLevel(t), source: 'byte-level' };
 }
 
 /** One token per byte (GPT-2's unicode form), the end token at eos_token_id, empty merges. */
