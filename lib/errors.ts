@@ -40,6 +40,19 @@ export type WeightFileErrorCode =
   /** A mapped file shrank (or could not be read) while in use: what was computed from it is invalid. */
   | 'FILE_CHANGED'
   | 'CLOSED'
+  /** GGUF: not a GGUF file, or a version other than 2 and 3. */
+  | 'NOT_GGUF'
+  | 'UNSUPPORTED_VERSION'
+  /** GGUF: a tensor or key count larger than the file could hold. */
+  | 'COUNT_TOO_LARGE'
+  | 'UNKNOWN_VALUE_TYPE'
+  | 'UNKNOWN_TENSOR_TYPE'
+  | 'DUPLICATE_KEY'
+  /** GGUF: a key/value pair that is malformed (bad UTF-8, bool not 0/1, nesting too deep, a wrongly typed general.alignment). */
+  | 'BAD_KV'
+  | 'BAD_ALIGNMENT'
+  /** A tensor whose element type kernels cannot compute on (GGUF quantized blocks). */
+  | 'NOT_EVOLVABLE'
   | 'IO';
 
 export class WeightFileError extends Error {
@@ -47,13 +60,16 @@ export class WeightFileError extends Error {
   readonly code: WeightFileErrorCode;
   readonly file: string;
   readonly tensor: string | undefined;
+  /** The metadata key the defect is in (GGUF key/value pairs). */
+  readonly key: string | undefined;
 
-  constructor(code: WeightFileErrorCode, file: string, defect: string, options: { tensor?: string; cause?: unknown } = {}) {
-    const where = options.tensor === undefined ? file : `${file}: tensor '${options.tensor}'`;
+  constructor(code: WeightFileErrorCode, file: string, defect: string, options: { tensor?: string; key?: string; cause?: unknown } = {}) {
+    const where = options.tensor !== undefined ? `${file}: tensor '${options.tensor}'` : options.key !== undefined ? `${file}: key '${options.key}'` : file;
     super(`${where}: ${defect}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.file = file;
     this.tensor = options.tensor;
+    this.key = options.key;
   }
 }
 
@@ -69,6 +85,27 @@ export class EvolverArgumentError extends Error {
  */
 export class BadInputError extends EvolverArgumentError {
   override readonly name: string = 'BadInputError';
+}
+
+export type ExportErrorCode =
+  | 'UNKNOWN_ARCHITECTURE'
+  | 'BAD_CONFIG'
+  /** config.json and the tensors disagree (block count, a shape). */
+  | 'CONFIG_MISMATCH'
+  | 'MISSING_TENSOR'
+  | 'UNMAPPED_TENSOR'
+  | 'BAD_TOKENIZER'
+  | 'TOKENIZER_UNSUPPORTED';
+
+/** A model that cannot be exported (to GGUF) as it is: the message names the file and what is wrong. */
+export class ExportError extends BadInputError {
+  override readonly name = 'ExportError';
+  override readonly code: ExportErrorCode;
+
+  constructor(code: ExportErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 /** Maps a native or fs error (with an errno-style code) onto a WeightFileError. */

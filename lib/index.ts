@@ -1,6 +1,6 @@
 /** Evolver: fuse fine-tuned models by evolving their weights. Public library surface. */
 export { backends, type BackendInfo, type BackendName } from './backends.js';
-export { WeightFileError, EvolverArgumentError, BadInputError, type WeightFileErrorCode } from './errors.js';
+export { WeightFileError, EvolverArgumentError, BadInputError, ExportError, type WeightFileErrorCode, type ExportErrorCode } from './errors.js';
 export { DTYPES, type DType, type ComputeDType, type TensorArray, isDType, dtypeBytes } from './store/dtypes.js';
 export { MAX_HEADER_BYTES, parseHeader, readHeaderLength, type ParsedHeader, type TensorEntry } from './store/header.js';
 export { SafetensorsFile, MAX_VIEW_BYTES, type TensorInfo } from './store/safetensors.js';
@@ -11,6 +11,12 @@ export { type WeightSource, type TensorMeta } from './store/source.js';
 export { tensorToArrow, weightsToArrowTable, toArrowIPC, fromArrowIPC, ArrowWeights, TABLE_SCHEMA, type TensorArrow } from './store/arrow.js';
 export { scan, type TensorStats } from './store/scan.js';
 export { inspect, type InspectResult } from './store/inspect.js';
+export { GgufFile, isGgufPath, type GgufTensorInfo } from './store/gguf.js';
+export { parseGgufHeader, type ParsedGguf, type GgufKV, type GgufValue, type GgufArray, type GgufTensorEntry } from './store/gguf-header.js';
+export { writeGguf, createGgufWriter, copyGguf, layoutGguf, withKV, kv as ggufKV, type GgufWritePlan, type GgufTensorPlan } from './store/gguf-writer.js';
+export { ggmlTypeById, ggmlTypeByName, type GgmlType, type GgufValueType } from './store/gguf-types.js';
+export { exportGguf, type ExportGgufOptions, type ExportGgufResult, type ExportDType } from './export/gguf-export.js';
+export { ARCHITECTURES, findArchitecture, type Architecture } from './export/architectures.js';
 export * as kernels from './kernels/index.js';
 export { STRATEGIES, streamFor, type Strategy, type Granularity } from './kernels/strategies.js';
 export { EvolutionRun, evolve, type EvolveOptions, type TrialEvent, type InitialScore, type StopReason } from './evolve/engine.js';

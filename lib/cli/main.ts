@@ -11,6 +11,7 @@ import { registerEval } from './eval-command.js';
 import { registerOnnx } from './onnx-command.js';
 import { registerMerge } from './merge-command.js';
 import { registerWorker } from './worker-command.js';
+import { registerExport } from './export-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 /** The package version, from package.json (two levels up from lib/cli and from dist/cli). */
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerOnnx(program);
   registerMerge(program);
   registerWorker(program);
+  registerExport(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

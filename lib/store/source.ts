@@ -7,6 +7,12 @@ export interface TensorMeta {
   readonly shape: readonly number[];
   readonly elements: number;
   readonly byteLength: number;
+  /**
+   * The file format's own element type when no DType describes it (GGUF quantized blocks:
+   * 'Q4_K', 'Q8_0', ...). Such a tensor is exposed as its raw bytes (dtype U8, shape
+   * [byteLength]): carried unchanged, never computed on.
+   */
+  readonly storage?: string;
 }
 
 export interface WeightSource {

@@ -34,7 +34,7 @@ export interface WriterOptions {
   space?: 'check' | 'reserve' | 'sparse';
 }
 
-interface PlannedTensor extends TensorPlan {
+export interface PlannedTensor extends TensorPlan {
   elements: number;
   byteLength: number;
   fileOffset: number;
@@ -108,7 +108,14 @@ export class SafetensorsWriter {
 
   /** Sizes and maps a temporary file next to `file` and writes the header into it. */
   static create(file: string, plan: WritePlan, options: WriterOptions = {}): SafetensorsWriter {
-    const layout = layoutPlan(plan, file);
+    return SafetensorsWriter.fromLayout(file, layoutPlan(plan, file), options);
+  }
+
+  /**
+   * The same for any file that is a header followed by tensors at planned offsets (GGUF's writer
+   * uses it): the file is created zero-filled, so bytes between tensors (padding) read as zeros.
+   */
+  static fromLayout(file: string, layout: Layout, options: WriterOptions = {}): SafetensorsWriter {
     const dir = path.dirname(path.resolve(file));
     const tempPath = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     let mapping: NativeMappedFile;
