@@ -39,14 +39,17 @@ async function localRun(c: EvolveConfig): Promise<string> {
   return c.output;
 }
 
+let workers: WorkerProcess[] = [];
+
 async function waitFor(what: string, ok: () => boolean, seconds = 120): Promise<void> {
-  for (const t0 = Date.now(); !ok(); await sleep(20)) if (Date.now() - t0 > seconds * 1000) throw new Error(`timed out waiting for ${what}`);
+  for (const t0 = Date.now(); !ok(); await sleep(20)) {
+    if (Date.now() - t0 > seconds * 1000) throw new Error(`timed out waiting for ${what}; workers said:\n${workers.map((w) => w.stderr()).join('\n---\n')}`);
+  }
 }
 
 describe('evaluation on a BullMQ queue (real redis-server, workers as child processes)', function () {
   this.timeout(300_000);
   let redis: RedisServer;
-  let workers: WorkerProcess[] = [];
   before(async function () {
     if (!redisAvailable()) this.skip();
     redis = await RedisServer.start();
