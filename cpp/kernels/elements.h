@@ -77,7 +77,10 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
     const bool positive = elected >= 0.0f;
     float num = 0.0f, den = 0.0f;
     for (int i = 0; i < m.models; ++i) {
-      if (positive ? t[i] > 0.0f : t[i] < 0.0f) {
+      // mergekit's get_mask: the sign of the weighted entry w_i * tau_i must agree, so a model
+      // with a negative weight contributes where its task vector opposes the elected sign.
+      const float weighted = m.w[i] * t[i];
+      if (positive ? weighted > 0.0f : weighted < 0.0f) {
         num = Fma(m.w[i], t[i], num);
         den = den + m.w[i];
       }

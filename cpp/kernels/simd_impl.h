@@ -150,7 +150,8 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     const M positive = V::Ge(elected, V::Zero());
     F num = V::Zero(), den = V::Zero();
     for (int i = 0; i < m.models; ++i) {
-      const M agree = V::SelectM(positive, V::Gt(t[i], V::Zero()), V::Lt(t[i], V::Zero()));
+      const F weighted = V::Mul(V::Set1(m.w[i]), t[i]);  // sign of w_i * tau_i, as elements.h
+      const M agree = V::SelectM(positive, V::Gt(weighted, V::Zero()), V::Lt(weighted, V::Zero()));
       num = V::SelectF(agree, V::Fma(V::Set1(m.w[i]), t[i], num), num);
       den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
     }

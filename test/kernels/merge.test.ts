@@ -107,6 +107,21 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
     assert.deepEqual([...out], [3, 2, -3, 4]);
   });
 
+  it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {
+    const base = new Float32Array([0, 0, 0]);
+    const a = new Float32Array([2, 2, -4]);
+    const b = new Float32Array([-1, 1, 2]);
+    const out = new Float32Array(3);
+    for (const isa of ISAS) {
+      await ties({ inputs: [a, b], weights: [1, -0.5], base, density: 1, normalize: false, inDtype: 'F32', out, isa });
+      // weighted entries [2, 0.5], [2, -0.5], [-4, -1]: elected +, +, -; b agrees in elements 0 and 2
+      // (its task vector opposes a's but its weight is negative) and disagrees in element 1.
+      assert.deepEqual([...out], [2.5, 2, -5], isa);
+      await ties({ inputs: [a, b], weights: [1, -0.5], base, density: 1, inDtype: 'F32', out, isa });
+      assert.deepEqual([...out], [5, 2, -10], `${isa} normalized: num / (1 - 0.5)`);
+    }
+  });
+
   for (const inDtype of DTYPES) {
     it(`convert from ${inDtype} to every dtype, stats and dot, SLERP`, async () => {
       const n = 10_000 + Math.floor(random() * 5000);

@@ -254,7 +254,9 @@ export function mergeRef(o: MergeRef): number[] {
       let num = 0, den = 0;
       for (let i = 0; i < t.length; i++) {
         const v = t[i]![e]!;
-        if (positive ? v > 0 : v < 0) {
+        // mergekit's get_mask tests the sign of the weighted entry, w_i * tau_i.
+        const weighted = fmul(w[i]!, v);
+        if (positive ? weighted > 0 : weighted < 0) {
           num = ffma(w[i]!, v, num);
           den = fadd(den, w[i]!);
         }

@@ -73,6 +73,18 @@ describe('evolver merge (mergekit configs) against independent implementations',
     });
   }
 
+  for (const [method, ref] of [gtaCases[1], gtaCases[3], gtaCases[5]] as const) {
+    it(`${method} with negative weights (sign of w_i * tau_i elects, as mergekit) matches the TypeScript implementation`, async () => {
+      const negative = models.map((m, i) => ({ model: m.model, parameters: { ...m.parameters, weight: [0.6, -0.4, 0.5, -0.3][i]! } }));
+      const { out } = await merged({ models: negative, base_model: BF16('base'), merge_method: method, dtype: 'bfloat16' }, 3);
+      using base = openWeights(BF16('base'));
+      for (const name of CHECKED) {
+        const args = { ...ref, inDtype: 'BF16', outDtype: 'BF16', inputs: DOMAINS.map((d) => bits(BF16(d), name)), weights: negative.map((m) => m.parameters.weight), base: bits(BF16('base'), name), lambda: 1, density: 0.4, seed: 3n, tensorIndex: base.names().indexOf(name) } as const;
+        assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), mergeRef(args as never)), undefined, `${method} ${name}`);
+      }
+    });
+  }
+
   it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
     const { out } = await merged({ models: models.map((m) => ({ model: m.model, parameters: { weight: m.parameters.weight * 2 } })), merge_method: 'linear', out_dtype: 'float32' });
     using w = openWeights(out);
