@@ -34,6 +34,7 @@
         "cpp/thread_pool.cc",
         "cpp/kernels/scalar.cc",
         "cpp/kernels/dispatch.cc",
+        "cpp/kernels/l1_scale.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",

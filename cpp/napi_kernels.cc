@@ -278,6 +278,19 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   });
 }
 
+/** Option `key` for model i: a number shared by all models, or an array with one per model. */
+float PerModelNumber(Napi::Env env, const Napi::Object& o, const char* key, int i, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return static_cast<float>(fallback);
+  if (v.IsArray()) {
+    Napi::Value e = v.As<Napi::Array>().Get(static_cast<uint32_t>(i));
+    EVOLVER_GUARD(env, e.IsNumber(), "EINVAL", std::string(key) + "[" + std::to_string(i) + "] must be a number");
+    return static_cast<float>(e.As<Napi::Number>().DoubleValue());
+  }
+  EVOLVER_GUARD(env, v.IsNumber(), "EINVAL", std::string(key) + " must be a number or an array of numbers");
+  return static_cast<float>(v.As<Napi::Number>().DoubleValue());
+}
+
 Napi::Value Merge(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = OptionsArg(info, "merge");
@@ -299,10 +312,11 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.out = DTypeOpt(o, "outDtype");
   m.n = U64Opt(o, "n", 0);
   m.lambda = static_cast<float>(NumberOpt(o, "lambda", 1.0));
-  m.density = static_cast<float>(NumberOpt(o, "density", 1.0));
-  m.keep_threshold = ThresholdFor(m.density);
-  m.rescale = o.Get("rescale").ToBoolean();
-  m.gamma = static_cast<float>(NumberOpt(o, "gamma", 0.0));
+  const std::string rescale = StringOpt(o, "rescale", "none");
+  if (rescale == "none") m.rescale = Rescale::None;
+  else if (rescale == "density") m.rescale = Rescale::Density;
+  else if (rescale == "l1") m.rescale = Rescale::L1;
+  else ThrowCoded(env, "EINVAL", "unknown rescale '" + rescale + "' (none, density or l1)");
   m.normalize = o.Get("normalize").IsUndefined() ? true : o.Get("normalize").ToBoolean().Value();
   m.seed = U64Opt(o, "seed", 0);
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
@@ -323,6 +337,11 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
     EVOLVER_GUARD(env, wi.IsNumber(), "EINVAL", "weights[" + std::to_string(i) + "] must be a number");
     m.w[i] = static_cast<float>(wi.As<Napi::Number>().DoubleValue());
     m.stream[i] = static_cast<uint64_t>(i) * (uint64_t{1} << 20) + tensor_index;
+    // density and gamma: one number for every model, or one per model.
+    m.density[i] = PerModelNumber(env, o, "density", i, 1.0);
+    m.gamma[i] = PerModelNumber(env, o, "gamma", i, 0.0);
+    m.keep_threshold[i] = ThresholdFor(m.density[i]);
+    m.scale[i] = 1.0f;
   }
   if (m.kind == MergeKind::Fisher) {
     m.fisher_dtype = DTypeOpt(o, "fisherDtype");

@@ -315,14 +315,14 @@ bool RunDe(const DeArgs& a, bool device, std::string* err) {
 
 bool RunMerge(MergeArgs m, bool device, std::string* err) {
   if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
-    uint64_t keep = KeepCount(m.density, m.n), drop = 0;
-    if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
     auto select = [&](int i, uint64_t k, MagnitudeCut* cut) {
       if (device) return SelectOnDevice(m.x[i], m.base, m.in, m.n, k, cut, err);
       *cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, k, RunOptions{});  // host data: the CPU selects
       return true;
     };
     for (int i = 0; i < m.models; ++i) {
+      uint64_t keep = 0, drop = 0;
+      ModelCounts(m, i, &keep, &drop);
       MagnitudeCut cut;
       if (!select(i, keep + drop, &cut)) return false;
       m.key_threshold[i] = cut.key_threshold;
@@ -333,6 +333,15 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
         m.drop_cut_end[i] = cut.cut_end;
       }
     }
+  }
+  if (m.rescale == Rescale::L1) {
+    // The factors come from whole-tensor sums on the host (the same code and order as the CPU
+    // path, so the scale and hence the output bits agree); resident tensors are not summed here.
+    if (device) {
+      *err = "rescale 'l1' needs host tensors (the L1 sums run on the CPU); download the inputs or use rescale 'density'";
+      return false;
+    }
+    L1Scales(&m, 0);
   }
   if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t c, cudaStream_t s) { ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(m, b, c); }, err);
   const size_t in_size = DTypeSize(m.in);

@@ -32,6 +32,10 @@ struct DeArgs {
 
 enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3 };
 enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
+// How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
+// paper); or multiplied by scale[i] = L1(tau_i) / L1(kept tau_i), mergekit's `rescale: true`
+// (computed once per model by RunMerge before the elementwise pass, see L1Scales).
+enum class Rescale : int { None = 0, Density = 1, L1 = 2 };
 
 struct MergeArgs {
   MergeKind kind = MergeKind::Linear;
@@ -60,15 +64,18 @@ struct MergeArgs {
   const void* fisher[kMaxModels] = {};
   DType fisher_dtype = DType::F32;
   float epsilon = 1e-8f;
-  // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold; stream[i] = i * 2^20 + j.
-  uint32_t keep_threshold = 0;
+  // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold[i]; stream[i] = i * 2^20 + j.
+  uint32_t keep_threshold[kMaxModels] = {};
   uint64_t seed = 0;
   uint64_t stream[kMaxModels] = {};
-  // Rescale kept entries: tau / density (DARE).
-  bool rescale = false;
-  float density = 1.0f;
-  float gamma = 0.0f;  // MagnitudeBand: fraction of the largest magnitudes dropped
+  Rescale rescale = Rescale::None;
+  float scale[kMaxModels] = {};      // Rescale::L1: the factor of model i's kept entries
+  float density[kMaxModels] = {};    // per model: fraction kept (magnitude) or keep probability (random)
+  float gamma[kMaxModels] = {};      // MagnitudeBand, per model: fraction of the largest magnitudes dropped
 };
+// Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
+// Volta and newer (the build targets sm_80 / sm_90); keep well below that.
+static_assert(sizeof(MergeArgs) < 16384, "MergeArgs is a CUDA kernel parameter");
 
 struct ConvertArgs {
   DType in = DType::F32;

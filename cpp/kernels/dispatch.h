@@ -49,6 +49,15 @@ int WalkBinsDown(const uint64_t* bins, int count, uint64_t want, uint64_t* above
 uint64_t KeepCount(float density, uint64_t n);
 /** Breadcrumbs: how many to keep below the `drop` largest magnitudes. */
 void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop);
+/** Model i's magnitude selection: keep `keep` entries below its `drop` largest (TIES: drop = 0). */
+void ModelCounts(const MergeArgs& m, int i, uint64_t* keep, uint64_t* drop);
+/**
+ * Rescale::L1 (mergekit's rescale): m->scale[i] = L1(tau_i) / L1(kept tau_i), both summed in
+ * double over blocks of kReduceBlock elements in element order, blocks in order (so any thread
+ * count gives the same factor); 1 when either sum is below 1e-7 (mergekit's eps) or the ratio is
+ * not finite. Reads host memory; magnitude thresholds must already be set.
+ */
+void L1Scales(MergeArgs* m, int threads);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */
 struct SlerpPlan {

@@ -37,7 +37,7 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
       const uint32_t key = FloatBits(tau) & 0x7fffffffu;
       return key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
     }
-    case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold;
+    case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold[i];
     case Sparsify::MagnitudeBand: {
       const uint32_t key = FloatBits(tau) & 0x7fffffffu;
       const bool in_top = key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
@@ -46,6 +46,16 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
     }
   }
   return true;
+}
+
+/** A kept task-vector entry after rescaling (division for density, as the DARE paper writes it). */
+EVOLVER_HD float Rescaled(const MergeArgs& m, int i, float tau) {
+  switch (m.rescale) {
+    case Rescale::None: return tau;
+    case Rescale::Density: return tau / m.density[i];
+    case Rescale::L1: return tau * m.scale[i];
+  }
+  return tau;
 }
 
 EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
@@ -68,7 +78,7 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
       continue;
     }
     const float tau = xi - base;
-    t[i] = Kept(m, i, e, tau) ? (m.rescale ? tau / m.density : tau) : 0.0f;
+    t[i] = Kept(m, i, e, tau) ? Rescaled(m, i, tau) : 0.0f;
   }
   float result;
   if (m.kind == MergeKind::Ties) {

@@ -140,7 +140,8 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
         kept = V::AndM(kept, V::NotM(V::OrM(V::KeyGt(key, m.drop_key_threshold[i]), drop_eq)));
       }
     }
-    if (m.rescale) tau = V::Div(tau, V::Set1(m.density));
+    if (m.rescale == Rescale::Density) tau = V::Div(tau, V::Set1(m.density[i]));  // as Rescaled() in elements.h
+    if (m.rescale == Rescale::L1) tau = V::Mul(tau, V::Set1(m.scale[i]));
     t[i] = m.sparsify == Sparsify::None ? tau : V::SelectF(kept, tau, V::Zero());
   }
   F result;
@@ -177,7 +178,7 @@ void Merge(const MergeArgs& m, uint64_t begin, uint64_t end) {
   for (; e + kBatch <= end; e += kBatch) {
     uint64_t bits[kMaxModels][V::kPhiloxBatches];
     if (m.sparsify == Sparsify::Random) {
-      for (int i = 0; i < m.models; ++i) V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold, bits[i]);
+      for (int i = 0; i < m.models; ++i) V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold[i], bits[i]);
     }
     for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
       for (int i = 0; i < m.models; ++i) {

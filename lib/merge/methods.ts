@@ -15,6 +15,8 @@ export interface ParamDef {
   max?: number;
   /** A file path (relative to the config) instead of a number. */
   path?: boolean;
+  /** Also accepts these strings (as well as true / false); see rescaleOf. */
+  choices?: readonly string[];
 }
 
 export interface TensorJob {
@@ -26,7 +28,7 @@ export interface TensorJob {
   base: Float32Array | Uint16Array | undefined;
   out: Float32Array | Uint16Array;
   /** Resolved for this tensor: global values, and per-model values (index = input index). */
-  global: Record<string, number | boolean>;
+  global: Record<string, number | boolean | string>;
   perModel: Record<string, number>[];
   seed: number | bigint;
   tensorIndex: number;
@@ -55,17 +57,22 @@ function normalizedWeights(w: number[], normalize: boolean): number[] {
   return Math.abs(sum) < 1e-8 ? w : w.map((x) => x / sum);
 }
 
-function uniform(j: TensorJob, name: string): number {
-  const values = j.perModel.map((p) => p[name]!);
-  if (values.some((v) => v !== values[0])) throw new Error(`per-model '${name}' values differ (${values.join(', ')}); the kernels take one ${name} per tensor`);
-  return values[0]!;
+/**
+ * `rescale` as mergekit means it: true = keep each task vector's L1 norm ('l1'), false = 'none';
+ * 'density' (divide kept entries by density, as the DARE paper writes it) is offered by name.
+ */
+export function rescaleOf(v: number | boolean | string | undefined): k.Rescale {
+  if (v === true) return 'l1';
+  if (v === false || v === undefined) return 'none';
+  if (v === 'l1' || v === 'density' || v === 'none') return v;
+  throw new Error(`rescale must be true, false, 'l1', 'density' or 'none', got ${JSON.stringify(v)}`);
 }
 
-function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band', consensus: boolean, normalize: boolean): MergeMethod {
-  // Every generalized task arithmetic method takes `density` (as in mergekit; without
-  // sparsification it has no effect), so configs can switch methods unchanged.
-  const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }];
-  if (sparsify === 'random') params.push({ name: 'rescale', default: true });
+
+function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band', consensus: boolean, normalize: boolean, rescale: boolean): MergeMethod {
+  // Every generalized task arithmetic method takes `density` and `rescale` (as in mergekit;
+  // without sparsification they have no effect), so configs can switch methods unchanged.
+  const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }, { name: 'rescale', default: rescale, choices: sparsify === 'random' ? ['l1', 'density', 'none'] : ['l1', 'none'] }];
   if (sparsify === 'band') params.push({ name: 'gamma', perModel: true, default: 0.01, min: 0, max: 1 });
   return {
     name,
@@ -79,12 +86,14 @@ function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'rand
       const norm = j.global.normalize as boolean;
       const weights = consensus ? w : normalizedWeights(w, norm);
       if (sparsify === 'none') return k.taskArithmetic({ ...common, weights });
-      const d = uniform(j, 'density');
-      if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm });
+      const d = j.perModel.map((p) => p.density!);
+      const r = rescaleOf(j.global.rescale);
+      if (r === 'density' && sparsify !== 'random') throw new Error(`rescale 'density' is DARE's (random drops); ${name} takes true / 'l1' or false`);
+      if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm, rescale: r as 'none' | 'l1' });
       if (sparsify === 'random') {
-        return k.dare({ ...common, weights, density: d, rescale: j.global.rescale as boolean, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
+        return k.dare({ ...common, weights, density: d, rescale: r, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
       }
-      return k.breadcrumbs({ ...common, weights, density: d, gamma: uniform(j, 'gamma'), combine: consensus ? 'ties' : 'linear', normalize: norm });
+      return k.breadcrumbs({ ...common, weights, density: d, gamma: j.perModel.map((p) => p.gamma!), rescale: r as 'none' | 'l1', combine: consensus ? 'ties' : 'linear', normalize: norm });
     },
   };
 }
@@ -101,12 +110,12 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.linear({ inputs: j.inputs, weights, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
-  task_arithmetic: gta('task_arithmetic', 'Editing models with task arithmetic, Ilharco et al. 2023 (arXiv 2212.04089)', 'none', false, false),
-  ties: gta('ties', 'TIES-Merging, Yadav et al. 2023 (arXiv 2306.01708)', 'magnitude', true, true),
-  dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false),
-  dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false),
-  breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false),
-  breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false),
+  task_arithmetic: gta('task_arithmetic', 'Editing models with task arithmetic, Ilharco et al. 2023 (arXiv 2212.04089)', 'none', false, false, false),
+  ties: gta('ties', 'TIES-Merging, Yadav et al. 2023 (arXiv 2306.01708)', 'magnitude', true, true, false),
+  dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false, true),
+  dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false, true),
+  breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false, false),
+  breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false, false),
   slerp: {
     name: 'slerp',
     paper: 'Shoemake 1985; as in mergekit',

@@ -107,6 +107,52 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
     assert.deepEqual([...out], [3, 2, -3, 4]);
   });
 
+  it('rescale l1 (mergekit) and per-model density / gamma: every ISA and chunking matches the reference', async () => {
+    const n = 9000 + Math.floor(random() * 500);  // several 4096-element blocks of the L1 sums
+    const finite = (d: DType) => Uint32Array.from(randomBits(n, d, random), (b) => (d === 'F32' ? ((b & 0x7f800000) === 0x7f800000 ? 0 : b) : d === 'BF16' ? ((b & 0x7f80) === 0x7f80 ? 0 : b) : ((b & 0x7c00) === 0x7c00 ? 0 : b)));
+    for (const inDtype of DTYPES) {
+      const inputs = [0, 1, 2].map(() => finite(inDtype));
+      const base = finite(inDtype);
+      const weights = [0.7, -0.4, 1.1];
+      const density = [0.3, 0.55, 0.8];
+      const gamma = [0.01, 0.05, 0.02];
+      const seed = BigInt(Math.floor(random() * 2 ** 40));
+      const cases = [
+        { ref: { kind: 'ties', sparsify: 'magnitude', rescale: 'l1' }, call: (o: any) => ties({ ...o, rescale: 'l1' }) },
+        { ref: { kind: 'task_arithmetic', sparsify: 'random', rescale: 'l1' }, call: (o: any) => dare({ ...o, rescale: 'l1' }) },
+        { ref: { kind: 'ties', sparsify: 'random', rescale: 'l1', normalize: false }, call: (o: any) => dare({ ...o, rescale: 'l1', combine: 'ties', normalize: false }) },
+        { ref: { kind: 'task_arithmetic', sparsify: 'random', rescale: 'density' }, call: (o: any) => dare({ ...o, rescale: 'density' }) },
+        { ref: { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: 'l1', gamma }, call: (o: any) => breadcrumbs({ ...o, gamma, rescale: 'l1' }) },
+        { ref: { kind: 'ties', sparsify: 'magnitude_band', rescale: 'none', gamma, normalize: false }, call: (o: any) => breadcrumbs({ ...o, gamma, combine: 'ties' }) },
+      ] as const;
+      for (const c of cases) {
+        const want = mergeRef({ ...c.ref, inDtype, outDtype: 'F32', inputs, weights, base, lambda: 0.9, density, seed, tensorIndex: 5 } as never);
+        for (const isa of ISAS) {
+          const out = new Float32Array(n);
+          await c.call({ inputs: inputs.map((x) => toBuffer(x, inDtype)), weights, base: toBuffer(base, inDtype), inDtype, outDtype: 'F32', out, lambda: 0.9, density, seed, tensorIndex: 5, isa, ...run() });
+          assert.equal(firstDifference(bitsOf(out), want), undefined, `${JSON.stringify(c.ref)} ${inDtype} ${isa}`);
+        }
+      }
+    }
+  });
+
+  it('rescale l1 keeps each task vector\'s L1 norm; bad rescale and per-model lists are refused by name', async () => {
+    const base = new Float32Array(8);
+    const x = new Float32Array([1, -2, 3, -4, 0.5, 0, 6, -7]);
+    const out = new Float32Array(8);
+    await ties({ inputs: [x], weights: [1], base, density: 0.5, rescale: 'l1', normalize: false, inDtype: 'F32', out });
+    // kept: -7, 6, -4, 3 (L1 20) of L1 23.5: each scaled by 23.5 / 20
+    const s = Math.fround(23.5 / 20);
+    assert.deepEqual([...out], [0, 0, Math.fround(3 * s), Math.fround(-4 * s), 0, 0, Math.fround(6 * s), Math.fround(-7 * s)]);
+    assert.ok(Math.abs(out.reduce((a, v) => a + Math.abs(v), 0) - 23.5) < 1e-5);
+    const common = { inputs: [x, x], weights: [1, 1], base, inDtype: 'F32', out, seed: 1, tensorIndex: 0 } as const;
+    await assert.rejects(dare({ ...common, density: [0.5] }), /one density per input \(2\)/);
+    await assert.rejects(dare({ ...common, density: [0.5, 1.5] }), /density\[1\]/);
+    await assert.rejects(dare({ ...common, density: [0.5, 0], rescale: 'density' }), /density\[1\]\) with rescale 'density'/);
+    await assert.rejects(ties({ ...common, density: 0.5, rescale: 'density' as never }), /rescale/);
+    await assert.rejects(breadcrumbs({ ...common, density: 0.5, gamma: [0.1, -1] }), /gamma\[1\]/);
+  });
+
   it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {
     const base = new Float32Array([0, 0, 0]);
     const a = new Float32Array([2, 2, -4]);

@@ -199,7 +199,7 @@ export function deRef(o: DeRef): number[] {
 export interface MergeRef {
   kind: 'linear' | 'task_arithmetic' | 'ties';
   sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band';
-  gamma?: number;
+  gamma?: number | number[];
   normalize?: boolean;
   inDtype: DType;
   outDtype: DType;
@@ -207,10 +207,28 @@ export interface MergeRef {
   weights: number[];
   base?: ArrayLike<number>;
   lambda: number;
-  density: number;
-  rescale: boolean;
+  /** One for every model or one per model (gamma too). */
+  density: number | number[];
+  /** true = 'density' (divide by it), false = 'none', 'l1' = times L1(tau) / L1(kept tau). */
+  rescale: boolean | 'none' | 'density' | 'l1';
   seed: bigint;
   tensorIndex: number;
+}
+
+/** mergekit's L1 rescale factor: sums of |tau| in double, blocks of 4096 in order (as cpp/kernels/l1_scale.cc). */
+function l1Scale(tau: number[], kept: boolean[]): number {
+  let all = 0, keptSum = 0;
+  for (let b = 0; b < tau.length; b += 4096) {
+    let sa = 0, sk = 0;
+    for (let e = b; e < Math.min(tau.length, b + 4096); e++) {
+      sa += Math.abs(tau[e]!);
+      if (kept[e]) sk += Math.abs(tau[e]!);
+    }
+    all += sa;
+    keptSum += sk;
+  }
+  const ratio = all / keptSum;
+  return all < 1e-7 || keptSum < 1e-7 || !Number.isFinite(ratio) ? 1 : Math.fround(ratio);
 }
 
 /** The exact top-k (k = floor(density * n)) by |tau| magnitude bits, ties to the lower index. */
@@ -233,16 +251,20 @@ export function mergeRef(o: MergeRef): number[] {
   const n = o.inputs[0]!.length;
   const w = o.weights.map(Math.fround);
   const lambda = Math.fround(o.lambda);
-  const density = Math.fround(o.density);
+  const densityOf = (i: number) => Math.fround(Array.isArray(o.density) ? o.density[i]! : o.density);
+  const gammaOf = (i: number) => Math.fround(Array.isArray(o.gamma) ? o.gamma[i]! : o.gamma ?? 0);
+  const rescale = o.rescale === true ? 'density' : o.rescale === false ? 'none' : o.rescale;
   const base = (e: number) => (o.kind === 'linear' ? 0 : loadAs(o.base![e]!, o.inDtype));
   // t[i][e]: the (sparsified) task vector, or the input itself for linear.
   const t = o.inputs.map((x, i) => {
     const tau = Array.from({ length: n }, (_, e) => (o.kind === 'linear' ? loadAs(x[e]!, o.inDtype) : fsub(loadAs(x[e]!, o.inDtype), base(e))));
     if (o.kind === 'linear' || o.sparsify === 'none') return tau;
+    const density = densityOf(i);
     const kept = o.sparsify === 'magnitude' || o.sparsify === 'magnitude_band'
-      ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? Math.fround(o.gamma ?? 0) : 0)
+      ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? gammaOf(i) : 0)
       : tau.map((_, e) => uniform(philoxDraw(o.seed, BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex), e)) < density);
-    return tau.map((v, e) => (kept[e] ? (o.rescale ? fdiv(v, density) : v) : 0));
+    const scale = rescale === 'l1' ? l1Scale(tau, kept) : 1;
+    return tau.map((v, e) => (kept[e] ? (rescale === 'density' ? fdiv(v, density) : rescale === 'l1' ? fmul(v, scale) : v) : 0));
   });
   const out: number[] = [];
   for (let e = 0; e < n; e++) {

@@ -13,7 +13,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, fisherRef, mergeRef } from '../kernels/reference.js';
+import { bf16ToFloat, convertRef, fisherRef, mergeRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -45,8 +45,9 @@ describe('evolver merge (mergekit configs) against independent implementations',
   const gtaCases = [
     ['task_arithmetic', { kind: 'task_arithmetic', sparsify: 'none', rescale: false }, { lambda: 0.7 }],
     ['ties', { kind: 'ties', sparsify: 'magnitude', rescale: false, normalize: true }, { lambda: 1.2 }],
-    ['dare_linear', { kind: 'task_arithmetic', sparsify: 'random', rescale: true }, {}],
-    ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: true, normalize: false }, {}],
+    // mergekit's DARE default: rescale true = keep each task vector's L1 norm.
+    ['dare_linear', { kind: 'task_arithmetic', sparsify: 'random', rescale: 'l1' }, {}],
+    ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: 'l1', normalize: false }, {}],
     ['breadcrumbs', { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: false, gamma: 0.01 }, {}],
     ['breadcrumbs_ties', { kind: 'ties', sparsify: 'magnitude_band', rescale: false, gamma: 0.01, normalize: false }, {}],
   ] as const;
@@ -84,6 +85,54 @@ describe('evolver merge (mergekit configs) against independent implementations',
       }
     });
   }
+
+  it('rescale (true = l1, density, false), per-model densities and per-layer gradients match the TypeScript implementation', async () => {
+    const densities = [0.3, [0.2, 0.8], 0.7, 0.9] as const;  // model 1: a gradient over layer depth
+    const perModel = models.map((m, i) => ({ model: m.model, parameters: { weight: m.parameters.weight, density: densities[i]!, gamma: [0.01, 0.02, 0.05, 0.03][i]! } }));
+    using base = openWeights(BF16('base'));
+    const names = base.names();
+    const layers = layerInfo(names);
+    const cases = [
+      ['dare_ties', { rescale: 'density' }, { kind: 'ties', sparsify: 'random', rescale: 'density', normalize: false }],
+      ['dare_linear', { rescale: false }, { kind: 'task_arithmetic', sparsify: 'random', rescale: 'none' }],
+      ['dare_linear', {}, { kind: 'task_arithmetic', sparsify: 'random', rescale: 'l1' }],
+      ['ties', { rescale: true }, { kind: 'ties', sparsify: 'magnitude', rescale: 'l1', normalize: true }],
+      ['breadcrumbs_ties', { rescale: 'l1' }, { kind: 'ties', sparsify: 'magnitude_band', rescale: 'l1', normalize: false }],
+    ] as const;
+    for (const [method, params, ref] of cases) {
+      const cfg = { models: perModel.map((m) => ({ model: m.model, parameters: method.startsWith('breadcrumbs') ? m.parameters : { weight: m.parameters.weight, density: m.parameters.density } })), base_model: BF16('base'), merge_method: method, parameters: params, dtype: 'bfloat16' };
+      const { out } = await merged(cfg, 11);
+      for (const name of CHECKED) {
+        const density = densities.map((d) => resolveParam(d as never, name, layers, 'density') as number);
+        const want = mergeRef({ ...ref, inDtype: 'BF16', outDtype: 'BF16', inputs: DOMAINS.map((d) => bits(BF16(d), name)), weights: perModel.map((m) => m.parameters.weight), base: bits(BF16('base'), name), lambda: 1, density, gamma: perModel.map((m) => m.parameters.gamma), seed: 11n, tensorIndex: names.indexOf(name) } as never);
+        assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), want), undefined, `${method} ${JSON.stringify(params)} ${name}`);
+      }
+    }
+    // The gradient gave model 1 a different density per layer.
+    assert.notEqual(resolveParam([0.2, 0.8], CHECKED[0]!, layers, 'd'), resolveParam([0.2, 0.8], 'transformer.h.3.attn.c_attn.weight', layers, 'd'));
+  });
+
+  it('dtype rounds the inputs to it (mergekit loads in dtype); out_dtype is the output dtype', async () => {
+    const F32 = (m: string) => path.join(FORTUNES, 'models', `${m}.safetensors`);
+    const pair = ['computers', 'science'];
+    const cfg = { models: pair.map((m, i) => ({ model: F32(m), parameters: { weight: [0.25, 0.75][i]! } })), merge_method: 'linear', dtype: 'bfloat16', out_dtype: 'float32' };
+    const { out } = await merged(cfg);
+    using w = openWeights(out);
+    const f32bits = (file: string, name: string) => {
+      using x = openWeights(file);
+      return Array.from(bitsOf(x.view(name) as Float32Array));
+    };
+    for (const name of CHECKED) {
+      assert.equal(w.meta(name).dtype, 'F32');
+      const inputs = pair.map((m) => convertRef(f32bits(F32(m), name), 'F32', 'BF16'));
+      const want = mergeRef({ kind: 'linear', sparsify: 'none', inDtype: 'BF16', outDtype: 'F32', inputs, weights: [0.25, 0.75], lambda: 1, density: 1, rescale: false, seed: 0n, tensorIndex: 0 });
+      assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, name);
+    }
+    // Without dtype the float32 inputs are used as they are.
+    const { out: plain } = await merged({ ...cfg, dtype: undefined });
+    using p = openWeights(plain);
+    assert.notEqual(firstDifference(bitsOf(p.view(CHECKED[0]!) as Float32Array), bitsOf(w.view(CHECKED[0]!) as Float32Array)), undefined);
+  });
 
   it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
     const { out } = await merged({ models: models.map((m) => ({ model: m.model, parameters: { weight: m.parameters.weight * 2 } })), merge_method: 'linear', out_dtype: 'float32' });
@@ -185,6 +234,10 @@ describe('evolver merge (mergekit configs) against independent implementations',
     expect({ models: [{ model: 'a', parameters: { weight: 'heavy' } }], merge_method: 'linear' }, 'models[0].parameters.weight', /expected a number/);
     expect({ models: [{ model: 'a' }, { model: 'b' }, { model: 'c' }], base_model: 'a', merge_method: 'slerp', parameters: { t: 0.5 } }, 'models', /exactly 1/);
     expect({ models: [{ model: 'a', parameters: { weight: 1 } }], merge_method: 'linear', dtype: 'int4' }, 'dtype', /bfloat16/);
+    expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 'l2' } }, 'parameters.rescale', /true, false or one of l1, density, none/);
+    expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 1 } }, 'parameters.rescale', /got 1/);
+    expect({ models, merge_method: 'ties', base_model: 'b', parameters: { rescale: 'density' } }, 'parameters.rescale', /one of l1, none, got "density"/);
+    expect({ models: [{ model: 'a', parameters: { weight: 1, rescale: true } }], base_model: 'b', merge_method: 'ties' }, 'models[0].parameters.rescale', /global parameter/);
   });
 
   it('a missing tensor or a shape mismatch names the tensor and the model', async () => {
