@@ -300,6 +300,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (kind == "task_arithmetic") m.kind = MergeKind::TaskArithmetic;
   else if (kind == "ties") m.kind = MergeKind::Ties;
   else if (kind == "fisher") m.kind = MergeKind::Fisher;
+  else if (kind == "nearswap") m.kind = MergeKind::NearSwap;
   else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
   const std::string sparsify = StringOpt(o, "sparsify", "none");
   if (sparsify == "none") m.sparsify = Sparsify::None;
@@ -319,6 +320,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else ThrowCoded(env, "EINVAL", "unknown rescale '" + rescale + "' (none, density or l1)");
   m.normalize = o.Get("normalize").IsUndefined() ? true : o.Get("normalize").ToBoolean().Value();
   m.seed = U64Opt(o, "seed", 0);
+  m.t = static_cast<float>(NumberOpt(o, "t", 0.0));
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
   Target target = TargetOpts(o);
   Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");
@@ -327,6 +329,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   EVOLVER_GUARD(env, in.Length() >= 1 && in.Length() <= static_cast<uint32_t>(kMaxModels) && w.Length() == in.Length(), "EINVAL",
                 "merge needs 1 to " + std::to_string(kMaxModels) + " inputs and one weight per input");
   m.models = static_cast<int>(in.Length());
+  EVOLVER_GUARD(env, m.kind != MergeKind::NearSwap || m.models == 1, "EINVAL", "nearswap takes exactly one input besides the base");
   std::vector<BufferArg> keep;
   Napi::Object slots = Napi::Object::New(env);
   for (int i = 0; i < m.models; ++i) {

@@ -30,7 +30,7 @@ struct DeArgs {
   uint64_t stream = 0;
 };
 
-enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3 };
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4 };
 enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
 // How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
 // paper); or multiplied by scale[i] = L1(tau_i) / L1(kept tau_i), mergekit's `rescale: true`
@@ -72,6 +72,7 @@ struct MergeArgs {
   float scale[kMaxModels] = {};      // Rescale::L1: the factor of model i's kept entries
   float density[kMaxModels] = {};    // per model: fraction kept (magnitude) or keep probability (random)
   float gamma[kMaxModels] = {};      // MagnitudeBand, per model: fraction of the largest magnitudes dropped
+  float t = 0.0f;                    // NearSwap: the similarity threshold (x[0] = the other model)
 };
 // Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
 // Volta and newer (the build targets sm_80 / sm_90); keep well below that.

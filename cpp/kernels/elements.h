@@ -59,6 +59,10 @@ EVOLVER_HD float Rescaled(const MergeArgs& m, int i, float tau) {
 }
 
 EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
+  if (m.kind == MergeKind::NearSwap) {
+    StoreAs(m.dst, e, NearSwap(m.t, LoadAs(m.base, e, m.in), LoadAs(m.x[0], e, m.in)), m.out);
+    return;
+  }
   if (m.kind == MergeKind::Fisher) {
     float num = 0.0f, den = 0.0f;
     for (int i = 0; i < m.models; ++i) {

@@ -101,6 +101,21 @@ EVOLVER_HD float Mutant(Strategy s, float F, float x, float a, float b, float c)
   return x;
 }
 
+/**
+ * NearSwap (mergekit's nearswap) of base a and model b: w = clamp(t / max(|a - b|, 1e-6), 0, 1),
+ * result w·b + (1 − w)·a as Fma(w, b, (1 − w)·a), so w = 1 gives b and w = 0 gives a exactly.
+ * Written with comparisons, not fmin/fmax, so a NaN difference stays NaN (as torch's clamp).
+ */
+EVOLVER_HD float NearSwap(float t, float a, float b) {
+  float d = a - b;
+  if (d < 0.0f) d = -d;
+  if (d < 1e-6f) d = 1e-6f;
+  float w = t / d;
+  if (w < 0.0f) w = 0.0f;
+  if (w > 1.0f) w = 1.0f;
+  return Fma(w, b, (1.0f - w) * a);
+}
+
 /** Which inputs a strategy reads besides the target. */
 EVOLVER_HD bool UsesAB(Strategy s) { return s != Strategy::Interp; }
 EVOLVER_HD bool UsesC(Strategy s) { return s != Strategy::Current1; }

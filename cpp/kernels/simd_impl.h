@@ -121,6 +121,18 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     V::StoreBits(m.dst, e, V::ToBits(V::Div(num, den), m.out), m.out);
     return;
   }
+  if (m.kind == MergeKind::NearSwap) {  // semantics.h's NearSwap, lane by lane
+    const F a = V::LoadF(m.base, e, m.in), b = V::LoadF(m.x[0], e, m.in);
+    const F zero = V::Zero(), one = V::Set1(1.0f), eps = V::Set1(1e-6f);
+    F d = V::Sub(a, b);
+    d = V::SelectF(V::Lt(d, zero), V::Sub(zero, d), d);
+    d = V::SelectF(V::Lt(d, eps), eps, d);
+    F w = V::Div(V::Set1(m.t), d);
+    w = V::SelectF(V::Lt(w, zero), zero, w);
+    w = V::SelectF(V::Gt(w, one), one, w);
+    V::StoreBits(m.dst, e, V::ToBits(V::Fma(w, b, V::Mul(V::Sub(one, w), a)), m.out), m.out);
+    return;
+  }
   F t[kMaxModels];
   const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

@@ -308,6 +308,23 @@ export async function dare(o: DareOptions): Promise<void> {
   });
 }
 
+export interface NearSwapOptions extends RunOptions {
+  /** The other model (mergekit: the one non-base model). */
+  x: BufferLike;
+  base: BufferLike;
+  /** Similarity threshold: entries closer than t to the base take x, far ones keep the base. */
+  t: number;
+  inDtype: KernelDType;
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+/** NearSwap: w = clamp(t / max(|base − x|, 1e-6), 0, 1); out = w·x + (1 − w)·base, element by element. */
+export async function nearswap(o: NearSwapOptions): Promise<void> {
+  const args = mergeArgs({ ...o, inputs: [o.x], weights: [1] }, 'nearswap');
+  return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), t: finiteNumber(o.t, 't') });
+}
+
 export interface FisherOptions extends MergeCommon {
   /** One diagonal Fisher (per-element importance) per input, same shape. */
   fisher: readonly BufferLike[];

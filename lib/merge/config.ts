@@ -136,6 +136,7 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   });
   const baseModel = r.base_model === undefined ? undefined : typeof r.base_model === 'string' ? abs(r.base_model) : (() => { throw new ConfigError(file, 'base_model', 'expected a path'); })();
   if (method.needsBase && baseModel === undefined) throw new ConfigError(file, 'base_model', `${method.name} needs a base_model`);
+  if (method.noBase && baseModel !== undefined) throw new ConfigError(file, 'base_model', `${method.name} takes exactly one model and no base_model`);
   const others = models.filter((m) => m.model !== baseModel);
   if (others.length < method.minModels) throw new ConfigError(file, 'models', `${method.name} needs at least ${method.minModels} model(s) besides the base`);
   if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes exactly ${method.maxModels} model besides the base, got ${others.length}`);

@@ -40,6 +40,8 @@ export interface MergeMethod {
   name: string;
   paper: string;
   needsBase: boolean;
+  /** A base_model is refused (passthrough: exactly one model in all). */
+  noBase?: boolean;
   minModels: number;
   maxModels?: number;
   params: ParamDef[];
@@ -126,6 +128,33 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
     async run(j) {
       // t = 0 gives the base model, t = 1 the other one.
       await k.slerp({ x: j.base!, y: j.inputs[0]!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  passthrough: {
+    name: 'passthrough',
+    paper: 'mergekit\'s passthrough (no paper): the one model\'s tensors, times an optional scale',
+    needsBase: false,
+    noBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [{ name: 'scale', perModel: true, default: 1 }],
+    async run(j) {
+      const scale = j.perModel[0]!.scale!;
+      // scale 1 (mergekit's default None) copies the bits exactly when the dtype is kept.
+      if (scale === 1 && j.inDtype === j.outDtype) return void j.out.set(j.inputs[0]! as never);
+      if (scale === 1) return k.convert({ src: j.inputs[0]!, inDtype: j.inDtype, out: j.out, outDtype: j.outDtype });
+      await k.linear({ inputs: j.inputs, weights: [scale], inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  nearswap: {
+    name: 'nearswap',
+    paper: 'NearSwap, alchemonaut 2024 (huggingface.co/alchemonaut/QuartetAnemoi-70B-t0.0001), as in mergekit',
+    needsBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [{ name: 't', min: 0 }],
+    async run(j) {
+      await k.nearswap({ x: j.inputs[0]!, base: j.base!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
   fisher: {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, dot, fisher as kfisher, linear, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, dot, fisher as kfisher, linear, nearswap, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, statsRef } from './reference.js';
+import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, statsRef } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -151,6 +151,38 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
     await assert.rejects(dare({ ...common, density: [0.5, 0], rescale: 'density' }), /density\[1\]\) with rescale 'density'/);
     await assert.rejects(ties({ ...common, density: 0.5, rescale: 'density' as never }), /rescale/);
     await assert.rejects(breadcrumbs({ ...common, density: 0.5, gamma: [0.1, -1] }), /gamma\[1\]/);
+  });
+
+  for (const inDtype of DTYPES) {
+    it(`nearswap ${inDtype} (specials included): every ISA and chunking matches the reference`, async () => {
+      const n = 3000 + Math.floor(random() * 500);
+      const x = randomBits(n, inDtype, random), base = randomBits(n, inDtype, random);
+      // Near entries too: base plus a few ulps, so that 0 < w < 1 happens often.
+      for (let e = 0; e < n; e += 3) x[e] = base[e]! + (e % 7);
+      for (const t of [0, 1e-4, 0.5, 1]) {
+        for (const outDtype of DTYPES) {
+          const want = nearswapRef(x, base, t, inDtype, outDtype);
+          for (const isa of ISAS) {
+            const out = toBuffer(new Uint32Array(n), outDtype);
+            await nearswap({ x: toBuffer(x, inDtype, 1), base: toBuffer(base, inDtype), t, inDtype, outDtype, out, isa, ...run() });
+            assert.equal(firstDifference(bitsOf(out), want), undefined, `t ${t} ${inDtype}->${outDtype} ${isa}`);
+          }
+        }
+      }
+    });
+  }
+
+  it('nearswap by hand: near entries take the model, far ones keep the base', async () => {
+    const base = new Float32Array([1, 1, 1, 1]);
+    const x = new Float32Array([1.05, 1.2, 3, 1]);
+    const out = new Float32Array(4);
+    for (const isa of ISAS) {
+      await nearswap({ x, base, t: 0.1, inDtype: 'F32', out, isa });
+      // |diff| 0.05 -> w 1 (x); 0.2 -> w 0.5; 2 -> w 0.05; 0 -> w 1 (t / 1e-6 clamped)
+      const w2 = Math.fround(0.1 / Math.fround(Math.fround(3) - 1));
+      assert.deepEqual([...out], [Math.fround(1.05), Math.fround(Math.fround(0.5 * 1.2) + 0.5), Math.fround(w2 * 3 + Math.fround(1 - w2)), 1], isa);
+    }
+    await assert.rejects(nearswap({ x, base, t: Number.NaN, inDtype: 'F32', out }), /t/);
   });
 
   it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {

@@ -294,6 +294,21 @@ export function mergeRef(o: MergeRef): number[] {
   return out;
 }
 
+/** mergekit's nearswap, float32: w = clamp(t / max(|a − b|, 1e-6), 0, 1), fma(w, b, (1 − w)·a); a = base. */
+export function nearswapRef(x: ArrayLike<number>, base: ArrayLike<number>, t: number, inDtype: DType, outDtype: DType): number[] {
+  const tf = Math.fround(t), eps = Math.fround(1e-6);
+  return Array.from({ length: x.length }, (_, e) => {
+    const a = loadAs(base[e]!, inDtype), b = loadAs(x[e]!, inDtype);
+    let d = fsub(a, b);
+    if (d < 0) d = -d;
+    if (d < eps) d = eps;
+    let w = fdiv(tf, d);
+    if (w < 0) w = 0;
+    if (w > 1) w = 1;
+    return storedBits(ffma(w, b, fmul(fsub(1, w), a)), outDtype);
+  });
+}
+
 export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DType): number[] {
   return Array.from(bits, (b) => storedBits(loadAs(b, inDtype), outDtype));
 }

@@ -13,7 +13,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, convertRef, fisherRef, mergeRef } from '../kernels/reference.js';
+import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -132,6 +132,25 @@ describe('evolver merge (mergekit configs) against independent implementations',
     const { out: plain } = await merged({ ...cfg, dtype: undefined });
     using p = openWeights(plain);
     assert.notEqual(firstDifference(bitsOf(p.view(CHECKED[0]!) as Float32Array), bitsOf(w.view(CHECKED[0]!) as Float32Array)), undefined);
+  });
+
+  it('passthrough copies the one model (bits unchanged) or scales it; nearswap matches the TypeScript implementation', async () => {
+    const { out: copy } = await merged({ models: [{ model: BF16('politics') }], merge_method: 'passthrough' });
+    const { out: scaled } = await merged({ models: [{ model: BF16('politics'), parameters: { scale: [{ filter: 'attn', value: 0.5 }, { value: 1 }] } }], merge_method: 'passthrough', out_dtype: 'float32' });
+    const { out: near } = await merged({ models: [{ model: BF16('base') }, { model: BF16('songs-poems') }], base_model: BF16('base'), merge_method: 'nearswap', parameters: { t: 0.002 } });
+    using s = openWeights(scaled);
+    for (const name of CHECKED) {
+      const x = bits(BF16('politics'), name);
+      assert.equal(firstDifference(bits(path.join(copy, 'model.safetensors'), name), x), undefined, `passthrough ${name}`);
+      const want = mergeRef({ kind: 'linear', sparsify: 'none', inDtype: 'BF16', outDtype: 'F32', inputs: [x], weights: [name.includes('attn') ? 0.5 : 1], lambda: 1, density: 1, rescale: false, seed: 0n, tensorIndex: 0 });
+      assert.equal(firstDifference(bitsOf(s.view(name) as Float32Array), want), undefined, `passthrough scale ${name}`);
+      const got = bits(path.join(near, 'model.safetensors'), name);
+      assert.equal(firstDifference(got, nearswapRef(bits(BF16('songs-poems'), name), bits(BF16('base'), name), 0.002, 'BF16', 'BF16')), undefined, `nearswap ${name}`);
+    }
+    const file = 'cfg.yml';
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'base_model' && /no base_model/.test(e.message));
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }, { model: 'c' }], merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'models' && /exactly 1/.test(e.message));
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'nearswap' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'parameters.t' && /needs 't'/.test(e.message));
   });
 
   it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
