@@ -139,7 +139,7 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   if (method.noBase && baseModel !== undefined) throw new ConfigError(file, 'base_model', `${method.name} takes exactly one model and no base_model`);
   const others = models.filter((m) => m.model !== baseModel);
   if (others.length < method.minModels) throw new ConfigError(file, 'models', `${method.name} needs at least ${method.minModels} model(s) besides the base`);
-  if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes exactly ${method.maxModels} model besides the base, got ${others.length}`);
+  if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes ${method.minModels === method.maxModels ? 'exactly' : 'at most'} ${method.maxModels} model${method.maxModels > 1 ? 's' : ''} besides the base, got ${others.length}`);
   const parameters = checkParams(r.parameters, method, false, file, 'parameters');
   for (const p of method.params) {
     if (p.default !== undefined) continue;

@@ -5,6 +5,7 @@
  */
 import * as k from '../kernels/index.js';
 import type { KernelDType } from '../native.js';
+import { karcher, multislerp, nuslerp } from './sphere-methods.js';
 
 export interface ParamDef {
   name: string;
@@ -157,6 +158,9 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.nearswap({ x: j.inputs[0]!, base: j.base!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
+  nuslerp,
+  multislerp,
+  karcher,
   fisher: {
     name: 'fisher',
     paper: 'Merging models with Fisher-weighted averaging, Matena & Raffel 2022 (arXiv 2111.09832)',
