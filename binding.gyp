@@ -35,6 +35,7 @@
         "cpp/kernels/scalar.cc",
         "cpp/kernels/dispatch.cc",
         "cpp/kernels/l1_scale.cc",
+        "cpp/kernels/della_mask.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",

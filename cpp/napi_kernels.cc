@@ -307,6 +307,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (sparsify == "magnitude") m.sparsify = Sparsify::Magnitude;
   else if (sparsify == "random") m.sparsify = Sparsify::Random;
   else if (sparsify == "magnitude_band") m.sparsify = Sparsify::MagnitudeBand;
+  else if (sparsify == "della") m.sparsify = Sparsify::Della;
   else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
   EVOLVER_GUARD(env, (m.kind != MergeKind::Linear && m.kind != MergeKind::Fisher) || m.sparsify == Sparsify::None, "EINVAL", "linear and fisher merges have no base to sparsify against");
   m.in = DTypeOpt(o, "inDtype");
@@ -321,6 +322,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.normalize = o.Get("normalize").IsUndefined() ? true : o.Get("normalize").ToBoolean().Value();
   m.seed = U64Opt(o, "seed", 0);
   m.t = static_cast<float>(NumberOpt(o, "t", 0.0));
+  m.row_length = U64Opt(o, "rowLength", 0);
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
   Target target = TargetOpts(o);
   Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");
@@ -343,6 +345,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
     // density and gamma: one number for every model, or one per model.
     m.density[i] = PerModelNumber(env, o, "density", i, 1.0);
     m.gamma[i] = PerModelNumber(env, o, "gamma", i, 0.0);
+    m.della_epsilon[i] = PerModelNumber(env, o, "dellaEpsilon", i, 0.0);
     m.keep_threshold[i] = ThresholdFor(m.density[i]);
     m.scale[i] = 1.0f;
   }

@@ -334,6 +334,14 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
       }
     }
   }
+  std::vector<std::vector<uint8_t>> della;  // Della keep flags, computed on the host (as the CPU path)
+  if (m.sparsify == Sparsify::Della) {
+    if (device) {
+      *err = "della needs host tensors (its ranks and keep flags are computed on the CPU)";
+      return false;
+    }
+    DellaMasks(&m, 0, &della);
+  }
   if (m.rescale == Rescale::L1) {
     // The factors come from whole-tensor sums on the host (the same code and order as the CPU
     // path, so the scale and hence the output bits agree); resident tensors are not summed here.
@@ -350,11 +358,15 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
   if (m.base != nullptr) in.push_back({m.base, in_size});
   const bool fisher = m.kind == MergeKind::Fisher;
   if (fisher) for (int i = 0; i < m.models; ++i) in.push_back({m.fisher[i], DTypeSize(m.fisher_dtype)});
+  const bool flags = m.sparsify == Sparsify::Della;
+  const size_t flags_at = in.size();
+  if (flags) for (int i = 0; i < m.models; ++i) in.push_back({m.mask[i], 1});
   return Staged(in, m.dst, DTypeSize(m.out), m.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t c, cudaStream_t s) {
     MergeArgs k = m;
     for (int i = 0; i < m.models; ++i) k.x[i] = d[i];
     if (m.base != nullptr) k.base = d[m.models];
     if (fisher) for (int i = 0; i < m.models; ++i) k.fisher[i] = d[m.models + (m.base != nullptr ? 1 : 0) + i];
+    if (flags) for (int i = 0; i < m.models; ++i) k.mask[i] = static_cast<const uint8_t*>(d[flags_at + i]);
     k.dst = out;
     ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(k, b, c);
   }, err);

@@ -31,7 +31,8 @@ struct DeArgs {
 };
 
 enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4 };
-enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
+// Della: DELLA's MagPrune, keep flags drawn per element from magnitude ranks (DellaMasks, della_mask.cc).
+enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4 };
 // How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
 // paper); or multiplied by scale[i] = L1(tau_i) / L1(kept tau_i), mergekit's `rescale: true`
 // (computed once per model by RunMerge before the elementwise pass, see L1Scales).
@@ -73,6 +74,11 @@ struct MergeArgs {
   float density[kMaxModels] = {};    // per model: fraction kept (magnitude) or keep probability (random)
   float gamma[kMaxModels] = {};      // MagnitudeBand, per model: fraction of the largest magnitudes dropped
   float t = 0.0f;                    // NearSwap: the similarity threshold (x[0] = the other model)
+  // Della: keep tau_i[e] when mask[i][e] != 0 (one byte per element, filled by RunMerge from
+  // della_epsilon[i], row_length and the Philox stream of model i).
+  const uint8_t* mask[kMaxModels] = {};
+  float della_epsilon[kMaxModels] = {};
+  uint64_t row_length = 0;           // Della: elements per row (ranks are taken within rows)
 };
 // Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
 // Volta and newer (the build targets sm_80 / sm_90); keep well below that.

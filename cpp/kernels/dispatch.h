@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "table.h"
@@ -58,6 +59,15 @@ void ModelCounts(const MergeArgs& m, int i, uint64_t* keep, uint64_t* drop);
  * not finite. Reads host memory; magnitude thresholds must already be set.
  */
 void L1Scales(MergeArgs* m, int threads);
+/**
+ * DELLA's MagPrune keep flags (Sparsify::Della), one byte per element per model, into `flags`
+ * (resized), and m->mask[i] pointed at them. Within each row of row_length elements the entries
+ * are ranked by |tau| ascending (the magnitude key; ties by lower index first), rank r of C gets
+ * p = (density − eps) + r/(C − 1) · 2 eps (C = 1: p = density − eps), and the entry is kept when
+ * the uniform draw u(e) of stream[i] (as DARE) is below p, compared in double. density ≥ 1 keeps
+ * all, ≤ 0 none. Reads host memory.
+ */
+void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */
 struct SlerpPlan {

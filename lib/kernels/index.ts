@@ -325,6 +325,55 @@ export async function nearswap(o: NearSwapOptions): Promise<void> {
   return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), t: finiteNumber(o.t, 't') });
 }
 
+export interface DellaOptions extends TaskArithmeticOptions {
+  /** Mean keep probability (one, or one per model). */
+  density: number | readonly number[];
+  /** Spread of the keep probabilities around density: from density − epsilon (smallest) to density + epsilon (largest); one, or one per model. */
+  epsilon: number | readonly number[];
+  /** Elements per row: magnitudes are ranked within rows (a 1-D tensor is one row). */
+  rowLength: number;
+  combine?: 'linear' | 'ties';
+  /** 'l1' (mergekit's default for della) or 'none'. */
+  rescale?: 'none' | 'l1';
+  normalize?: boolean;
+  seed: bigint | number;
+  tensorIndex: number;
+}
+
+/**
+ * DELLA (MagPrune): keep each task-vector entry with probability (density − ε) + 2ε·r/(C − 1),
+ * r its ascending magnitude rank in its row of C (Philox draws, stream i·2²⁰ + j), rescale, then
+ * sum or TIES.
+ */
+export async function della(o: DellaOptions): Promise<void> {
+  const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
+  const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
+  if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+  const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
+  const epsilon = perModelBetween(o.epsilon, args.inputs.length, 0, 1, 'epsilon');
+  const rowLength = positiveInteger(o.rowLength, 'rowLength');
+  if (args.n % rowLength !== 0) fail(`Expected rowLength to divide the element count ${args.n} but received ${rowLength}`);
+  const at = (v: number | number[], i: number) => (Array.isArray(v) ? v[i]! : (v as number));
+  args.inputs.forEach((_, i) => {
+    const d = at(density, i), e = at(epsilon, i);
+    // mergekit refuses probabilities outside (0, 1) (della_magprune's ValueError).
+    if (d > 0 && d < 1 && (d + e >= 1 || d - e <= 0)) fail(`density ± epsilon must stay inside (0, 1) for input ${i}: density ${d}, epsilon ${e}`);
+  });
+  return native.kernels.merge({
+    ...args,
+    sparsify: 'della',
+    density,
+    dellaEpsilon: epsilon,
+    rowLength,
+    rescale: rescaleArg(o.rescale ?? 'l1', ['none', 'l1'], density),
+    normalize: o.normalize ?? false,
+    seed: uint64(o.seed, 'seed'),
+    tensorIndex: o.tensorIndex,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
+  });
+}
+
 export interface FisherOptions extends MergeCommon {
   /** One diagonal Fisher (per-element importance) per input, same shape. */
   fisher: readonly BufferLike[];

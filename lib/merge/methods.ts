@@ -22,6 +22,8 @@ export interface ParamDef {
 
 export interface TensorJob {
   name: string;
+  /** The tensor's shape (della ranks magnitudes within rows: shape[0] rows). */
+  shape: readonly number[];
   inDtype: KernelDType;
   outDtype: KernelDType;
   /** Views of the models' tensors (base excluded), in config order. */
@@ -72,11 +74,18 @@ export function rescaleOf(v: number | boolean | string | undefined): k.Rescale {
 }
 
 
-function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band', consensus: boolean, normalize: boolean, rescale: boolean): MergeMethod {
+/** Elements per row of a tensor: the product of all but the first dimension (a 1-D tensor is one row). */
+export function rowLengthOf(shape: readonly number[]): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return shape.length >= 2 && shape[0]! > 0 ? n / shape[0]! : Math.max(1, n);
+}
+
+function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band' | 'della', consensus: boolean, normalize: boolean, rescale: boolean): MergeMethod {
   // Every generalized task arithmetic method takes `density` and `rescale` (as in mergekit;
   // without sparsification they have no effect), so configs can switch methods unchanged.
   const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }, { name: 'rescale', default: rescale, choices: sparsify === 'random' ? ['l1', 'density', 'none'] : ['l1', 'none'] }];
   if (sparsify === 'band') params.push({ name: 'gamma', perModel: true, default: 0.01, min: 0, max: 1 });
+  if (sparsify === 'della') params.push({ name: 'epsilon', perModel: true, default: 0.15, min: 0, max: 1 });
   return {
     name,
     paper,
@@ -93,6 +102,9 @@ function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'rand
       const r = rescaleOf(j.global.rescale);
       if (r === 'density' && sparsify !== 'random') throw new Error(`rescale 'density' is DARE's (random drops); ${name} takes true / 'l1' or false`);
       if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm, rescale: r as 'none' | 'l1' });
+      if (sparsify === 'della') {
+        return k.della({ ...common, weights, density: d, epsilon: j.perModel.map((p) => p.epsilon!), rowLength: rowLengthOf(j.shape), rescale: r as 'none' | 'l1', combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
+      }
       if (sparsify === 'random') {
         return k.dare({ ...common, weights, density: d, rescale: r, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
       }
@@ -118,6 +130,8 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
   dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false, true),
   dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false, true),
   breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false, false),
+  della: gta('della', 'DELLA-Merging (MagPrune), Deep et al. 2024 (arXiv 2406.11617)', 'della', true, true, true),
+  della_linear: gta('della_linear', 'DELLA-Merging (MagPrune), Deep et al. 2024 (arXiv 2406.11617)', 'della', false, false, true),
   breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false, false),
   slerp: {
     name: 'slerp',

@@ -186,6 +186,7 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   }
   const job: TensorJob = {
     name,
+    shape: all[0]!.meta(name).shape,
     ...(fisher ? { fisher } : {}),
     inDtype,
     outDtype,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, dot, fisher as kfisher, linear, nearswap, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
 import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, statsRef } from './reference.js';
@@ -183,6 +183,38 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
       assert.deepEqual([...out], [Math.fround(1.05), Math.fround(Math.fround(0.5 * 1.2) + 0.5), Math.fround(w2 * 3 + Math.fround(1 - w2)), 1], isa);
     }
     await assert.rejects(nearswap({ x, base, t: Number.NaN, inDtype: 'F32', out }), /t/);
+  });
+
+  it('DELLA (rank-based keep probabilities per row, Philox draws): every ISA and chunking matches the reference', async () => {
+    for (const inDtype of DTYPES) {
+      const rows = 7 + Math.floor(random() * 5), rowLength = 300 + Math.floor(random() * 200);
+      const n = rows * rowLength;
+      const inputs = [0, 1, 2].map(() => randomBits(n, inDtype, random));
+      const base = randomBits(n, inDtype, random);
+      // quantized magnitudes in input 0: many equal keys, so the tie order is exercised
+      for (let e = 0; e < n; e += 2) inputs[0]![e] = base[e]!;
+      const weights = [0.8, -0.3, 0.6], density = [0.5, 0.3, 0.7], epsilon = [0.2, 0.1, 0.25];
+      const seed = BigInt(Math.floor(random() * 2 ** 40));
+      for (const [combine, rescale, normalize] of [['linear', 'none', false], ['ties', 'l1', true], ['linear', 'l1', false]] as const) {
+        const want = mergeRef({ kind: combine === 'ties' ? 'ties' : 'task_arithmetic', sparsify: 'della', inDtype, outDtype: 'F32', inputs, weights, base, lambda: 1.1, density, epsilon, rowLength, rescale, normalize, seed, tensorIndex: 9 });
+        for (const isa of ISAS) {
+          const out = new Float32Array(n);
+          await della({ inputs: inputs.map((x) => toBuffer(x, inDtype)), weights, base: toBuffer(base, inDtype), inDtype, outDtype: 'F32', out, lambda: 1.1, density, epsilon, rowLength, combine, rescale, normalize, seed, tensorIndex: 9, isa, ...run() });
+          assert.equal(firstDifference(bitsOf(out), want), undefined, `${combine} ${rescale} ${inDtype} ${isa}`);
+        }
+      }
+    }
+    const x = new Float32Array(12), out = new Float32Array(12);
+    const common = { inputs: [x], weights: [1], base: x, inDtype: 'F32', out, seed: 1, tensorIndex: 0 } as const;
+    await assert.rejects(della({ ...common, density: 0.5, epsilon: 0.5, rowLength: 4 }), /density ± epsilon must stay inside \(0, 1\) for input 0/);
+    await assert.rejects(della({ ...common, density: 0.5, epsilon: 0.1, rowLength: 5 }), /rowLength to divide the element count 12/);
+  });
+
+  it('DELLA keeps large entries more often than small ones', async () => {
+    const n = 20_000, base = new Float32Array(n), x = Float32Array.from({ length: n }, (_, e) => e + 1), out = new Float32Array(n);
+    await della({ inputs: [x], weights: [1], base, inDtype: 'F32', out, density: 0.5, epsilon: 0.4, rowLength: n, rescale: 'none', seed: 5, tensorIndex: 0 });
+    const keptIn = (a: number, b: number) => out.slice(a, b).filter((v) => v !== 0).length / (b - a);
+    assert.ok(keptIn(0, 2000) < 0.2 && keptIn(18_000, 20_000) > 0.8, `${keptIn(0, 2000)} ${keptIn(18_000, 20_000)}`);
   });
 
   it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {

@@ -198,7 +198,10 @@ export function deRef(o: DeRef): number[] {
 
 export interface MergeRef {
   kind: 'linear' | 'task_arithmetic' | 'ties';
-  sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band';
+  sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band' | 'della';
+  /** della: per-model epsilon, and the row length magnitudes are ranked in. */
+  epsilon?: number | number[];
+  rowLength?: number;
   gamma?: number | number[];
   normalize?: boolean;
   inDtype: DType;
@@ -247,6 +250,23 @@ function magnitudeKept(tau: number[], density: number, gamma = 0): boolean[] {
   return kept;
 }
 
+/** DELLA MagPrune: per row, ascending |tau| rank r of C (ties: lower index first), keep when u(e) < (d − ε) + 2ε·r/(C − 1). */
+function dellaKept(tau: number[], density: number, eps: number, rowLength: number, u: (e: number) => number): boolean[] {
+  if (density >= 1) return tau.map(() => true);
+  if (!(density > 0)) return tau.map(() => false);
+  const kept = new Array<boolean>(tau.length).fill(false);
+  for (let begin = 0; begin < tau.length; begin += rowLength) {
+    const idx = Array.from({ length: Math.min(rowLength, tau.length - begin) }, (_, k) => begin + k);
+    const key = (e: number) => floatBits(tau[e]!) & 0x7fffffff;
+    idx.sort((a, b) => key(a) - key(b) || a - b);
+    idx.forEach((e, rank) => {
+      const p = density - eps + (idx.length > 1 ? rank / (idx.length - 1) : 0) * 2 * eps;
+      kept[e] = u(e) < p;
+    });
+  }
+  return kept;
+}
+
 export function mergeRef(o: MergeRef): number[] {
   const n = o.inputs[0]!.length;
   const w = o.weights.map(Math.fround);
@@ -260,9 +280,12 @@ export function mergeRef(o: MergeRef): number[] {
     const tau = Array.from({ length: n }, (_, e) => (o.kind === 'linear' ? loadAs(x[e]!, o.inDtype) : fsub(loadAs(x[e]!, o.inDtype), base(e))));
     if (o.kind === 'linear' || o.sparsify === 'none') return tau;
     const density = densityOf(i);
+    const stream = BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex);
     const kept = o.sparsify === 'magnitude' || o.sparsify === 'magnitude_band'
       ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? gammaOf(i) : 0)
-      : tau.map((_, e) => uniform(philoxDraw(o.seed, BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex), e)) < density);
+      : o.sparsify === 'della'
+        ? dellaKept(tau, density, Math.fround(Array.isArray(o.epsilon) ? o.epsilon[i]! : o.epsilon!), o.rowLength!, (e) => uniform(philoxDraw(o.seed, stream, e)))
+        : tau.map((_, e) => uniform(philoxDraw(o.seed, stream, e)) < density);
     const scale = rescale === 'l1' ? l1Scale(tau, kept) : 1;
     return tau.map((v, e) => (kept[e] ? (rescale === 'density' ? fdiv(v, density) : rescale === 'l1' ? fmul(v, scale) : v) : 0));
   });

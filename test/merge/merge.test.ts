@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../../lib/evolve/config.js';
 import { WeightFileError } from '../../lib/errors.js';
 import { layerInfo, loadMergeConfig, resolveParam, validateMergeConfig } from '../../lib/merge/config.js';
+import { rowLengthOf } from '../../lib/merge/methods.js';
 import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
@@ -50,6 +51,9 @@ describe('evolver merge (mergekit configs) against independent implementations',
     ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: 'l1', normalize: false }, {}],
     ['breadcrumbs', { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: false, gamma: 0.01 }, {}],
     ['breadcrumbs_ties', { kind: 'ties', sparsify: 'magnitude_band', rescale: false, gamma: 0.01, normalize: false }, {}],
+    // DELLA: rank-based keep probabilities within rows (epsilon 0.15 by default), L1 rescale by default.
+    ['della', { kind: 'ties', sparsify: 'della', rescale: 'l1', normalize: true, epsilon: 0.15 }, { lambda: 0.9 }],
+    ['della_linear', { kind: 'task_arithmetic', sparsify: 'della', rescale: 'l1', epsilon: 0.15 }, {}],
   ] as const;
   for (const [method, ref, params] of gtaCases) {
     it(`${method} (bf16 in and out) matches the plain TypeScript implementation bit for bit`, async () => {
@@ -68,6 +72,7 @@ describe('evolver merge (mergekit configs) against independent implementations',
           density: 0.4,
           seed: 42n,
           tensorIndex: names.indexOf(name),
+          rowLength: rowLengthOf(base.meta(name).shape),
         } as never);
         assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), want), undefined, `${method} ${name}`);
       }
@@ -256,6 +261,7 @@ describe('evolver merge (mergekit configs) against independent implementations',
     expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 'l2' } }, 'parameters.rescale', /true, false or one of l1, density, none/);
     expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 1 } }, 'parameters.rescale', /got 1/);
     expect({ models, merge_method: 'ties', base_model: 'b', parameters: { rescale: 'density' } }, 'parameters.rescale', /one of l1, none, got "density"/);
+    expect({ models, merge_method: 'della', base_model: 'b', parameters: { epsilon: 0.1 } }, 'parameters.epsilon', /per-model parameter of della/);
     expect({ models: [{ model: 'a', parameters: { weight: 1, rescale: true } }], base_model: 'b', merge_method: 'ties' }, 'models[0].parameters.rescale', /global parameter/);
   });
 
