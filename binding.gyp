@@ -36,6 +36,7 @@
         "cpp/kernels/dispatch.cc",
         "cpp/kernels/l1_scale.cc",
         "cpp/kernels/della_mask.cc",
+        "cpp/kernels/ram_scale.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",

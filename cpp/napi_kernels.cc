@@ -301,6 +301,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (kind == "ties") m.kind = MergeKind::Ties;
   else if (kind == "fisher") m.kind = MergeKind::Fisher;
   else if (kind == "nearswap") m.kind = MergeKind::NearSwap;
+  else if (kind == "ram") m.kind = MergeKind::Ram;
   else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
   const std::string sparsify = StringOpt(o, "sparsify", "none");
   if (sparsify == "none") m.sparsify = Sparsify::None;
@@ -323,6 +324,10 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.seed = U64Opt(o, "seed", 0);
   m.t = static_cast<float>(NumberOpt(o, "t", 0.0));
   m.row_length = U64Opt(o, "rowLength", 0);
+  m.ram_epsilon = static_cast<float>(NumberOpt(o, "ramEpsilon", 1e-5));
+  m.ram_plus = o.Get("ramPlus").ToBoolean();
+  m.ram_r = static_cast<float>(NumberOpt(o, "ramR", 0.1));
+  m.ram_alpha = static_cast<float>(NumberOpt(o, "ramAlpha", 0.2));
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
   Target target = TargetOpts(o);
   Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");

@@ -342,6 +342,13 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
     }
     DellaMasks(&m, 0, &della);
   }
+  if (m.kind == MergeKind::Ram && m.ram_plus) {
+    if (device) {
+      *err = "ramplus_tl needs host tensors (its per-model counts are taken on the CPU)";
+      return false;
+    }
+    RamScales(&m, 0);
+  }
   if (m.rescale == Rescale::L1) {
     // The factors come from whole-tensor sums on the host (the same code and order as the CPU
     // path, so the scale and hence the output bits agree); resident tensors are not summed here.

@@ -30,7 +30,7 @@ struct DeArgs {
   uint64_t stream = 0;
 };
 
-enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4 };
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4, Ram = 5 };
 // Della: DELLA's MagPrune, keep flags drawn per element from magnitude ranks (DellaMasks, della_mask.cc).
 enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4 };
 // How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
@@ -79,6 +79,12 @@ struct MergeArgs {
   const uint8_t* mask[kMaxModels] = {};
   float della_epsilon[kMaxModels] = {};
   uint64_t row_length = 0;           // Della: elements per row (ranks are taken within rows)
+  // Ram (RAM / RAM+ tensor-local): tau_i counts where |tau_i| > ram_epsilon; an entry only model i
+  // has is taken times scale[i] (1 for RAM; RAM+'s lambda_i from RamScales), shared ones divided
+  // by how many models have them.
+  float ram_epsilon = 1e-5f;
+  bool ram_plus = false;
+  float ram_r = 0.1f, ram_alpha = 0.2f;
 };
 // Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
 // Volta and newer (the build targets sm_80 / sm_90); keep well below that.

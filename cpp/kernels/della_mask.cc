@@ -31,6 +31,9 @@ void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* fl
     }
     if (!(density > 0.0)) continue;
     ComputeMagnitudeKeys(m->x[i], m->base, m->in, m->n, keys.data(), o);
+    // Every NaN ranks just above +Inf, NaNs among themselves by index: their payloads (which
+    // the keys would otherwise order by) carry no magnitude.
+    for (uint32_t& key : keys) key = key > 0x7f800000u ? 0x7f800001u : key;
     ThreadPool::Global().ParallelFor(rows, threads, [&](uint64_t r, int) {
       const uint64_t begin = r * row, count = std::min(m->n, begin + row) - begin;
       std::vector<uint32_t> order(count);

@@ -62,11 +62,14 @@ void L1Scales(MergeArgs* m, int threads);
 /**
  * DELLA's MagPrune keep flags (Sparsify::Della), one byte per element per model, into `flags`
  * (resized), and m->mask[i] pointed at them. Within each row of row_length elements the entries
- * are ranked by |tau| ascending (the magnitude key; ties by lower index first), rank r of C gets
+ * are ranked by |tau| ascending (the magnitude key, every NaN just above +Inf; ties by lower
+ * index first), rank r of C gets
  * p = (density − eps) + r/(C − 1) · 2 eps (C = 1: p = density − eps), and the entry is kept when
  * the uniform draw u(e) of stream[i] (as DARE) is below p, compared in double. density ≥ 1 keeps
  * all, ≤ 0 none. Reads host memory.
  */
+/** RAM: m->scale[i] = 1; RAM+ (ram_plus): lambda_i from the tensor's shared / unique counts (ram_scale.cc). Host memory. */
+void RamScales(MergeArgs* m, int threads);
 void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */

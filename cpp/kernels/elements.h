@@ -74,6 +74,21 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
     StoreAs(m.dst, e, num / den, m.out);
     return;
   }
+  if (m.kind == MergeKind::Ram) {
+    const float base = LoadAs(m.base, e, m.in);
+    float tau[kMaxModels];
+    float count = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      tau[i] = LoadAs(m.x[i], e, m.in) - base;
+      if (RamNonzero(tau[i], m.ram_epsilon)) count = count + 1.0f;
+    }
+    float acc = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (RamNonzero(tau[i], m.ram_epsilon)) acc = acc + (count > 1.0f ? tau[i] / count : tau[i] * m.scale[i]);
+    }
+    StoreAs(m.dst, e, base + acc, m.out);
+    return;
+  }
   float t[kMaxModels];
   const float base = m.kind == MergeKind::Linear ? 0.0f : LoadAs(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

@@ -116,6 +116,9 @@ EVOLVER_HD float NearSwap(float t, float a, float b) {
   return Fma(w, b, (1.0f - w) * a);
 }
 
+/** RAM's test of a task-vector entry: |tau| > eps (NaN: no), written without fabs as the SIMD code. */
+EVOLVER_HD bool RamNonzero(float tau, float eps) { return tau > eps || tau < -eps; }
+
 /** Which inputs a strategy reads besides the target. */
 EVOLVER_HD bool UsesAB(Strategy s) { return s != Strategy::Interp; }
 EVOLVER_HD bool UsesC(Strategy s) { return s != Strategy::Current1; }

@@ -133,6 +133,26 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     V::StoreBits(m.dst, e, V::ToBits(V::Fma(w, b, V::Mul(V::Sub(one, w), a)), m.out), m.out);
     return;
   }
+  if (m.kind == MergeKind::Ram) {  // as elements.h, lane by lane
+    const F base = V::LoadF(m.base, e, m.in);
+    const F zero = V::Zero(), one = V::Set1(1.0f), eps = V::Set1(m.ram_epsilon), neg_eps = V::Set1(-m.ram_epsilon);
+    F tau[kMaxModels];
+    M nonzero[kMaxModels];
+    F count = zero;
+    for (int i = 0; i < m.models; ++i) {
+      tau[i] = V::Sub(V::LoadF(m.x[i], e, m.in), base);
+      nonzero[i] = V::OrM(V::Gt(tau[i], eps), V::Lt(tau[i], neg_eps));
+      count = V::SelectF(nonzero[i], V::Add(count, one), count);
+    }
+    const M shared = V::Gt(count, one);
+    F acc = zero;
+    for (int i = 0; i < m.models; ++i) {
+      const F q = V::SelectF(shared, V::Div(tau[i], count), V::Mul(tau[i], V::Set1(m.scale[i])));
+      acc = V::SelectF(nonzero[i], V::Add(acc, q), acc);
+    }
+    V::StoreBits(m.dst, e, V::ToBits(V::Add(base, acc), m.out), m.out);
+    return;
+  }
   F t[kMaxModels];
   const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

@@ -374,6 +374,35 @@ export async function della(o: DellaOptions): Promise<void> {
   });
 }
 
+export interface RamOptions extends MergeCommon {
+  base: BufferLike;
+  /** A task-vector entry counts when |τ| > epsilon (default 1e-5). */
+  epsilon?: number;
+  /** RAM+ tensor-local: scale each model's unique entries by 1 + r·clamp(shared/unique, 0, alpha). */
+  plus?: boolean;
+  r?: number;
+  alpha?: number;
+}
+
+/**
+ * RAM (Reinforced Agent Merging): per element, entries only one model changed (|τ| > ε) are
+ * taken whole (RAM+: times that model's λᵢ), entries several changed are averaged over them;
+ * base + the sum. `weights` are ignored (RAM has none; pass 1s).
+ */
+export async function ram(o: RamOptions): Promise<void> {
+  const args = mergeArgs(o, 'ram');
+  const epsilon = finiteNumber(o.epsilon ?? 1e-5, 'epsilon');
+  if (epsilon < 0) fail(`Expected a non-negative epsilon but received ${epsilon}`);
+  return native.kernels.merge({
+    ...args,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    ramEpsilon: epsilon,
+    ramPlus: o.plus === true,
+    ramR: finiteNumber(o.r ?? 0.1, 'r'),
+    ramAlpha: numberBetween(o.alpha ?? 0.2, 0, Number.MAX_VALUE, 'alpha'),
+  });
+}
+
 export interface FisherOptions extends MergeCommon {
   /** One diagonal Fisher (per-element importance) per input, same shape. */
   fisher: readonly BufferLike[];

@@ -80,6 +80,24 @@ export function rowLengthOf(shape: readonly number[]): number {
   return shape.length >= 2 && shape[0]! > 0 ? n / shape[0]! : Math.max(1, n);
 }
 
+function ramMethod(name: string, plus: boolean): MergeMethod {
+  const params: ParamDef[] = [{ name: 'epsilon', default: 1e-5, min: 0 }];
+  if (plus) params.push({ name: 'r', default: 0.1 }, { name: 'alpha', default: 0.2, min: 0 });
+  return {
+    name,
+    paper: `Reinforced Agent Merging${plus ? ' Plus, tensor-local' : ''} (RAM, arXiv 2601.13572), as mergekit's ${name}`,
+    needsBase: true,
+    minModels: 1,
+    params,
+    async run(j) {
+      await k.ram({
+        inputs: j.inputs, weights: j.inputs.map(() => 1), base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out,
+        epsilon: j.global.epsilon as number, plus, ...(plus ? { r: j.global.r as number, alpha: j.global.alpha as number } : {}),
+      });
+    },
+  };
+}
+
 function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band' | 'della', consensus: boolean, normalize: boolean, rescale: boolean): MergeMethod {
   // Every generalized task arithmetic method takes `density` and `rescale` (as in mergekit;
   // without sparsification they have no effect), so configs can switch methods unchanged.
@@ -172,6 +190,8 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.nearswap({ x: j.inputs[0]!, base: j.base!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
+  ram: ramMethod('ram', false),
+  ramplus_tl: ramMethod('ramplus_tl', true),
   nuslerp,
   multislerp,
   karcher,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, ram, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, statsRef } from './reference.js';
+import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, ramRef, statsRef } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -215,6 +215,36 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
     await della({ inputs: [x], weights: [1], base, inDtype: 'F32', out, density: 0.5, epsilon: 0.4, rowLength: n, rescale: 'none', seed: 5, tensorIndex: 0 });
     const keptIn = (a: number, b: number) => out.slice(a, b).filter((v) => v !== 0).length / (b - a);
     assert.ok(keptIn(0, 2000) < 0.2 && keptIn(18_000, 20_000) > 0.8, `${keptIn(0, 2000)} ${keptIn(18_000, 20_000)}`);
+  });
+
+  for (const inDtype of DTYPES) {
+    it(`RAM and RAM+ ${inDtype} (unique and shared entries, specials): every ISA and chunking matches the reference`, async () => {
+      const n = 5000 + Math.floor(random() * 500);
+      const base = randomBits(n, inDtype, random);
+      // Each model leaves about half of the entries at the base, so entries are unique, shared or untouched.
+      const inputs = [0, 1, 2].map(() => Uint32Array.from(randomBits(n, inDtype, random), (b, e) => (random() < 0.5 ? base[e]! : b)));
+      for (const [plus, eps] of [[false, 1e-5], [true, 1e-5], [true, 0.5]] as const) {
+        const want = ramRef(inputs, base, inDtype, 'F32', eps, plus, 0.3, 0.5);
+        for (const isa of ISAS) {
+          const out = new Float32Array(n);
+          await ram({ inputs: inputs.map((x) => toBuffer(x, inDtype)), weights: [1, 1, 1], base: toBuffer(base, inDtype), inDtype, outDtype: 'F32', out, epsilon: eps, plus, r: 0.3, alpha: 0.5, isa, ...run() });
+          assert.equal(firstDifference(bitsOf(out), want), undefined, `plus ${plus} eps ${eps} ${isa}`);
+        }
+      }
+    });
+  }
+
+  it('RAM by hand: unique entries whole, shared ones averaged; RAM+ scales the unique ones', async () => {
+    const base = new Float32Array([0, 0, 0, 0]);
+    const a = new Float32Array([1, 2, 0, 4]), b = new Float32Array([0, 4, 0, 0]);
+    const out = new Float32Array(4);
+    for (const isa of ISAS) {
+      await ram({ inputs: [a, b], weights: [1, 1], base, inDtype: 'F32', out, isa });
+      assert.deepEqual([...out], [1, 3, 0, 4], isa);
+      // a: 1 shared, 2 unique -> rho 0.5 -> lambda 1 + 0.1 * min(0.5, 0.2) = 1.02; b: only shared -> rho huge -> 1.02
+      await ram({ inputs: [a, b], weights: [1, 1], base, inDtype: 'F32', out, plus: true, isa });
+      assert.deepEqual([...out], [Math.fround(1.02), 3, 0, Math.fround(4 * Math.fround(1.02))], isa);
+    }
   });
 
   it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {

@@ -257,7 +257,7 @@ function dellaKept(tau: number[], density: number, eps: number, rowLength: numbe
   const kept = new Array<boolean>(tau.length).fill(false);
   for (let begin = 0; begin < tau.length; begin += rowLength) {
     const idx = Array.from({ length: Math.min(rowLength, tau.length - begin) }, (_, k) => begin + k);
-    const key = (e: number) => floatBits(tau[e]!) & 0x7fffffff;
+    const key = (e: number) => (Number.isNaN(tau[e]!) ? 0x7f800001 : floatBits(tau[e]!) & 0x7fffffff);  // NaN just above +Inf, as della_mask.cc
     idx.sort((a, b) => key(a) - key(b) || a - b);
     idx.forEach((e, rank) => {
       const p = density - eps + (idx.length > 1 ? rank / (idx.length - 1) : 0) * 2 * eps;
@@ -329,6 +329,29 @@ export function nearswapRef(x: ArrayLike<number>, base: ArrayLike<number>, t: nu
     if (w < 0) w = 0;
     if (w > 1) w = 1;
     return storedBits(ffma(w, b, fmul(fsub(1, w), a)), outDtype);
+  });
+}
+
+/** RAM / RAM+ tensor-local (mergekit's ram, ramplus_tl), float32 as cpp/kernels: see lib/kernels ram(). */
+export function ramRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inDtype: DType, outDtype: DType, eps: number, plus: boolean, r = 0.1, alpha = 0.2): number[] {
+  const n = base.length, e32 = Math.fround(eps);
+  const tau = inputs.map((x) => Array.from({ length: n }, (_, e) => fsub(loadAs(x[e]!, inDtype), loadAs(base[e]!, inDtype))));
+  const nz = tau.map((t) => t.map((v) => Math.abs(v) > e32));
+  const count = Array.from({ length: n }, (_, e) => nz.reduce((c, z) => c + (z[e] ? 1 : 0), 0));
+  const scale = inputs.map((_, i) => {
+    if (!plus) return 1;
+    let shared = 0, unique = 0;
+    for (let e = 0; e < n; e++) if (nz[i]![e]) (count[e]! > 1 ? shared++ : unique++);
+    const rho = shared / Math.max(unique, e32);
+    return Math.fround(1 + Math.fround(r) * Math.min(Math.max(rho, 0), Math.fround(alpha)));
+  });
+  return Array.from({ length: n }, (_, e) => {
+    let acc = 0;
+    const c = count[e]!;
+    inputs.forEach((_, i) => {
+      if (nz[i]![e]) acc = fadd(acc, c > 1 ? fdiv(tau[i]![e]!, c) : fmul(tau[i]![e]!, scale[i]!));
+    });
+    return storedBits(fadd(loadAs(base[e]!, inDtype), acc), outDtype);
   });
 }
 

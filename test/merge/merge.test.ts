@@ -14,7 +14,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef } from '../kernels/reference.js';
+import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -156,6 +156,21 @@ describe('evolver merge (mergekit configs) against independent implementations',
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'base_model' && /no base_model/.test(e.message));
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }, { model: 'c' }], merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'models' && /exactly 1/.test(e.message));
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'nearswap' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'parameters.t' && /needs 't'/.test(e.message));
+  });
+
+  it('ram and ramplus_tl match the plain TypeScript implementation', async () => {
+    const raw = (method: string, parameters: Record<string, number>) => ({ models: DOMAINS.map((d) => ({ model: BF16(d) })), base_model: BF16('base'), merge_method: method, parameters, out_dtype: 'float32' });
+    // epsilon 0.01: the fixture's task vectors are small, so entries split into unique, shared and untouched ones.
+    const { out: plain } = await merged(raw('ram', { epsilon: 0.01 }));
+    const { out: plus } = await merged(raw('ramplus_tl', { epsilon: 0.01, r: 0.5, alpha: 1 }));
+    using p = openWeights(plain);
+    using q = openWeights(plus);
+    for (const name of CHECKED) {
+      const inputs = DOMAINS.map((d) => bits(BF16(d), name)), base = bits(BF16('base'), name);
+      assert.equal(firstDifference(bitsOf(p.view(name) as Float32Array), ramRef(inputs, base, 'BF16', 'F32', 0.01, false)), undefined, `ram ${name}`);
+      assert.equal(firstDifference(bitsOf(q.view(name) as Float32Array), ramRef(inputs, base, 'BF16', 'F32', 0.01, true, 0.5, 1)), undefined, `ramplus_tl ${name}`);
+    }
+    assert.notEqual(firstDifference(bitsOf(p.view(CHECKED[0]!) as Float32Array), bitsOf(q.view(CHECKED[0]!) as Float32Array)), undefined, 'RAM+ scales unique entries');
   });
 
   it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
