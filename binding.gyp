@@ -37,6 +37,7 @@
         "cpp/kernels/l1_scale.cc",
         "cpp/kernels/della_mask.cc",
         "cpp/kernels/ram_scale.cc",
+        "cpp/kernels/sce_setup.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",

@@ -302,6 +302,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (kind == "fisher") m.kind = MergeKind::Fisher;
   else if (kind == "nearswap") m.kind = MergeKind::NearSwap;
   else if (kind == "ram") m.kind = MergeKind::Ram;
+  else if (kind == "sce") m.kind = MergeKind::Sce;
   else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
   const std::string sparsify = StringOpt(o, "sparsify", "none");
   if (sparsify == "none") m.sparsify = Sparsify::None;

@@ -342,6 +342,13 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
     }
     DellaMasks(&m, 0, &della);
   }
+  if (m.kind == MergeKind::Sce) {
+    if (device) {
+      *err = "sce needs host tensors (its selection and weights are computed on the CPU)";
+      return false;
+    }
+    SceSetup(&m, 0);
+  }
   if (m.kind == MergeKind::Ram && m.ram_plus) {
     if (device) {
       *err = "ramplus_tl needs host tensors (its per-model counts are taken on the CPU)";

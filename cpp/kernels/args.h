@@ -30,7 +30,7 @@ struct DeArgs {
   uint64_t stream = 0;
 };
 
-enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4, Ram = 5 };
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4, Ram = 5, Sce = 6 };
 // Della: DELLA's MagPrune, keep flags drawn per element from magnitude ranks (DellaMasks, della_mask.cc).
 enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4 };
 // How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
@@ -85,6 +85,10 @@ struct MergeArgs {
   float ram_epsilon = 1e-5f;
   bool ram_plus = false;
   float ram_r = 0.1f, ram_alpha = 0.2f;
+  // Sce: entries kept where the variance across models is in the top select_topk fraction of the
+  // nonzero variances (key_threshold[0] / cut_end[0], shared by all models, from SceSetup; all
+  // kept when sce_select_all); w[i] are SCE's weights, also from SceSetup.
+  bool sce_select_all = true;
 };
 // Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
 // Volta and newer (the build targets sm_80 / sm_90); keep well below that.

@@ -70,6 +70,13 @@ void L1Scales(MergeArgs* m, int threads);
  */
 /** RAM: m->scale[i] = 1; RAM+ (ram_plus): lambda_i from the tensor's shared / unique counts (ram_scale.cc). Host memory. */
 void RamScales(MergeArgs* m, int threads);
+/**
+ * SCE's whole-tensor steps (sce_setup.cc): with select_topk = density[0] < 1, the top
+ * floor(nonzero · select_topk) elements by the variance key (bits of SceVariance, sign cleared;
+ * ties by lower index) into key_threshold[0] / cut_end[0]; then w[i] = mean over the tensor of model
+ * i's kept τ² (double), normalized to sum 1 (1/N each when the sum is below 1e-6). Host memory.
+ */
+void SceSetup(MergeArgs* m, int threads);
 void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */

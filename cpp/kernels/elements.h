@@ -89,6 +89,31 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
     StoreAs(m.dst, e, base + acc, m.out);
     return;
   }
+  if (m.kind == MergeKind::Sce) {
+    const float base = LoadAs(m.base, e, m.in);
+    float t[kMaxModels];
+    for (int i = 0; i < m.models; ++i) t[i] = LoadAs(m.x[i], e, m.in) - base;
+    bool kept = m.sce_select_all;
+    if (!kept) {
+      const uint32_t key = SceKey(SceVariance(t, m.models));
+      kept = key > m.key_threshold[0] || (key == m.key_threshold[0] && e < m.cut_end[0]);
+    }
+    float elected = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (!kept) t[i] = 0.0f;
+      elected = elected + t[i];  // SCE elects signs from the unweighted sum
+    }
+    const bool positive = elected >= 0.0f;
+    float num = 0.0f, den = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (positive ? t[i] > 0.0f : t[i] < 0.0f) {
+        num = Fma(m.w[i], t[i], num);
+        den = den + m.w[i];
+      }
+    }
+    StoreAs(m.dst, e, base + num / (den < 1e-6f ? 1e-6f : den), m.out);
+    return;
+  }
   float t[kMaxModels];
   const float base = m.kind == MergeKind::Linear ? 0.0f : LoadAs(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

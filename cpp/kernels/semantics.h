@@ -119,6 +119,19 @@ EVOLVER_HD float NearSwap(float t, float a, float b) {
 /** RAM's test of a task-vector entry: |tau| > eps (NaN: no), written without fabs as the SIMD code. */
 EVOLVER_HD bool RamNonzero(float tau, float eps) { return tau > eps || tau < -eps; }
 
+/** SCE's variance across models of one element: mean by adds then one division, Σ fma(d, d) / N. */
+EVOLVER_HD float SceVariance(const float* tau, int models) {
+  float sum = 0.0f;
+  for (int i = 0; i < models; ++i) sum = sum + tau[i];
+  const float mean = sum / static_cast<float>(models);
+  float acc = 0.0f;
+  for (int i = 0; i < models; ++i) acc = Fma(tau[i] - mean, tau[i] - mean, acc);
+  return acc / static_cast<float>(models);
+}
+
+/** The selection key of a variance: its bits, sign cleared; every NaN 0x7fc00000 (payloads differ between CPU and GPU arithmetic). */
+EVOLVER_HD uint32_t SceKey(float var) { return IsNan(var) ? 0x7fc00000u : FloatBits(var) & 0x7fffffffu; }
+
 /** Which inputs a strategy reads besides the target. */
 EVOLVER_HD bool UsesAB(Strategy s) { return s != Strategy::Interp; }
 EVOLVER_HD bool UsesC(Strategy s) { return s != Strategy::Current1; }

@@ -153,6 +153,40 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     V::StoreBits(m.dst, e, V::ToBits(V::Add(base, acc), m.out), m.out);
     return;
   }
+  if (m.kind == MergeKind::Sce) {  // as elements.h (SceVariance in semantics.h), lane by lane
+    const F base = V::LoadF(m.base, e, m.in), zero = V::Zero(), models = V::Set1(static_cast<float>(m.models));
+    F t[kMaxModels];
+    F sum = zero;
+    for (int i = 0; i < m.models; ++i) {
+      t[i] = V::Sub(V::LoadF(m.x[i], e, m.in), base);
+      sum = V::Add(sum, t[i]);
+    }
+    M kept = V::MaskFromBits(V::kAllLanes);
+    if (!m.sce_select_all) {
+      const F mean = V::Div(sum, models);
+      F acc = zero;
+      for (int i = 0; i < m.models; ++i) acc = V::Fma(V::Sub(t[i], mean), V::Sub(t[i], mean), acc);
+      const F var = V::Div(acc, models);
+      const typename V::I key = V::KeyOf(V::SelectF(V::Eq(var, var), var, V::Set1(BitsFloat(0x7fc00000u))));  // SceKey: NaN canonical
+      const M eq = V::AndM(V::KeyEq(key, m.key_threshold[0]), V::LanesBelow(m.cut_end[0] > e ? m.cut_end[0] - e : 0));
+      kept = V::OrM(V::KeyGt(key, m.key_threshold[0]), eq);
+    }
+    F elected = zero;
+    for (int i = 0; i < m.models; ++i) {
+      t[i] = V::SelectF(kept, t[i], zero);
+      elected = V::Add(elected, t[i]);
+    }
+    const M positive = V::Ge(elected, zero);
+    F num = zero, den = zero;
+    for (int i = 0; i < m.models; ++i) {
+      const M agree = V::SelectM(positive, V::Gt(t[i], zero), V::Lt(t[i], zero));
+      num = V::SelectF(agree, V::Fma(V::Set1(m.w[i]), t[i], num), num);
+      den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
+    }
+    const F floor = V::Set1(1e-6f);
+    V::StoreBits(m.dst, e, V::ToBits(V::Add(base, V::Div(num, V::SelectF(V::Lt(den, floor), floor, den))), m.out), m.out);
+    return;
+  }
   F t[kMaxModels];
   const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {

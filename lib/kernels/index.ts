@@ -403,6 +403,23 @@ export async function ram(o: RamOptions): Promise<void> {
   });
 }
 
+export interface SceOptions extends MergeCommon {
+  base: BufferLike;
+  /** Fraction of the elements with nonzero variance across models kept, largest variance first (mergekit's select_topk, default 1). */
+  selectTopk?: number;
+}
+
+/**
+ * SCE (FuseChat): keep the top selectTopk fraction of elements by variance across the task
+ * vectors, weight model i by the mean of its kept squared entries (normalized), elect signs from
+ * the unweighted sum, and take the weighted mean of the agreeing entries; base + that.
+ * `weights` are ignored (SCE computes its own; pass 1s).
+ */
+export async function sce(o: SceOptions): Promise<void> {
+  const args = mergeArgs(o, 'sce');
+  return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), density: numberBetween(o.selectTopk ?? 1, 0, 1, 'selectTopk') });
+}
+
 export interface FisherOptions extends MergeCommon {
   /** One diagonal Fisher (per-element importance) per input, same shape. */
   fisher: readonly BufferLike[];

@@ -190,6 +190,16 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.nearswap({ x: j.inputs[0]!, base: j.base!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
+  sce: {
+    name: 'sce',
+    paper: 'FuseChat (Select, Calculate, Erase), Wan et al. 2024 (arXiv 2408.07990), as mergekit\'s sce',
+    needsBase: true,
+    minModels: 1,
+    params: [{ name: 'select_topk', default: 1, min: 0, max: 1 }],
+    async run(j) {
+      await k.sce({ inputs: j.inputs, weights: j.inputs.map(() => 1), base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out, selectTopk: j.global.select_topk as number });
+    },
+  },
   ram: ramMethod('ram', false),
   ramplus_tl: ramMethod('ramplus_tl', true),
   nuslerp,

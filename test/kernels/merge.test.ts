@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, ram, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, ram, sce, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, ramRef, statsRef } from './reference.js';
+import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, ramRef, sceRef, statsRef } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -246,6 +246,25 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
       assert.deepEqual([...out], [Math.fround(1.02), 3, 0, Math.fround(4 * Math.fround(1.02))], isa);
     }
   });
+
+  for (const inDtype of DTYPES) {
+    it(`SCE ${inDtype} (variance selection, computed weights, sign election): every ISA and chunking matches the reference`, async () => {
+      const n = 6000 + Math.floor(random() * 500);
+      const finite = () => Uint32Array.from(randomBits(n, inDtype, random), (b) => (inDtype === 'F32' ? ((b & 0x7f800000) === 0x7f800000 ? 0 : b) : inDtype === 'BF16' ? ((b & 0x7f80) === 0x7f80 ? 0 : b) : ((b & 0x7c00) === 0x7c00 ? 0 : b)));
+      const base = finite();
+      // Some entries equal to the base in every model: zero variance, not counted by select_topk.
+      const inputs = [0, 1, 2, 3].map(() => Uint32Array.from(finite(), (b, e) => (e % 5 === 0 ? base[e]! : b)));
+      for (const [selectTopk, specials] of [[0.3, false], [1, false], [0, false], [0.5, true]] as const) {
+        const xs = specials ? inputs.map((x, i) => (i === 0 ? randomBits(n, inDtype, random) : x)) : inputs;
+        const want = sceRef(xs, base, inDtype, 'F32', selectTopk);
+        for (const isa of ISAS) {
+          const out = new Float32Array(n);
+          await sce({ inputs: xs.map((x) => toBuffer(x, inDtype)), weights: [1, 1, 1, 1], base: toBuffer(base, inDtype), inDtype, outDtype: 'F32', out, selectTopk, isa, ...run() });
+          assert.equal(firstDifference(bitsOf(out), want), undefined, `select_topk ${selectTopk} ${inDtype} ${isa}`);
+        }
+      }
+    });
+  }
 
   it('TIES with a negative weight: agreement is the sign of w_i * tau_i (mergekit get_mask)', async () => {
     const base = new Float32Array([0, 0, 0]);

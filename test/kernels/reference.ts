@@ -355,6 +355,55 @@ export function ramRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inD
   });
 }
 
+/** SCE (mergekit's sce), float32 as cpp/kernels (SceVariance, sce_setup.cc): see lib/kernels sce(). */
+export function sceRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inDtype: DType, outDtype: DType, selectTopk: number): number[] {
+  const n = base.length, N = inputs.length, topk = Math.fround(selectTopk);
+  const tau = inputs.map((x) => Array.from({ length: n }, (_, e) => fsub(loadAs(x[e]!, inDtype), loadAs(base[e]!, inDtype))));
+  let kept = new Array<boolean>(n).fill(true);
+  if (topk < 1) {
+    const keys = Array.from({ length: n }, (_, e) => {
+      let sum = 0;
+      for (let i = 0; i < N; i++) sum = fadd(sum, tau[i]![e]!);
+      const mean = fdiv(sum, N);
+      let acc = 0;
+      for (let i = 0; i < N; i++) acc = ffma(fsub(tau[i]![e]!, mean), fsub(tau[i]![e]!, mean), acc);
+      const v = fdiv(acc, N);
+      return Number.isNaN(v) ? 0x7fc00000 : floatBits(v) & 0x7fffffff;
+    });
+    const nonzero = keys.filter((k) => k !== 0).length;
+    const k = topk > 0 ? Math.floor(nonzero * topk) : 0;
+    const order = keys.map((key, i) => ({ key, i })).sort((p, q) => q.key - p.key || p.i - q.i);
+    kept = new Array<boolean>(n).fill(false);
+    for (let r = 0; r < k; r++) kept[order[r]!.i] = true;
+  }
+  const t = tau.map((row) => row.map((v, e) => (kept[e] ? v : 0)));
+  const raw = t.map((row) => {
+    let s = 0;
+    for (let b = 0; b < n; b += 4096) {
+      let part = 0;
+      for (let e = b; e < Math.min(n, b + 4096); e++) part += kept[e] ? row[e]! * row[e]! : 0;
+      s += part;
+    }
+    return n > 0 ? s / n : 0;
+  });
+  const total = raw.reduce((a, b) => a + b, 0);
+  const w = raw.map((x) => Math.fround(Math.abs(total) < 1e-6 ? 1 / N : x / total));
+  return Array.from({ length: n }, (_, e) => {
+    let elected = 0;
+    for (let i = 0; i < N; i++) elected = fadd(elected, t[i]![e]!);
+    let num = 0, den = 0;
+    for (let i = 0; i < N; i++) {
+      const v = t[i]![e]!;
+      if (elected >= 0 ? v > 0 : v < 0) {
+        num = ffma(w[i]!, v, num);
+        den = fadd(den, w[i]!);
+      }
+    }
+    const floor = Math.fround(1e-6);
+    return storedBits(fadd(loadAs(base[e]!, inDtype), fdiv(num, den < floor ? floor : den)), outDtype);
+  });
+}
+
 export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DType): number[] {
   return Array.from(bits, (b) => storedBits(loadAs(b, inDtype), outDtype));
 }

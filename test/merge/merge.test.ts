@@ -14,7 +14,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef } from '../kernels/reference.js';
+import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef, sceRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -156,6 +156,17 @@ describe('evolver merge (mergekit configs) against independent implementations',
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'base_model' && /no base_model/.test(e.message));
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }, { model: 'c' }], merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'models' && /exactly 1/.test(e.message));
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'nearswap' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'parameters.t' && /needs 't'/.test(e.message));
+  });
+
+  it('sce (select_topk 0.3 and 1) matches the plain TypeScript implementation', async () => {
+    for (const selectTopk of [0.3, 1]) {
+      const { out } = await merged({ models: DOMAINS.map((d) => ({ model: BF16(d) })), base_model: BF16('base'), merge_method: 'sce', parameters: { select_topk: selectTopk, int8_mask: true }, out_dtype: 'float32' });
+      using w = openWeights(out);
+      for (const name of CHECKED) {
+        const want = sceRef(DOMAINS.map((d) => bits(BF16(d), name)), bits(BF16('base'), name), 'BF16', 'F32', selectTopk);
+        assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, `sce ${selectTopk} ${name}`);
+      }
+    }
   });
 
   it('ram and ramplus_tl match the plain TypeScript implementation', async () => {
