@@ -38,6 +38,7 @@
         "cpp/kernels/della_mask.cc",
         "cpp/kernels/ram_scale.cc",
         "cpp/kernels/sce_setup.cc",
+        "cpp/kernels/fusion_mask.cc",
         "cpp/napi_kernels.cc",
         "cpp/napi_stream.cc",
         "cpp/napi_cuda.cc",

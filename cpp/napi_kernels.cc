@@ -310,6 +310,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (sparsify == "random") m.sparsify = Sparsify::Random;
   else if (sparsify == "magnitude_band") m.sparsify = Sparsify::MagnitudeBand;
   else if (sparsify == "della") m.sparsify = Sparsify::Della;
+  else if (sparsify == "fusion") m.sparsify = Sparsify::Fusion;
   else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
   EVOLVER_GUARD(env, (m.kind != MergeKind::Linear && m.kind != MergeKind::Fisher) || m.sparsify == Sparsify::None, "EINVAL", "linear and fisher merges have no base to sparsify against");
   m.in = DTypeOpt(o, "inDtype");
@@ -338,6 +339,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
                 "merge needs 1 to " + std::to_string(kMaxModels) + " inputs and one weight per input");
   m.models = static_cast<int>(in.Length());
   EVOLVER_GUARD(env, m.kind != MergeKind::NearSwap || m.models == 1, "EINVAL", "nearswap takes exactly one input besides the base");
+  EVOLVER_GUARD(env, m.sparsify != Sparsify::Fusion || (m.models == 1 && m.kind == MergeKind::TaskArithmetic), "EINVAL", "arcee_fusion takes exactly one input besides the base");
   std::vector<BufferArg> keep;
   Napi::Object slots = Napi::Object::New(env);
   for (int i = 0; i < m.models; ++i) {

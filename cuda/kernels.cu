@@ -335,12 +335,13 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
     }
   }
   std::vector<std::vector<uint8_t>> della;  // Della keep flags, computed on the host (as the CPU path)
-  if (m.sparsify == Sparsify::Della) {
+  if (m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion) {
     if (device) {
-      *err = "della needs host tensors (its ranks and keep flags are computed on the CPU)";
+      *err = "della and arcee_fusion need host tensors (their keep flags are computed on the CPU)";
       return false;
     }
-    DellaMasks(&m, 0, &della);
+    if (m.sparsify == Sparsify::Della) DellaMasks(&m, 0, &della);
+    else FusionMasks(&m, 0, &della);
   }
   if (m.kind == MergeKind::Sce) {
     if (device) {
@@ -372,7 +373,7 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
   if (m.base != nullptr) in.push_back({m.base, in_size});
   const bool fisher = m.kind == MergeKind::Fisher;
   if (fisher) for (int i = 0; i < m.models; ++i) in.push_back({m.fisher[i], DTypeSize(m.fisher_dtype)});
-  const bool flags = m.sparsify == Sparsify::Della;
+  const bool flags = m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion;
   const size_t flags_at = in.size();
   if (flags) for (int i = 0; i < m.models; ++i) in.push_back({m.mask[i], 1});
   return Staged(in, m.dst, DTypeSize(m.out), m.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t c, cudaStream_t s) {

@@ -32,7 +32,8 @@ struct DeArgs {
 
 enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4, Ram = 5, Sce = 6 };
 // Della: DELLA's MagPrune, keep flags drawn per element from magnitude ranks (DellaMasks, della_mask.cc).
-enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4 };
+// Fusion: Arcee Fusion's keep flags (FusionMasks, fusion_mask.cc); both Della and Fusion are read from mask[i].
+enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4, Fusion = 5 };
 // How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
 // paper); or multiplied by scale[i] = L1(tau_i) / L1(kept tau_i), mergekit's `rescale: true`
 // (computed once per model by RunMerge before the elementwise pass, see L1Scales).

@@ -187,6 +187,7 @@ void RunMerge(MergeArgs m, const RunOptions& o) {
   }
   std::vector<std::vector<uint8_t>> della;  // keep flags, alive until the pass below ends
   if (m.sparsify == Sparsify::Della) DellaMasks(&m, ThreadsOf(o), &della);
+  if (m.sparsify == Sparsify::Fusion) FusionMasks(&m, ThreadsOf(o), &della);
   if (m.kind == MergeKind::Ram) RamScales(&m, ThreadsOf(o));
   if (m.kind == MergeKind::Sce) SceSetup(&m, ThreadsOf(o));
   if (m.rescale == Rescale::L1) L1Scales(&m, ThreadsOf(o));  // needs the thresholds above

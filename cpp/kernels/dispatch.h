@@ -77,6 +77,8 @@ void RamScales(MergeArgs* m, int threads);
  * i's kept τ² (double), normalized to sum 1 (1/N each when the sum is below 1e-6). Host memory.
  */
 void SceSetup(MergeArgs* m, int threads);
+/** Arcee Fusion's keep flags for the one model (fusion_mask.cc), rows of row_length (the last dimension). Host memory. */
+void FusionMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */

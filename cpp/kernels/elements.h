@@ -38,7 +38,8 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
       return key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
     }
     case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold[i];
-    case Sparsify::Della: return m.mask[i][e] != 0;
+    case Sparsify::Della:
+    case Sparsify::Fusion: return m.mask[i][e] != 0;
     case Sparsify::MagnitudeBand: {
       const uint32_t key = FloatBits(tau) & 0x7fffffffu;
       const bool in_top = key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);

@@ -249,7 +249,7 @@ void Merge(const MergeArgs& m, uint64_t begin, uint64_t end) {
     for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
       for (int i = 0; i < m.models; ++i) {
         keep[i] = m.sparsify == Sparsify::Random ? V::MaskFromBits(static_cast<uint32_t>(bits[i][j / 4] >> ((j % 4) * V::W)) & V::kAllLanes) : all;
-        if (m.sparsify == Sparsify::Della) {  // the precomputed keep flags of these W lanes
+        if (m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion) {  // the precomputed keep flags of these W lanes
           const uint8_t* flags = m.mask[i] + e + static_cast<uint64_t>(j) * V::W;
           uint32_t lanes = 0;
           for (int l = 0; l < V::W; ++l) lanes |= static_cast<uint32_t>(flags[l] != 0) << l;

@@ -420,6 +420,28 @@ export async function sce(o: SceOptions): Promise<void> {
   return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), density: numberBetween(o.selectTopk ?? 1, 0, 1, 'selectTopk') });
 }
 
+export interface ArceeFusionOptions extends RunOptions {
+  /** The other model. */
+  x: BufferLike;
+  base: BufferLike;
+  /** Elements per row of the last dimension (softmax and KL are per row; a 1-D tensor is one row). */
+  rowLength: number;
+  inDtype: KernelDType;
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+/**
+ * Arcee Fusion: importance = |x − base| · KL(softmax(x_row) ‖ softmax(base_row)); where it is at
+ * least median + 1.5·IQR of all importances the output is x (as base + (x − base)), else the base.
+ */
+export async function arceeFusion(o: ArceeFusionOptions): Promise<void> {
+  const args = mergeArgs({ ...o, inputs: [o.x], weights: [1] }, 'task_arithmetic');
+  const rowLength = positiveInteger(o.rowLength, 'rowLength');
+  if (args.n % rowLength !== 0) fail(`Expected rowLength to divide the element count ${args.n} but received ${rowLength}`);
+  return native.kernels.merge({ ...args, sparsify: 'fusion', rowLength, base: tensorBuffer(o.base, args.inDtype, args.n, 'base') });
+}
+
 export interface FisherOptions extends MergeCommon {
   /** One diagonal Fisher (per-element importance) per input, same shape. */
   fisher: readonly BufferLike[];

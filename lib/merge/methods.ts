@@ -200,6 +200,19 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.sce({ inputs: j.inputs, weights: j.inputs.map(() => 1), base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out, selectTopk: j.global.select_topk as number });
     },
   },
+  arcee_fusion: {
+    name: 'arcee_fusion',
+    paper: 'Arcee Fusion (arcee.ai; no paper), as mergekit\'s arcee_fusion',
+    needsBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [],
+    async run(j) {
+      // softmax / KL along the last dimension, as mergekit (a 1-D tensor is one row).
+      const last = j.shape.length > 0 ? j.shape[j.shape.length - 1]! : 1;
+      await k.arceeFusion({ x: j.inputs[0]!, base: j.base!, rowLength: Math.max(1, last), inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
   ram: ramMethod('ram', false),
   ramplus_tl: ramMethod('ramplus_tl', true),
   nuslerp,

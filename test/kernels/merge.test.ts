@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, ram, sce, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
+import { arceeFusion, breadcrumbs, convert, dare, della, dot, fisher as kfisher, linear, nearswap, ram, sce, slerp, stats, taskArithmetic, ties } from '../../lib/kernels/index.js';
 import { ISAS } from './de.test.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
-import { type DType, convertRef, dotRef, fisherRef, floatBits, floatToBf16, mergeRef, mix2Ref, nearswapRef, ramRef, sceRef, statsRef } from './reference.js';
+import { type DType, arceeFusionRef, convertRef, dotRef, fisherRef, floatBits, floatToBf16, loadAs as loadAsRef, mergeRef, mix2Ref, nearswapRef, ramRef, sceRef, statsRef, storedBits as storedBitsOf } from './reference.js';
 
 const DTYPES: DType[] = ['F32', 'F16', 'BF16'];
 
@@ -262,6 +262,23 @@ describe(`merge kernels against the TypeScript reference, bit for bit (seed ${RU
           await sce({ inputs: xs.map((x) => toBuffer(x, inDtype)), weights: [1, 1, 1, 1], base: toBuffer(base, inDtype), inDtype, outDtype: 'F32', out, selectTopk, isa, ...run() });
           assert.equal(firstDifference(bitsOf(out), want), undefined, `select_topk ${selectTopk} ${inDtype} ${isa}`);
         }
+      }
+    });
+  }
+
+  for (const inDtype of DTYPES) {
+    it(`Arcee Fusion ${inDtype}: every ISA and chunking matches the reference`, async () => {
+      const rows = 5 + Math.floor(random() * 4), rowLength = 400 + Math.floor(random() * 100);
+      const n = rows * rowLength;
+      // finite weights of moderate size (softmax of raw random exponents would be one-hot)
+      const small = () => Uint32Array.from({ length: n }, () => storedBitsOf(Math.fround((random() - 0.5) * 4), inDtype));
+      const base = small(), x = Uint32Array.from(small(), (b, e) => (e % 3 === 0 ? base[e]! : b));
+      const want = arceeFusionRef(x, base, rowLength, inDtype, 'F32');
+      assert.ok(want.some((w, e) => w !== floatBits(loadAsRef(base[e]!, inDtype))), 'some entries take the model');
+      for (const isa of ISAS) {
+        const out = new Float32Array(n);
+        await arceeFusion({ x: toBuffer(x, inDtype), base: toBuffer(base, inDtype), rowLength, inDtype, outDtype: 'F32', out, isa, ...run() });
+        assert.equal(firstDifference(bitsOf(out), want), undefined, `${inDtype} ${isa}`);
       }
     });
   }

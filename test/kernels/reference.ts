@@ -404,6 +404,36 @@ export function sceRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inD
   });
 }
 
+/** Arcee Fusion (mergekit's arcee_fusion) as cpp/kernels/fusion_mask.cc: softmax and KL per row in double, float32 importances, exact quantiles. */
+export function arceeFusionRef(x: ArrayLike<number>, base: ArrayLike<number>, rowLength: number, inDtype: DType, outDtype: DType): number[] {
+  const n = base.length;
+  const xs = Array.from({ length: n }, (_, e) => loadAs(x[e]!, inDtype)), bs = Array.from({ length: n }, (_, e) => loadAs(base[e]!, inDtype));
+  const importance = new Array<number>(n);
+  for (let begin = 0; begin < n; begin += rowLength) {
+    const end = Math.min(n, begin + rowLength);
+    let mx = -Infinity, mb = -Infinity;
+    for (let e = begin; e < end; e++) {
+      mx = Math.max(mx, xs[e]!);
+      mb = Math.max(mb, bs[e]!);
+    }
+    let sx = 0, sb = 0;
+    for (let e = begin; e < end; e++) {
+      sx += Math.exp(xs[e]! - mx);
+      sb += Math.exp(bs[e]! - mb);
+    }
+    let kl = 0;
+    for (let e = begin; e < end; e++) {
+      const p = Math.exp(xs[e]! - mx) / sx + 1e-8, q = Math.exp(bs[e]! - mb) / sb + 1e-8;
+      kl += p * Math.log(p / q);
+    }
+    for (let e = begin; e < end; e++) importance[e] = fmul(Math.abs(fsub(xs[e]!, bs[e]!)), Math.fround(kl));
+  }
+  const sorted = importance.slice().sort((a, b) => (Number.isNaN(a) ? 1 : Number.isNaN(b) ? -1 : a - b));
+  const q = (p: number) => sorted[Math.floor(p * (n - 1))]!;
+  const threshold = fadd(q(0.5), fmul(1.5, fsub(q(0.75), q(0.25))));
+  return Array.from({ length: n }, (_, e) => storedBits(fadd(bs[e]!, importance[e]! >= threshold ? fadd(fsub(xs[e]!, bs[e]!), 0) : 0), outDtype));
+}
+
 export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DType): number[] {
   return Array.from(bits, (b) => storedBits(loadAs(b, inDtype), outDtype));
 }

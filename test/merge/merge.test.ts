@@ -14,7 +14,7 @@ import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef, sceRef } from '../kernels/reference.js';
+import { arceeFusionRef, bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef, sceRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -166,6 +166,17 @@ describe('evolver merge (mergekit configs) against independent implementations',
         const want = sceRef(DOMAINS.map((d) => bits(BF16(d), name)), bits(BF16('base'), name), 'BF16', 'F32', selectTopk);
         assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, `sce ${selectTopk} ${name}`);
       }
+    }
+  });
+
+  it('arcee_fusion matches the plain TypeScript implementation', async () => {
+    const { out } = await merged({ models: [{ model: BF16('base') }, { model: BF16('science') }], base_model: BF16('base'), merge_method: 'arcee_fusion', out_dtype: 'float32' });
+    using w = openWeights(out);
+    using b = openWeights(BF16('base'));
+    for (const name of CHECKED) {
+      const shape = b.meta(name).shape;
+      const want = arceeFusionRef(bits(BF16('science'), name), bits(BF16('base'), name), shape[shape.length - 1]!, 'BF16', 'F32');
+      assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, name);
     }
   });
 
