@@ -70,18 +70,19 @@ export const karcher: MergeMethod = {
   name: 'karcher',
   paper: 'Karcher (Riemannian) mean on the sphere, Karcher 1977; as mergekit\'s karcher',
   needsBase: false,
-  noBase: true,
   minModels: 1,
   params: [{ name: 'max_iter', default: 10, min: 1 }, { name: 'tol', default: 1e-5, min: 0 }],
   async run(j) {
-    const n = j.inputs.length;
+    // mergekit gathers the base model's tensor with the others: it is one more point here too.
+    const points = j.base !== undefined ? [...j.inputs, j.base] : j.inputs;
+    const n = points.length;
     if (n === 1) return copyInput(j, 0);
     const maxIter = Math.floor(j.global.max_iter as number), tol = j.global.tol as number;
-    const alphas = j.inputs.map(() => 1 / n);  // mergekit: equal weights
-    const g = await gram(j.inputs, j.inDtype);
+    const alphas = points.map(() => 1 / n);  // mergekit: equal weights
+    const g = await gram(points, j.inDtype);
     const norms = g.map((row, i) => Math.sqrt(row[i]!));
     const valid = norms.flatMap((x, i) => (x > tol ? [i] : []));
-    if (valid.length === 0) return combine(j, alphas.map(() => 0), false);
+    if (valid.length === 0) return combine({ ...j, inputs: points }, alphas.map(() => 0), false);
     const alphaSum = valid.reduce((a, i) => a + alphas[i]!, 0);
     const a = valid.map((i) => alphas[i]! / alphaSum);
     // Gram matrix of the unit vectors; u and T are coefficient vectors over them.
@@ -106,8 +107,8 @@ export const karcher: MergeMethod = {
       if (un > tol) u = u.map((c) => c / un);
     }
     const scale = alphas.reduce((s, x, i) => s + x * norms[i]!, 0);
-    const coef = j.inputs.map(() => 0);
+    const coef = points.map(() => 0);
     valid.forEach((i, b) => (coef[i] = (scale * u[b]!) / norms[i]!));
-    await combine(j, coef, false);
+    await combine({ ...j, inputs: points }, coef, false);
   },
 };

@@ -113,16 +113,19 @@ describe('spherical merges (nuslerp, multislerp, karcher) against plain double-p
     }
   });
 
-  it('karcher mean of four models (equal weights, as mergekit)', async () => {
+  it('karcher mean of four models (equal weights, as mergekit), and with the base as a fifth point', async () => {
     const get = await mergedF32({ models: DOMAINS.map((m) => ({ model: BF16(m) })), merge_method: 'karcher', parameters: { max_iter: 20 } });
-    for (const name of CHECKED) close(get(name), karcherRef(DOMAINS.map((m) => floats(BF16(m), name)), 20), name);
+    const withBase = await mergedF32({ models: DOMAINS.map((m) => ({ model: BF16(m) })), base_model: BF16('base'), merge_method: 'karcher' });
+    for (const name of CHECKED) {
+      close(get(name), karcherRef(DOMAINS.map((m) => floats(BF16(m), name)), 20), name);
+      close(withBase(name), karcherRef([...DOMAINS, 'base'].map((m) => floats(BF16(m), name))), `with base ${name}`);
+    }
   });
 
   it('bad configs name the key', () => {
     const expect = (raw: unknown, keyPath: string, pattern: RegExp) =>
       assert.throws(() => validateMergeConfig(raw, 'cfg.yml'), (e: unknown) => e instanceof ConfigError && e.keyPath === keyPath && pattern.test(e.message));
     expect({ models: [{ model: 'a', parameters: { weight: 1 } }, { model: 'b', parameters: { weight: 1 } }, { model: 'c', parameters: { weight: 1 } }], merge_method: 'nuslerp' }, 'models', /exactly 2 models/);
-    expect({ models: [{ model: 'a' }, { model: 'b' }], base_model: 'c', merge_method: 'karcher' }, 'base_model', /no base_model/);
     expect({ models: [{ model: 'a' }, { model: 'b' }], merge_method: 'multislerp' }, 'models[0].parameters.weight', /needs 'weight'/);
     expect({ models: [{ model: 'a' }, { model: 'b' }], merge_method: 'karcher', parameters: { max_iter: 'x' } }, 'parameters.max_iter', /expected a number/);
   });
