@@ -278,6 +278,19 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   });
 }
 
+/** Option `key` for model i: a number shared by all models, or an array with one per model. */
+float PerModelNumber(Napi::Env env, const Napi::Object& o, const char* key, int i, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return static_cast<float>(fallback);
+  if (v.IsArray()) {
+    Napi::Value e = v.As<Napi::Array>().Get(static_cast<uint32_t>(i));
+    EVOLVER_GUARD(env, e.IsNumber(), "EINVAL", std::string(key) + "[" + std::to_string(i) + "] must be a number");
+    return static_cast<float>(e.As<Napi::Number>().DoubleValue());
+  }
+  EVOLVER_GUARD(env, v.IsNumber(), "EINVAL", std::string(key) + " must be a number or an array of numbers");
+  return static_cast<float>(v.As<Napi::Number>().DoubleValue());
+}
+
 Napi::Value Merge(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = OptionsArg(info, "merge");
@@ -287,24 +300,36 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   else if (kind == "task_arithmetic") m.kind = MergeKind::TaskArithmetic;
   else if (kind == "ties") m.kind = MergeKind::Ties;
   else if (kind == "fisher") m.kind = MergeKind::Fisher;
+  else if (kind == "nearswap") m.kind = MergeKind::NearSwap;
+  else if (kind == "ram") m.kind = MergeKind::Ram;
+  else if (kind == "sce") m.kind = MergeKind::Sce;
   else ThrowCoded(env, "EINVAL", "unknown merge kind '" + kind + "'");
   const std::string sparsify = StringOpt(o, "sparsify", "none");
   if (sparsify == "none") m.sparsify = Sparsify::None;
   else if (sparsify == "magnitude") m.sparsify = Sparsify::Magnitude;
   else if (sparsify == "random") m.sparsify = Sparsify::Random;
   else if (sparsify == "magnitude_band") m.sparsify = Sparsify::MagnitudeBand;
+  else if (sparsify == "della") m.sparsify = Sparsify::Della;
+  else if (sparsify == "fusion") m.sparsify = Sparsify::Fusion;
   else ThrowCoded(env, "EINVAL", "unknown sparsify '" + sparsify + "'");
   EVOLVER_GUARD(env, (m.kind != MergeKind::Linear && m.kind != MergeKind::Fisher) || m.sparsify == Sparsify::None, "EINVAL", "linear and fisher merges have no base to sparsify against");
   m.in = DTypeOpt(o, "inDtype");
   m.out = DTypeOpt(o, "outDtype");
   m.n = U64Opt(o, "n", 0);
   m.lambda = static_cast<float>(NumberOpt(o, "lambda", 1.0));
-  m.density = static_cast<float>(NumberOpt(o, "density", 1.0));
-  m.keep_threshold = ThresholdFor(m.density);
-  m.rescale = o.Get("rescale").ToBoolean();
-  m.gamma = static_cast<float>(NumberOpt(o, "gamma", 0.0));
+  const std::string rescale = StringOpt(o, "rescale", "none");
+  if (rescale == "none") m.rescale = Rescale::None;
+  else if (rescale == "density") m.rescale = Rescale::Density;
+  else if (rescale == "l1") m.rescale = Rescale::L1;
+  else ThrowCoded(env, "EINVAL", "unknown rescale '" + rescale + "' (none, density or l1)");
   m.normalize = o.Get("normalize").IsUndefined() ? true : o.Get("normalize").ToBoolean().Value();
   m.seed = U64Opt(o, "seed", 0);
+  m.t = static_cast<float>(NumberOpt(o, "t", 0.0));
+  m.row_length = U64Opt(o, "rowLength", 0);
+  m.ram_epsilon = static_cast<float>(NumberOpt(o, "ramEpsilon", 1e-5));
+  m.ram_plus = o.Get("ramPlus").ToBoolean();
+  m.ram_r = static_cast<float>(NumberOpt(o, "ramR", 0.1));
+  m.ram_alpha = static_cast<float>(NumberOpt(o, "ramAlpha", 0.2));
   const uint64_t tensor_index = U64Opt(o, "tensorIndex", 0);
   Target target = TargetOpts(o);
   Napi::Value inputs = o.Get("inputs"), weights = o.Get("weights");
@@ -313,6 +338,8 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   EVOLVER_GUARD(env, in.Length() >= 1 && in.Length() <= static_cast<uint32_t>(kMaxModels) && w.Length() == in.Length(), "EINVAL",
                 "merge needs 1 to " + std::to_string(kMaxModels) + " inputs and one weight per input");
   m.models = static_cast<int>(in.Length());
+  EVOLVER_GUARD(env, m.kind != MergeKind::NearSwap || m.models == 1, "EINVAL", "nearswap takes exactly one input besides the base");
+  EVOLVER_GUARD(env, m.sparsify != Sparsify::Fusion || (m.models == 1 && m.kind == MergeKind::TaskArithmetic), "EINVAL", "arcee_fusion takes exactly one input besides the base");
   std::vector<BufferArg> keep;
   Napi::Object slots = Napi::Object::New(env);
   for (int i = 0; i < m.models; ++i) {
@@ -323,6 +350,12 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
     EVOLVER_GUARD(env, wi.IsNumber(), "EINVAL", "weights[" + std::to_string(i) + "] must be a number");
     m.w[i] = static_cast<float>(wi.As<Napi::Number>().DoubleValue());
     m.stream[i] = static_cast<uint64_t>(i) * (uint64_t{1} << 20) + tensor_index;
+    // density and gamma: one number for every model, or one per model.
+    m.density[i] = PerModelNumber(env, o, "density", i, 1.0);
+    m.gamma[i] = PerModelNumber(env, o, "gamma", i, 0.0);
+    m.della_epsilon[i] = PerModelNumber(env, o, "dellaEpsilon", i, 0.0);
+    m.keep_threshold[i] = ThresholdFor(m.density[i]);
+    m.scale[i] = 1.0f;
   }
   if (m.kind == MergeKind::Fisher) {
     m.fisher_dtype = DTypeOpt(o, "fisherDtype");

@@ -315,14 +315,14 @@ bool RunDe(const DeArgs& a, bool device, std::string* err) {
 
 bool RunMerge(MergeArgs m, bool device, std::string* err) {
   if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
-    uint64_t keep = KeepCount(m.density, m.n), drop = 0;
-    if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
     auto select = [&](int i, uint64_t k, MagnitudeCut* cut) {
       if (device) return SelectOnDevice(m.x[i], m.base, m.in, m.n, k, cut, err);
       *cut = SelectTopMagnitude(m.x[i], m.base, m.in, m.n, k, RunOptions{});  // host data: the CPU selects
       return true;
     };
     for (int i = 0; i < m.models; ++i) {
+      uint64_t keep = 0, drop = 0;
+      ModelCounts(m, i, &keep, &drop);
       MagnitudeCut cut;
       if (!select(i, keep + drop, &cut)) return false;
       m.key_threshold[i] = cut.key_threshold;
@@ -334,6 +334,38 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
       }
     }
   }
+  std::vector<std::vector<uint8_t>> della;  // Della keep flags, computed on the host (as the CPU path)
+  if (m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion) {
+    if (device) {
+      *err = "della and arcee_fusion need host tensors (their keep flags are computed on the CPU)";
+      return false;
+    }
+    if (m.sparsify == Sparsify::Della) DellaMasks(&m, 0, &della);
+    else FusionMasks(&m, 0, &della);
+  }
+  if (m.kind == MergeKind::Sce) {
+    if (device) {
+      *err = "sce needs host tensors (its selection and weights are computed on the CPU)";
+      return false;
+    }
+    SceSetup(&m, 0);
+  }
+  if (m.kind == MergeKind::Ram && m.ram_plus) {
+    if (device) {
+      *err = "ramplus_tl needs host tensors (its per-model counts are taken on the CPU)";
+      return false;
+    }
+    RamScales(&m, 0);
+  }
+  if (m.rescale == Rescale::L1) {
+    // The factors come from whole-tensor sums on the host (the same code and order as the CPU
+    // path, so the scale and hence the output bits agree); resident tensors are not summed here.
+    if (device) {
+      *err = "rescale 'l1' needs host tensors (the L1 sums run on the CPU); download the inputs or use rescale 'density'";
+      return false;
+    }
+    L1Scales(&m, 0);
+  }
   if (device) return OnDevice(m.n, [&](uint64_t b, uint64_t c, cudaStream_t s) { ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(m, b, c); }, err);
   const size_t in_size = DTypeSize(m.in);
   std::vector<Operand> in;
@@ -341,11 +373,15 @@ bool RunMerge(MergeArgs m, bool device, std::string* err) {
   if (m.base != nullptr) in.push_back({m.base, in_size});
   const bool fisher = m.kind == MergeKind::Fisher;
   if (fisher) for (int i = 0; i < m.models; ++i) in.push_back({m.fisher[i], DTypeSize(m.fisher_dtype)});
+  const bool flags = m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion;
+  const size_t flags_at = in.size();
+  if (flags) for (int i = 0; i < m.models; ++i) in.push_back({m.mask[i], 1});
   return Staged(in, m.dst, DTypeSize(m.out), m.n, [&](const std::vector<const void*>& d, void* out, uint64_t b, uint64_t c, cudaStream_t s) {
     MergeArgs k = m;
     for (int i = 0; i < m.models; ++i) k.x[i] = d[i];
     if (m.base != nullptr) k.base = d[m.models];
     if (fisher) for (int i = 0; i < m.models; ++i) k.fisher[i] = d[m.models + (m.base != nullptr ? 1 : 0) + i];
+    if (flags) for (int i = 0; i < m.models; ++i) k.mask[i] = static_cast<const uint8_t*>(d[flags_at + i]);
     k.dst = out;
     ElementwiseKernel<MergeArgs, MergeAt><<<GridFor(c), kThreads, 0, s>>>(k, b, c);
   }, err);

@@ -74,7 +74,7 @@ export interface NativeKernels {
   merge(o: NativeRunOptions & {
     kind: string; sparsify: string; inDtype: KernelDType; outDtype: KernelDType; n: number;
     inputs: BufferLike[]; weights: number[]; base?: BufferLike; out: BufferLike;
-    lambda: number; density: number; rescale: boolean; seed: bigint; tensorIndex: number; gamma?: number; normalize?: boolean;
+    lambda: number; density: number | readonly number[]; rescale: string; seed: bigint; tensorIndex: number; gamma?: number | readonly number[]; normalize?: boolean; t?: number; rowLength?: number; dellaEpsilon?: number | readonly number[]; ramEpsilon?: number; ramPlus?: boolean; ramR?: number; ramAlpha?: number;
     fisher?: BufferLike[]; fisherDtype?: KernelDType; epsilon?: number;
   }): Promise<void>;
   convert(o: NativeRunOptions & { inDtype: KernelDType; outDtype: KernelDType; n: number; src: BufferLike; out: BufferLike }): Promise<void>;

@@ -30,8 +30,14 @@ struct DeArgs {
   uint64_t stream = 0;
 };
 
-enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3 };
-enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3 };
+enum class MergeKind : int { Linear = 0, TaskArithmetic = 1, Ties = 2, Fisher = 3, NearSwap = 4, Ram = 5, Sce = 6 };
+// Della: DELLA's MagPrune, keep flags drawn per element from magnitude ranks (DellaMasks, della_mask.cc).
+// Fusion: Arcee Fusion's keep flags (FusionMasks, fusion_mask.cc); both Della and Fusion are read from mask[i].
+enum class Sparsify : int { None = 0, Magnitude = 1, Random = 2, MagnitudeBand = 3, Della = 4, Fusion = 5 };
+// How kept task-vector entries are rescaled: not at all; divided by the model's density (the DARE
+// paper); or multiplied by scale[i] = L1(tau_i) / L1(kept tau_i), mergekit's `rescale: true`
+// (computed once per model by RunMerge before the elementwise pass, see L1Scales).
+enum class Rescale : int { None = 0, Density = 1, L1 = 2 };
 
 struct MergeArgs {
   MergeKind kind = MergeKind::Linear;
@@ -60,15 +66,34 @@ struct MergeArgs {
   const void* fisher[kMaxModels] = {};
   DType fisher_dtype = DType::F32;
   float epsilon = 1e-8f;
-  // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold; stream[i] = i * 2^20 + j.
-  uint32_t keep_threshold = 0;
+  // Random (DARE): keep tau_i[e] when (draw_i(e) >> 8) < keep_threshold[i]; stream[i] = i * 2^20 + j.
+  uint32_t keep_threshold[kMaxModels] = {};
   uint64_t seed = 0;
   uint64_t stream[kMaxModels] = {};
-  // Rescale kept entries: tau / density (DARE).
-  bool rescale = false;
-  float density = 1.0f;
-  float gamma = 0.0f;  // MagnitudeBand: fraction of the largest magnitudes dropped
+  Rescale rescale = Rescale::None;
+  float scale[kMaxModels] = {};      // Rescale::L1: the factor of model i's kept entries
+  float density[kMaxModels] = {};    // per model: fraction kept (magnitude) or keep probability (random)
+  float gamma[kMaxModels] = {};      // MagnitudeBand, per model: fraction of the largest magnitudes dropped
+  float t = 0.0f;                    // NearSwap: the similarity threshold (x[0] = the other model)
+  // Della: keep tau_i[e] when mask[i][e] != 0 (one byte per element, filled by RunMerge from
+  // della_epsilon[i], row_length and the Philox stream of model i).
+  const uint8_t* mask[kMaxModels] = {};
+  float della_epsilon[kMaxModels] = {};
+  uint64_t row_length = 0;           // Della: elements per row (ranks are taken within rows)
+  // Ram (RAM / RAM+ tensor-local): tau_i counts where |tau_i| > ram_epsilon; an entry only model i
+  // has is taken times scale[i] (1 for RAM; RAM+'s lambda_i from RamScales), shared ones divided
+  // by how many models have them.
+  float ram_epsilon = 1e-5f;
+  bool ram_plus = false;
+  float ram_r = 0.1f, ram_alpha = 0.2f;
+  // Sce: entries kept where the variance across models is in the top select_topk fraction of the
+  // nonzero variances (key_threshold[0] / cut_end[0], shared by all models, from SceSetup; all
+  // kept when sce_select_all); w[i] are SCE's weights, also from SceSetup.
+  bool sce_select_all = true;
 };
+// Passed by value to the CUDA kernels: CUDA 12.1+ allows 32,764 bytes of kernel parameters on
+// Volta and newer (the build targets sm_80 / sm_90); keep well below that.
+static_assert(sizeof(MergeArgs) < 16384, "MergeArgs is a CUDA kernel parameter");
 
 struct ConvertArgs {
   DType in = DType::F32;

@@ -161,13 +161,19 @@ MagnitudeCut SelectTopKeys(const uint32_t* keys, uint64_t n, uint64_t k, const R
   return CutAt(keys, n, threshold, k - above_high - above_low, o);  // ties at the threshold kept in index order
 }
 
+void ModelCounts(const MergeArgs& m, int i, uint64_t* keep, uint64_t* drop) {
+  *keep = KeepCount(m.density[i], m.n);
+  *drop = 0;
+  if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density[i], m.gamma[i], m.n, keep, drop);
+}
+
 void RunMerge(MergeArgs m, const RunOptions& o) {
   if (m.sparsify == Sparsify::Magnitude || m.sparsify == Sparsify::MagnitudeBand) {
-    uint64_t keep = KeepCount(m.density, m.n), drop = 0;
-    if (m.sparsify == Sparsify::MagnitudeBand) BandCounts(m.density, m.gamma, m.n, &keep, &drop);
     // The keys once per model (SIMD, 4 bytes per element), then integer passes over them.
     std::vector<uint32_t> keys(m.n);
     for (int i = 0; i < m.models; ++i) {
+      uint64_t keep = 0, drop = 0;
+      ModelCounts(m, i, &keep, &drop);
       ComputeMagnitudeKeys(m.x[i], m.base, m.in, m.n, keys.data(), o);
       const MagnitudeCut cut = SelectTopKeys(keys.data(), m.n, keep + drop, o);
       m.key_threshold[i] = cut.key_threshold;
@@ -179,6 +185,12 @@ void RunMerge(MergeArgs m, const RunOptions& o) {
       }
     }
   }
+  std::vector<std::vector<uint8_t>> della;  // keep flags, alive until the pass below ends
+  if (m.sparsify == Sparsify::Della) DellaMasks(&m, ThreadsOf(o), &della);
+  if (m.sparsify == Sparsify::Fusion) FusionMasks(&m, ThreadsOf(o), &della);
+  if (m.kind == MergeKind::Ram) RamScales(&m, ThreadsOf(o));
+  if (m.kind == MergeKind::Sce) SceSetup(&m, ThreadsOf(o));
+  if (m.rescale == Rescale::L1) L1Scales(&m, ThreadsOf(o));  // needs the thresholds above
   const KernelTable& t = TableOf(o);
   ForChunks(m.n, o, [&](uint64_t b, uint64_t e) { t.merge(m, b, e); });
 }

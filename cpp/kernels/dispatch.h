@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "args.h"
 #include "table.h"
@@ -49,6 +50,36 @@ int WalkBinsDown(const uint64_t* bins, int count, uint64_t want, uint64_t* above
 uint64_t KeepCount(float density, uint64_t n);
 /** Breadcrumbs: how many to keep below the `drop` largest magnitudes. */
 void BandCounts(float density, float gamma, uint64_t n, uint64_t* keep, uint64_t* drop);
+/** Model i's magnitude selection: keep `keep` entries below its `drop` largest (TIES: drop = 0). */
+void ModelCounts(const MergeArgs& m, int i, uint64_t* keep, uint64_t* drop);
+/**
+ * Rescale::L1 (mergekit's rescale): m->scale[i] = L1(tau_i) / L1(kept tau_i), both summed in
+ * double over blocks of kReduceBlock elements in element order, blocks in order (so any thread
+ * count gives the same factor); 1 when either sum is below 1e-7 (mergekit's eps) or the ratio is
+ * not finite. Reads host memory; magnitude thresholds must already be set.
+ */
+void L1Scales(MergeArgs* m, int threads);
+/**
+ * DELLA's MagPrune keep flags (Sparsify::Della), one byte per element per model, into `flags`
+ * (resized), and m->mask[i] pointed at them. Within each row of row_length elements the entries
+ * are ranked by |tau| ascending (the magnitude key, every NaN just above +Inf; ties by lower
+ * index first), rank r of C gets
+ * p = (density − eps) + r/(C − 1) · 2 eps (C = 1: p = density − eps), and the entry is kept when
+ * the uniform draw u(e) of stream[i] (as DARE) is below p, compared in double. density ≥ 1 keeps
+ * all, ≤ 0 none. Reads host memory.
+ */
+/** RAM: m->scale[i] = 1; RAM+ (ram_plus): lambda_i from the tensor's shared / unique counts (ram_scale.cc). Host memory. */
+void RamScales(MergeArgs* m, int threads);
+/**
+ * SCE's whole-tensor steps (sce_setup.cc): with select_topk = density[0] < 1, the top
+ * floor(nonzero · select_topk) elements by the variance key (bits of SceVariance, sign cleared;
+ * ties by lower index) into key_threshold[0] / cut_end[0]; then w[i] = mean over the tensor of model
+ * i's kept τ² (double), normalized to sum 1 (1/N each when the sum is below 1e-6). Host memory.
+ */
+void SceSetup(MergeArgs* m, int threads);
+/** Arcee Fusion's keep flags for the one model (fusion_mask.cc), rows of row_length (the last dimension). Host memory. */
+void FusionMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
+void DellaMasks(MergeArgs* m, int threads, std::vector<std::vector<uint8_t>>* flags);
 
 /** SLERP's coefficients from the reductions, computed on the host in double (mergekit's rule). */
 struct SlerpPlan {

@@ -37,7 +37,9 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
       const uint32_t key = FloatBits(tau) & 0x7fffffffu;
       return key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
     }
-    case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold;
+    case Sparsify::Random: return (PhiloxDraw(m.seed, m.stream[i], e) >> 8) < m.keep_threshold[i];
+    case Sparsify::Della:
+    case Sparsify::Fusion: return m.mask[i][e] != 0;
     case Sparsify::MagnitudeBand: {
       const uint32_t key = FloatBits(tau) & 0x7fffffffu;
       const bool in_top = key > m.key_threshold[i] || (key == m.key_threshold[i] && e < m.cut_end[i]);
@@ -48,7 +50,21 @@ EVOLVER_HD bool Kept(const MergeArgs& m, int i, uint64_t e, float tau) {
   return true;
 }
 
+/** A kept task-vector entry after rescaling (division for density, as the DARE paper writes it). */
+EVOLVER_HD float Rescaled(const MergeArgs& m, int i, float tau) {
+  switch (m.rescale) {
+    case Rescale::None: return tau;
+    case Rescale::Density: return tau / m.density[i];
+    case Rescale::L1: return tau * m.scale[i];
+  }
+  return tau;
+}
+
 EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
+  if (m.kind == MergeKind::NearSwap) {
+    StoreAs(m.dst, e, NearSwap(m.t, LoadAs(m.base, e, m.in), LoadAs(m.x[0], e, m.in)), m.out);
+    return;
+  }
   if (m.kind == MergeKind::Fisher) {
     float num = 0.0f, den = 0.0f;
     for (int i = 0; i < m.models; ++i) {
@@ -57,6 +73,46 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
       den = den + importance;
     }
     StoreAs(m.dst, e, num / den, m.out);
+    return;
+  }
+  if (m.kind == MergeKind::Ram) {
+    const float base = LoadAs(m.base, e, m.in);
+    float tau[kMaxModels];
+    float count = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      tau[i] = LoadAs(m.x[i], e, m.in) - base;
+      if (RamNonzero(tau[i], m.ram_epsilon)) count = count + 1.0f;
+    }
+    float acc = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (RamNonzero(tau[i], m.ram_epsilon)) acc = acc + (count > 1.0f ? tau[i] / count : tau[i] * m.scale[i]);
+    }
+    StoreAs(m.dst, e, base + acc, m.out);
+    return;
+  }
+  if (m.kind == MergeKind::Sce) {
+    const float base = LoadAs(m.base, e, m.in);
+    float t[kMaxModels];
+    for (int i = 0; i < m.models; ++i) t[i] = LoadAs(m.x[i], e, m.in) - base;
+    bool kept = m.sce_select_all;
+    if (!kept) {
+      const uint32_t key = SceKey(SceVariance(t, m.models));
+      kept = key > m.key_threshold[0] || (key == m.key_threshold[0] && e < m.cut_end[0]);
+    }
+    float elected = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (!kept) t[i] = 0.0f;
+      elected = elected + t[i];  // SCE elects signs from the unweighted sum
+    }
+    const bool positive = elected >= 0.0f;
+    float num = 0.0f, den = 0.0f;
+    for (int i = 0; i < m.models; ++i) {
+      if (positive ? t[i] > 0.0f : t[i] < 0.0f) {
+        num = Fma(m.w[i], t[i], num);
+        den = den + m.w[i];
+      }
+    }
+    StoreAs(m.dst, e, base + num / (den < 1e-6f ? 1e-6f : den), m.out);
     return;
   }
   float t[kMaxModels];
@@ -68,7 +124,7 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
       continue;
     }
     const float tau = xi - base;
-    t[i] = Kept(m, i, e, tau) ? (m.rescale ? tau / m.density : tau) : 0.0f;
+    t[i] = Kept(m, i, e, tau) ? Rescaled(m, i, tau) : 0.0f;
   }
   float result;
   if (m.kind == MergeKind::Ties) {
@@ -77,7 +133,10 @@ EVOLVER_HD void MergeElementAt(const MergeArgs& m, uint64_t e) {
     const bool positive = elected >= 0.0f;
     float num = 0.0f, den = 0.0f;
     for (int i = 0; i < m.models; ++i) {
-      if (positive ? t[i] > 0.0f : t[i] < 0.0f) {
+      // mergekit's get_mask: the sign of the weighted entry w_i * tau_i must agree, so a model
+      // with a negative weight contributes where its task vector opposes the elected sign.
+      const float weighted = m.w[i] * t[i];
+      if (positive ? weighted > 0.0f : weighted < 0.0f) {
         num = Fma(m.w[i], t[i], num);
         den = den + m.w[i];
       }

@@ -101,6 +101,37 @@ EVOLVER_HD float Mutant(Strategy s, float F, float x, float a, float b, float c)
   return x;
 }
 
+/**
+ * NearSwap (mergekit's nearswap) of base a and model b: w = clamp(t / max(|a - b|, 1e-6), 0, 1),
+ * result w·b + (1 − w)·a as Fma(w, b, (1 − w)·a), so w = 1 gives b and w = 0 gives a exactly.
+ * Written with comparisons, not fmin/fmax, so a NaN difference stays NaN (as torch's clamp).
+ */
+EVOLVER_HD float NearSwap(float t, float a, float b) {
+  float d = a - b;
+  if (d < 0.0f) d = -d;
+  if (d < 1e-6f) d = 1e-6f;
+  float w = t / d;
+  if (w < 0.0f) w = 0.0f;
+  if (w > 1.0f) w = 1.0f;
+  return Fma(w, b, (1.0f - w) * a);
+}
+
+/** RAM's test of a task-vector entry: |tau| > eps (NaN: no), written without fabs as the SIMD code. */
+EVOLVER_HD bool RamNonzero(float tau, float eps) { return tau > eps || tau < -eps; }
+
+/** SCE's variance across models of one element: mean by adds then one division, Σ fma(d, d) / N. */
+EVOLVER_HD float SceVariance(const float* tau, int models) {
+  float sum = 0.0f;
+  for (int i = 0; i < models; ++i) sum = sum + tau[i];
+  const float mean = sum / static_cast<float>(models);
+  float acc = 0.0f;
+  for (int i = 0; i < models; ++i) acc = Fma(tau[i] - mean, tau[i] - mean, acc);
+  return acc / static_cast<float>(models);
+}
+
+/** The selection key of a variance: its bits, sign cleared; every NaN 0x7fc00000 (payloads differ between CPU and GPU arithmetic). */
+EVOLVER_HD uint32_t SceKey(float var) { return IsNan(var) ? 0x7fc00000u : FloatBits(var) & 0x7fffffffu; }
+
 /** Which inputs a strategy reads besides the target. */
 EVOLVER_HD bool UsesAB(Strategy s) { return s != Strategy::Interp; }
 EVOLVER_HD bool UsesC(Strategy s) { return s != Strategy::Current1; }

@@ -121,6 +121,72 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     V::StoreBits(m.dst, e, V::ToBits(V::Div(num, den), m.out), m.out);
     return;
   }
+  if (m.kind == MergeKind::NearSwap) {  // semantics.h's NearSwap, lane by lane
+    const F a = V::LoadF(m.base, e, m.in), b = V::LoadF(m.x[0], e, m.in);
+    const F zero = V::Zero(), one = V::Set1(1.0f), eps = V::Set1(1e-6f);
+    F d = V::Sub(a, b);
+    d = V::SelectF(V::Lt(d, zero), V::Sub(zero, d), d);
+    d = V::SelectF(V::Lt(d, eps), eps, d);
+    F w = V::Div(V::Set1(m.t), d);
+    w = V::SelectF(V::Lt(w, zero), zero, w);
+    w = V::SelectF(V::Gt(w, one), one, w);
+    V::StoreBits(m.dst, e, V::ToBits(V::Fma(w, b, V::Mul(V::Sub(one, w), a)), m.out), m.out);
+    return;
+  }
+  if (m.kind == MergeKind::Ram) {  // as elements.h, lane by lane
+    const F base = V::LoadF(m.base, e, m.in);
+    const F zero = V::Zero(), one = V::Set1(1.0f), eps = V::Set1(m.ram_epsilon), neg_eps = V::Set1(-m.ram_epsilon);
+    F tau[kMaxModels];
+    M nonzero[kMaxModels];
+    F count = zero;
+    for (int i = 0; i < m.models; ++i) {
+      tau[i] = V::Sub(V::LoadF(m.x[i], e, m.in), base);
+      nonzero[i] = V::OrM(V::Gt(tau[i], eps), V::Lt(tau[i], neg_eps));
+      count = V::SelectF(nonzero[i], V::Add(count, one), count);
+    }
+    const M shared = V::Gt(count, one);
+    F acc = zero;
+    for (int i = 0; i < m.models; ++i) {
+      const F q = V::SelectF(shared, V::Div(tau[i], count), V::Mul(tau[i], V::Set1(m.scale[i])));
+      acc = V::SelectF(nonzero[i], V::Add(acc, q), acc);
+    }
+    V::StoreBits(m.dst, e, V::ToBits(V::Add(base, acc), m.out), m.out);
+    return;
+  }
+  if (m.kind == MergeKind::Sce) {  // as elements.h (SceVariance in semantics.h), lane by lane
+    const F base = V::LoadF(m.base, e, m.in), zero = V::Zero(), models = V::Set1(static_cast<float>(m.models));
+    F t[kMaxModels];
+    F sum = zero;
+    for (int i = 0; i < m.models; ++i) {
+      t[i] = V::Sub(V::LoadF(m.x[i], e, m.in), base);
+      sum = V::Add(sum, t[i]);
+    }
+    M kept = V::MaskFromBits(V::kAllLanes);
+    if (!m.sce_select_all) {
+      const F mean = V::Div(sum, models);
+      F acc = zero;
+      for (int i = 0; i < m.models; ++i) acc = V::Fma(V::Sub(t[i], mean), V::Sub(t[i], mean), acc);
+      const F var = V::Div(acc, models);
+      const typename V::I key = V::KeyOf(V::SelectF(V::Eq(var, var), var, V::Set1(BitsFloat(0x7fc00000u))));  // SceKey: NaN canonical
+      const M eq = V::AndM(V::KeyEq(key, m.key_threshold[0]), V::LanesBelow(m.cut_end[0] > e ? m.cut_end[0] - e : 0));
+      kept = V::OrM(V::KeyGt(key, m.key_threshold[0]), eq);
+    }
+    F elected = zero;
+    for (int i = 0; i < m.models; ++i) {
+      t[i] = V::SelectF(kept, t[i], zero);
+      elected = V::Add(elected, t[i]);
+    }
+    const M positive = V::Ge(elected, zero);
+    F num = zero, den = zero;
+    for (int i = 0; i < m.models; ++i) {
+      const M agree = V::SelectM(positive, V::Gt(t[i], zero), V::Lt(t[i], zero));
+      num = V::SelectF(agree, V::Fma(V::Set1(m.w[i]), t[i], num), num);
+      den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
+    }
+    const F floor = V::Set1(1e-6f);
+    V::StoreBits(m.dst, e, V::ToBits(V::Add(base, V::Div(num, V::SelectF(V::Lt(den, floor), floor, den))), m.out), m.out);
+    return;
+  }
   F t[kMaxModels];
   const F base = m.kind == MergeKind::Linear ? V::Zero() : V::LoadF(m.base, e, m.in);
   for (int i = 0; i < m.models; ++i) {
@@ -140,7 +206,8 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
         kept = V::AndM(kept, V::NotM(V::OrM(V::KeyGt(key, m.drop_key_threshold[i]), drop_eq)));
       }
     }
-    if (m.rescale) tau = V::Div(tau, V::Set1(m.density));
+    if (m.rescale == Rescale::Density) tau = V::Div(tau, V::Set1(m.density[i]));  // as Rescaled() in elements.h
+    if (m.rescale == Rescale::L1) tau = V::Mul(tau, V::Set1(m.scale[i]));
     t[i] = m.sparsify == Sparsify::None ? tau : V::SelectF(kept, tau, V::Zero());
   }
   F result;
@@ -150,7 +217,8 @@ inline void MergeVector(const MergeArgs& m, uint64_t e, const typename V::M* kee
     const M positive = V::Ge(elected, V::Zero());
     F num = V::Zero(), den = V::Zero();
     for (int i = 0; i < m.models; ++i) {
-      const M agree = V::SelectM(positive, V::Gt(t[i], V::Zero()), V::Lt(t[i], V::Zero()));
+      const F weighted = V::Mul(V::Set1(m.w[i]), t[i]);  // sign of w_i * tau_i, as elements.h
+      const M agree = V::SelectM(positive, V::Gt(weighted, V::Zero()), V::Lt(weighted, V::Zero()));
       num = V::SelectF(agree, V::Fma(V::Set1(m.w[i]), t[i], num), num);
       den = V::SelectF(agree, V::Add(den, V::Set1(m.w[i])), den);
     }
@@ -176,11 +244,17 @@ void Merge(const MergeArgs& m, uint64_t begin, uint64_t end) {
   for (; e + kBatch <= end; e += kBatch) {
     uint64_t bits[kMaxModels][V::kPhiloxBatches];
     if (m.sparsify == Sparsify::Random) {
-      for (int i = 0; i < m.models; ++i) V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold, bits[i]);
+      for (int i = 0; i < m.models; ++i) V::PhiloxMasks(m.seed, m.stream[i], e / 4, m.keep_threshold[i], bits[i]);
     }
     for (int j = 0; j < 4 * V::kPhiloxBatches; ++j) {
       for (int i = 0; i < m.models; ++i) {
         keep[i] = m.sparsify == Sparsify::Random ? V::MaskFromBits(static_cast<uint32_t>(bits[i][j / 4] >> ((j % 4) * V::W)) & V::kAllLanes) : all;
+        if (m.sparsify == Sparsify::Della || m.sparsify == Sparsify::Fusion) {  // the precomputed keep flags of these W lanes
+          const uint8_t* flags = m.mask[i] + e + static_cast<uint64_t>(j) * V::W;
+          uint32_t lanes = 0;
+          for (int l = 0; l < V::W; ++l) lanes |= static_cast<uint32_t>(flags[l] != 0) << l;
+          keep[i] = V::MaskFromBits(lanes);
+        }
       }
       MergeVector<V>(m, e + static_cast<uint64_t>(j) * V::W, keep);
     }

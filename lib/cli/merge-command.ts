@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 
 import { EvolverArgumentError } from '../errors.js';
 import { loadMergeConfig } from '../merge/config.js';
+import { MERGE_METHOD_NAMES } from '../merge/methods.js';
 import { runMerge } from '../merge/run.js';
 import { carryModelFiles } from '../store/carried-files.js';
 
@@ -34,7 +35,7 @@ export function parseByteSize(text: string, flag: string): number {
 export function registerMerge(program: Command): void {
   program
     .command('merge')
-    .description('merge models from a mergekit YAML config (linear, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, slerp, model_stock, fisher)')
+    .description(`merge models from a mergekit YAML config (${MERGE_METHOD_NAMES.join(', ')})`)
     .argument('<config>', 'mergekit-style YAML')
     .argument('<out_dir>', 'output checkpoint folder (must hold no weights yet)')
     .option('--seed <n>', "seed of DARE's random masks", '0')

@@ -63,6 +63,7 @@ export class Merger {
         const view = (m: WeightSet) => (same ? Promise.resolve(m.view(name) as Float32Array | Uint16Array) : asF32(m, name));
         const job: TensorJob = {
           name,
+          shape: first.meta(name).shape,
           inDtype: same ? (first.meta(name).dtype as KernelDType) : 'F32',
           outDtype: 'F32',
           inputs: await Promise.all(members.map(view)),

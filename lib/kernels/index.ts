@@ -7,7 +7,7 @@
 import { backends } from '../backends.js';
 import { type BufferLike, type KernelDType, type NativeReduceResult, native } from '../native.js';
 import { type Granularity, type Strategy, GRANULARITIES, STRATEGIES, STRATEGY_NAMES, streamFor } from './strategies.js';
-import { dtypeArg, elementsOf, fail, finiteNumber, numberBetween, oneOf, positiveInteger, tensorBuffer, uint64 } from './validate.js';
+import { dtypeArg, elementsOf, fail, finiteNumber, numberBetween, oneOf, perModelBetween, positiveInteger, tensorBuffer, uint64 } from './validate.js';
 
 export { STRATEGIES, STRATEGY_NAMES, GRANULARITIES, streamFor, type Strategy, type Granularity } from './strategies.js';
 export { KernelArgumentError } from './validate.js';
@@ -183,8 +183,8 @@ function mergeArgs(o: MergeCommon, kind: string) {
     weights: o.weights.map((w, i) => finiteNumber(w, `weights[${i}]`)),
     out: tensorBuffer(o.out, outDtype, n, 'out'),
     lambda: 1,
-    density: 1,
-    rescale: false,
+    density: 1 as number | number[],
+    rescale: 'none',
     seed: 0n,
     tensorIndex: 0,
   };
@@ -206,20 +206,38 @@ export async function taskArithmetic(o: TaskArithmeticOptions): Promise<void> {
   return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), lambda: finiteNumber(o.lambda ?? 1, 'lambda') });
 }
 
+/**
+ * How kept task-vector entries are rescaled: `'none'`; `'density'` divides by the model's density
+ * (the DARE paper); `'l1'` multiplies by L1(τᵢ) / L1(kept τᵢ), so each task vector keeps its L1
+ * norm (mergekit's `rescale: true`).
+ */
+export type Rescale = 'none' | 'density' | 'l1';
+
+function rescaleArg(v: unknown, allowed: readonly Rescale[], density: number | number[]): Rescale {
+  const r = oneOf(v, allowed, 'rescale');
+  const zero = (Array.isArray(density) ? density : [density]).findIndex((d) => d === 0);
+  if (r === 'density' && zero >= 0) fail(`density 0${Array.isArray(density) ? ` (density[${zero}])` : ''} with rescale 'density' divides by zero; use rescale 'none' or 'l1', or density > 0`);
+  return r;
+}
+
 export interface TiesOptions extends TaskArithmeticOptions {
-  /** Fraction of each task vector kept, by magnitude (exact top-k, k = floor(density × n)). */
-  density: number;
+  /** Fraction of each task vector kept, by magnitude (exact top-k, k = floor(density × n)); one for all models or one per model. */
+  density: number | readonly number[];
   /** Divide the agreeing sum by the agreeing weights (default true, as mergekit's ties). */
   normalize?: boolean;
+  /** 'none' (default) or 'l1' (mergekit's rescale). */
+  rescale?: 'none' | 'l1';
 }
 
 /** TIES: trim each task vector to its top-density magnitudes, elect signs, weighted mean of agreeing entries. */
 export async function ties(o: TiesOptions): Promise<void> {
   const args = mergeArgs(o, 'ties');
+  const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
   return native.kernels.merge({
     ...args,
     sparsify: 'magnitude',
-    density: numberBetween(o.density, 0, 1, 'density'),
+    density,
+    rescale: rescaleArg(o.rescale ?? 'none', ['none', 'l1'], density),
     normalize: o.normalize ?? true,
     base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
     lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
@@ -227,10 +245,12 @@ export async function ties(o: TiesOptions): Promise<void> {
 }
 
 export interface BreadcrumbsOptions extends TaskArithmeticOptions {
-  /** Fraction of each task vector kept below the dropped outliers. */
-  density: number;
-  /** Fraction of the largest magnitudes dropped first (mergekit's default 0.01). */
-  gamma?: number;
+  /** Fraction of each task vector kept below the dropped outliers (one, or one per model). */
+  density: number | readonly number[];
+  /** Fraction of the largest magnitudes dropped first (mergekit's default 0.01; one, or one per model). */
+  gamma?: number | readonly number[];
+  /** 'none' (default) or 'l1' (mergekit's rescale). */
+  rescale?: 'none' | 'l1';
   /** Sum the kept entries (breadcrumbs) or elect signs first (breadcrumbs_ties). */
   combine?: 'linear' | 'ties';
   /** ties only: divide by the agreeing weights (default false, as mergekit's breadcrumbs_ties). */
@@ -241,11 +261,13 @@ export interface BreadcrumbsOptions extends TaskArithmeticOptions {
 export async function breadcrumbs(o: BreadcrumbsOptions): Promise<void> {
   const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
   const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
+  const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
   return native.kernels.merge({
     ...args,
     sparsify: 'magnitude_band',
-    density: numberBetween(o.density, 0, 1, 'density'),
-    gamma: numberBetween(o.gamma ?? 0.01, 0, 1, 'gamma'),
+    density,
+    gamma: perModelBetween(o.gamma ?? 0.01, args.inputs.length, 0, 1, 'gamma'),
+    rescale: rescaleArg(o.rescale ?? 'none', ['none', 'l1'], density),
     normalize: o.normalize ?? false,
     base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
     lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
@@ -253,12 +275,12 @@ export async function breadcrumbs(o: BreadcrumbsOptions): Promise<void> {
 }
 
 export interface DareOptions extends TaskArithmeticOptions {
-  /** Probability of keeping each task-vector entry. */
-  density: number;
+  /** Probability of keeping each task-vector entry (one, or one per model). */
+  density: number | readonly number[];
   /** How the sparsified task vectors combine: a weighted sum (dare_linear) or TIES (dare_ties). */
   combine?: 'linear' | 'ties';
-  /** Divide kept entries by density (default true). */
-  rescale?: boolean;
+  /** 'density' (default; true means it too, false means 'none'), 'l1' (mergekit's) or 'none'. */
+  rescale?: boolean | Rescale;
   /** ties only: divide by the agreeing weights (default false, as mergekit's dare_ties). */
   normalize?: boolean;
   seed: bigint | number;
@@ -271,19 +293,153 @@ export async function dare(o: DareOptions): Promise<void> {
   const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
   const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
   if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
-  const density = numberBetween(o.density, 0, 1, 'density');
-  if (density === 0 && (o.rescale ?? true)) fail('density 0 with rescale divides by zero; use rescale: false or density > 0');
+  const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
+  const rescale = o.rescale === undefined || o.rescale === true ? 'density' : o.rescale === false ? 'none' : o.rescale;
   return native.kernels.merge({
     ...args,
     sparsify: 'random',
     density,
-    rescale: o.rescale ?? true,
+    rescale: rescaleArg(rescale, ['none', 'density', 'l1'], density),
     normalize: o.normalize ?? false,
     seed: uint64(o.seed, 'seed'),
     tensorIndex: o.tensorIndex,
     base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
     lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
   });
+}
+
+export interface NearSwapOptions extends RunOptions {
+  /** The other model (mergekit: the one non-base model). */
+  x: BufferLike;
+  base: BufferLike;
+  /** Similarity threshold: entries closer than t to the base take x, far ones keep the base. */
+  t: number;
+  inDtype: KernelDType;
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+/** NearSwap: w = clamp(t / max(|base − x|, 1e-6), 0, 1); out = w·x + (1 − w)·base, element by element. */
+export async function nearswap(o: NearSwapOptions): Promise<void> {
+  const args = mergeArgs({ ...o, inputs: [o.x], weights: [1] }, 'nearswap');
+  return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), t: finiteNumber(o.t, 't') });
+}
+
+export interface DellaOptions extends TaskArithmeticOptions {
+  /** Mean keep probability (one, or one per model). */
+  density: number | readonly number[];
+  /** Spread of the keep probabilities around density: from density − epsilon (smallest) to density + epsilon (largest); one, or one per model. */
+  epsilon: number | readonly number[];
+  /** Elements per row: magnitudes are ranked within rows (a 1-D tensor is one row). */
+  rowLength: number;
+  combine?: 'linear' | 'ties';
+  /** 'l1' (mergekit's default for della) or 'none'. */
+  rescale?: 'none' | 'l1';
+  normalize?: boolean;
+  seed: bigint | number;
+  tensorIndex: number;
+}
+
+/**
+ * DELLA (MagPrune): keep each task-vector entry with probability (density − ε) + 2ε·r/(C − 1),
+ * r its ascending magnitude rank in its row of C (Philox draws, stream i·2²⁰ + j), rescale, then
+ * sum or TIES.
+ */
+export async function della(o: DellaOptions): Promise<void> {
+  const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
+  const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
+  if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+  const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
+  const epsilon = perModelBetween(o.epsilon, args.inputs.length, 0, 1, 'epsilon');
+  const rowLength = positiveInteger(o.rowLength, 'rowLength');
+  if (args.n % rowLength !== 0) fail(`Expected rowLength to divide the element count ${args.n} but received ${rowLength}`);
+  const at = (v: number | number[], i: number) => (Array.isArray(v) ? v[i]! : (v as number));
+  args.inputs.forEach((_, i) => {
+    const d = at(density, i), e = at(epsilon, i);
+    // mergekit refuses probabilities outside (0, 1) (della_magprune's ValueError).
+    if (d > 0 && d < 1 && (d + e >= 1 || d - e <= 0)) fail(`density ± epsilon must stay inside (0, 1) for input ${i}: density ${d}, epsilon ${e}`);
+  });
+  return native.kernels.merge({
+    ...args,
+    sparsify: 'della',
+    density,
+    dellaEpsilon: epsilon,
+    rowLength,
+    rescale: rescaleArg(o.rescale ?? 'l1', ['none', 'l1'], density),
+    normalize: o.normalize ?? false,
+    seed: uint64(o.seed, 'seed'),
+    tensorIndex: o.tensorIndex,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    lambda: finiteNumber(o.lambda ?? 1, 'lambda'),
+  });
+}
+
+export interface RamOptions extends MergeCommon {
+  base: BufferLike;
+  /** A task-vector entry counts when |τ| > epsilon (default 1e-5). */
+  epsilon?: number;
+  /** RAM+ tensor-local: scale each model's unique entries by 1 + r·clamp(shared/unique, 0, alpha). */
+  plus?: boolean;
+  r?: number;
+  alpha?: number;
+}
+
+/**
+ * RAM (Reinforced Agent Merging): per element, entries only one model changed (|τ| > ε) are
+ * taken whole (RAM+: times that model's λᵢ), entries several changed are averaged over them;
+ * base + the sum. `weights` are ignored (RAM has none; pass 1s).
+ */
+export async function ram(o: RamOptions): Promise<void> {
+  const args = mergeArgs(o, 'ram');
+  const epsilon = finiteNumber(o.epsilon ?? 1e-5, 'epsilon');
+  if (epsilon < 0) fail(`Expected a non-negative epsilon but received ${epsilon}`);
+  return native.kernels.merge({
+    ...args,
+    base: tensorBuffer(o.base, args.inDtype, args.n, 'base'),
+    ramEpsilon: epsilon,
+    ramPlus: o.plus === true,
+    ramR: finiteNumber(o.r ?? 0.1, 'r'),
+    ramAlpha: numberBetween(o.alpha ?? 0.2, 0, Number.MAX_VALUE, 'alpha'),
+  });
+}
+
+export interface SceOptions extends MergeCommon {
+  base: BufferLike;
+  /** Fraction of the elements with nonzero variance across models kept, largest variance first (mergekit's select_topk, default 1). */
+  selectTopk?: number;
+}
+
+/**
+ * SCE (FuseChat): keep the top selectTopk fraction of elements by variance across the task
+ * vectors, weight model i by the mean of its kept squared entries (normalized), elect signs from
+ * the unweighted sum, and take the weighted mean of the agreeing entries; base + that.
+ * `weights` are ignored (SCE computes its own; pass 1s).
+ */
+export async function sce(o: SceOptions): Promise<void> {
+  const args = mergeArgs(o, 'sce');
+  return native.kernels.merge({ ...args, base: tensorBuffer(o.base, args.inDtype, args.n, 'base'), density: numberBetween(o.selectTopk ?? 1, 0, 1, 'selectTopk') });
+}
+
+export interface ArceeFusionOptions extends RunOptions {
+  /** The other model. */
+  x: BufferLike;
+  base: BufferLike;
+  /** Elements per row of the last dimension (softmax and KL are per row; a 1-D tensor is one row). */
+  rowLength: number;
+  inDtype: KernelDType;
+  outDtype?: KernelDType;
+  out: BufferLike;
+}
+
+/**
+ * Arcee Fusion: importance = |x − base| · KL(softmax(x_row) ‖ softmax(base_row)); where it is at
+ * least median + 1.5·IQR of all importances the output is x (as base + (x − base)), else the base.
+ */
+export async function arceeFusion(o: ArceeFusionOptions): Promise<void> {
+  const args = mergeArgs({ ...o, inputs: [o.x], weights: [1] }, 'task_arithmetic');
+  const rowLength = positiveInteger(o.rowLength, 'rowLength');
+  if (args.n % rowLength !== 0) fail(`Expected rowLength to divide the element count ${args.n} but received ${rowLength}`);
+  return native.kernels.merge({ ...args, sparsify: 'fusion', rowLength, base: tensorBuffer(o.base, args.inDtype, args.n, 'base') });
 }
 
 export interface FisherOptions extends MergeCommon {

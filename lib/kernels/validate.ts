@@ -46,6 +46,13 @@ export function numberBetween(v: unknown, min: number, max: number, field: strin
   return n;
 }
 
+/** A number shared by every model, or one per model (`field[i]` named in errors), each in [min, max]. */
+export function perModelBetween(v: unknown, models: number, min: number, max: number, field: string): number | number[] {
+  if (!Array.isArray(v)) return numberBetween(v, min, max, field);
+  if (v.length !== models) fail(`Expected one ${field} per input (${models}) but received ${v.length}`);
+  return v.map((x, i) => numberBetween(x, min, max, `${field}[${i}]`));
+}
+
 export function positiveInteger(v: unknown, field: string): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) fail(`Expected a positive integer for ${field} but received ${describe(v)}`);
   return v as number;

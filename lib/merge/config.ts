@@ -29,6 +29,11 @@ export interface MergeConfig {
   parameters: Record<string, ParamValue>;
   /** Output dtype for computed tensors (out_dtype, else dtype, else the inputs'). */
   outDtype: KernelDType | undefined;
+  /**
+   * mergekit's `dtype`: the dtype tensors are loaded in. Inputs are rounded to it first (as
+   * mergekit's loading does); the arithmetic itself is float32 whatever it says (see README).
+   */
+  dtype: KernelDType | undefined;
 }
 
 const TOP_KEYS = new Set(['models', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
@@ -81,7 +86,13 @@ function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file:
         : `${method.name} has no parameter '${name}' (${allowed.length ? `it takes ${allowed.join(', ')} here` : 'it takes none here'})`);
     }
     const def = method.params.find((p) => p.name === name)!;
-    if (def.path) {
+    if (def.choices) {
+      // rescale: true / false as in mergekit, or a named variant.
+      if (typeof value !== 'boolean' && !(typeof value === 'string' && def.choices.includes(value))) {
+        throw new ConfigError(file, `${key}.${name}`, `expected true, false or one of ${def.choices.join(', ')}, got ${JSON.stringify(value)}`);
+      }
+      out[name] = value;
+    } else if (def.path) {
       if (typeof value !== 'string' || value.length === 0) throw new ConfigError(file, `${key}.${name}`, 'expected a file path');
       out[name] = path.resolve(path.dirname(path.resolve(file)), value);
     } else {
@@ -125,9 +136,10 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   });
   const baseModel = r.base_model === undefined ? undefined : typeof r.base_model === 'string' ? abs(r.base_model) : (() => { throw new ConfigError(file, 'base_model', 'expected a path'); })();
   if (method.needsBase && baseModel === undefined) throw new ConfigError(file, 'base_model', `${method.name} needs a base_model`);
+  if (method.noBase && baseModel !== undefined) throw new ConfigError(file, 'base_model', `${method.name} takes exactly one model and no base_model`);
   const others = models.filter((m) => m.model !== baseModel);
   if (others.length < method.minModels) throw new ConfigError(file, 'models', `${method.name} needs at least ${method.minModels} model(s) besides the base`);
-  if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes exactly ${method.maxModels} model besides the base, got ${others.length}`);
+  if (method.maxModels !== undefined && others.length > method.maxModels) throw new ConfigError(file, 'models', `${method.name} takes ${method.minModels === method.maxModels ? 'exactly' : 'at most'} ${method.maxModels} model${method.maxModels > 1 ? 's' : ''} besides the base, got ${others.length}`);
   const parameters = checkParams(r.parameters, method, false, file, 'parameters');
   for (const p of method.params) {
     if (p.default !== undefined) continue;
@@ -139,8 +151,9 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
       throw new ConfigError(file, `parameters.${p.name}`, `${method.name} needs '${p.name}'`);
     }
   }
-  const dtypeKey = r.out_dtype !== undefined ? 'out_dtype' : r.dtype !== undefined ? 'dtype' : undefined;
-  return { file, method, models, baseModel, parameters, outDtype: dtypeKey === undefined ? undefined : parseDtype(r[dtypeKey], file, dtypeKey) };
+  const dtype = r.dtype === undefined ? undefined : parseDtype(r.dtype, file, 'dtype');
+  const outDtype = r.out_dtype === undefined ? dtype : parseDtype(r.out_dtype, file, 'out_dtype');
+  return { file, method, models, baseModel, parameters, outDtype, dtype };
 }
 
 /** Layer index and count for gradients: from `.layers.N.` / `.h.N.` / `.blocks.N.` in tensor names. */
@@ -158,12 +171,14 @@ export function layerInfo(names: readonly string[]): { of(name: string): number 
  * A parameter's value for one tensor. Gradients are interpolated linearly over depth: layer l of
  * L sits at l / (L - 1); tensors outside the layers sit at 0 (embeddings) or 1 (everything after).
  */
-export function resolveParam(v: ParamValue, tensor: string, layers: { of(name: string): number | undefined; count: number }, where: string): number | boolean {
+export function resolveParam(v: ParamValue, tensor: string, layers: { of(name: string): number | undefined; count: number }, where: string): number | boolean | string {
   let value: number | boolean | number[];
   if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object') {
     const hit = (v as { filter?: string; value: number | boolean | number[] }[]).find((c) => c.filter === undefined || tensor.includes(c.filter));
     if (hit === undefined) throw new Error(`${where}: no condition matches tensor '${tensor}' and there is no default (an entry without filter)`);
     value = hit.value;
+  } else if (typeof v === 'string') {
+    return v;  // a named choice (rescale)
   } else {
     value = v as number | boolean | number[];
   }

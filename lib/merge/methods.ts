@@ -5,6 +5,7 @@
  */
 import * as k from '../kernels/index.js';
 import type { KernelDType } from '../native.js';
+import { karcher, multislerp, nuslerp } from './sphere-methods.js';
 
 export interface ParamDef {
   name: string;
@@ -15,10 +16,14 @@ export interface ParamDef {
   max?: number;
   /** A file path (relative to the config) instead of a number. */
   path?: boolean;
+  /** Also accepts these strings (as well as true / false); see rescaleOf. */
+  choices?: readonly string[];
 }
 
 export interface TensorJob {
   name: string;
+  /** The tensor's shape (della ranks magnitudes within rows: shape[0] rows). */
+  shape: readonly number[];
   inDtype: KernelDType;
   outDtype: KernelDType;
   /** Views of the models' tensors (base excluded), in config order. */
@@ -26,7 +31,7 @@ export interface TensorJob {
   base: Float32Array | Uint16Array | undefined;
   out: Float32Array | Uint16Array;
   /** Resolved for this tensor: global values, and per-model values (index = input index). */
-  global: Record<string, number | boolean>;
+  global: Record<string, number | boolean | string>;
   perModel: Record<string, number>[];
   seed: number | bigint;
   tensorIndex: number;
@@ -38,6 +43,8 @@ export interface MergeMethod {
   name: string;
   paper: string;
   needsBase: boolean;
+  /** A base_model is refused (passthrough: exactly one model in all). */
+  noBase?: boolean;
   minModels: number;
   maxModels?: number;
   params: ParamDef[];
@@ -55,18 +62,48 @@ function normalizedWeights(w: number[], normalize: boolean): number[] {
   return Math.abs(sum) < 1e-8 ? w : w.map((x) => x / sum);
 }
 
-function uniform(j: TensorJob, name: string): number {
-  const values = j.perModel.map((p) => p[name]!);
-  if (values.some((v) => v !== values[0])) throw new Error(`per-model '${name}' values differ (${values.join(', ')}); the kernels take one ${name} per tensor`);
-  return values[0]!;
+/**
+ * `rescale` as mergekit means it: true = keep each task vector's L1 norm ('l1'), false = 'none';
+ * 'density' (divide kept entries by density, as the DARE paper writes it) is offered by name.
+ */
+export function rescaleOf(v: number | boolean | string | undefined): k.Rescale {
+  if (v === true) return 'l1';
+  if (v === false || v === undefined) return 'none';
+  if (v === 'l1' || v === 'density' || v === 'none') return v;
+  throw new Error(`rescale must be true, false, 'l1', 'density' or 'none', got ${JSON.stringify(v)}`);
 }
 
-function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band', consensus: boolean, normalize: boolean): MergeMethod {
-  // Every generalized task arithmetic method takes `density` (as in mergekit; without
-  // sparsification it has no effect), so configs can switch methods unchanged.
-  const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }];
-  if (sparsify === 'random') params.push({ name: 'rescale', default: true });
+
+/** Elements per row of a tensor: the product of all but the first dimension (a 1-D tensor is one row). */
+export function rowLengthOf(shape: readonly number[]): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return shape.length >= 2 && shape[0]! > 0 ? n / shape[0]! : Math.max(1, n);
+}
+
+function ramMethod(name: string, plus: boolean): MergeMethod {
+  const params: ParamDef[] = [{ name: 'epsilon', default: 1e-5, min: 0 }];
+  if (plus) params.push({ name: 'r', default: 0.1 }, { name: 'alpha', default: 0.2, min: 0 });
+  return {
+    name,
+    paper: `Reinforced Agent Merging${plus ? ' Plus, tensor-local' : ''} (RAM, arXiv 2601.13572), as mergekit's ${name}`,
+    needsBase: true,
+    minModels: 1,
+    params,
+    async run(j) {
+      await k.ram({
+        inputs: j.inputs, weights: j.inputs.map(() => 1), base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out,
+        epsilon: j.global.epsilon as number, plus, ...(plus ? { r: j.global.r as number, alpha: j.global.alpha as number } : {}),
+      });
+    },
+  };
+}
+
+function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'random' | 'band' | 'della', consensus: boolean, normalize: boolean, rescale: boolean): MergeMethod {
+  // Every generalized task arithmetic method takes `density` and `rescale` (as in mergekit;
+  // without sparsification they have no effect), so configs can switch methods unchanged.
+  const params: ParamDef[] = [weight, density, lambda, { name: 'normalize', default: normalize }, { name: 'rescale', default: rescale, choices: sparsify === 'random' ? ['l1', 'density', 'none'] : ['l1', 'none'] }];
   if (sparsify === 'band') params.push({ name: 'gamma', perModel: true, default: 0.01, min: 0, max: 1 });
+  if (sparsify === 'della') params.push({ name: 'epsilon', perModel: true, default: 0.15, min: 0, max: 1 });
   return {
     name,
     paper,
@@ -79,12 +116,17 @@ function gta(name: string, paper: string, sparsify: 'none' | 'magnitude' | 'rand
       const norm = j.global.normalize as boolean;
       const weights = consensus ? w : normalizedWeights(w, norm);
       if (sparsify === 'none') return k.taskArithmetic({ ...common, weights });
-      const d = uniform(j, 'density');
-      if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm });
-      if (sparsify === 'random') {
-        return k.dare({ ...common, weights, density: d, rescale: j.global.rescale as boolean, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
+      const d = j.perModel.map((p) => p.density!);
+      const r = rescaleOf(j.global.rescale);
+      if (r === 'density' && sparsify !== 'random') throw new Error(`rescale 'density' is DARE's (random drops); ${name} takes true / 'l1' or false`);
+      if (sparsify === 'magnitude') return k.ties({ ...common, weights, density: d, normalize: norm, rescale: r as 'none' | 'l1' });
+      if (sparsify === 'della') {
+        return k.della({ ...common, weights, density: d, epsilon: j.perModel.map((p) => p.epsilon!), rowLength: rowLengthOf(j.shape), rescale: r as 'none' | 'l1', combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
       }
-      return k.breadcrumbs({ ...common, weights, density: d, gamma: uniform(j, 'gamma'), combine: consensus ? 'ties' : 'linear', normalize: norm });
+      if (sparsify === 'random') {
+        return k.dare({ ...common, weights, density: d, rescale: r, combine: consensus ? 'ties' : 'linear', normalize: norm, seed: j.seed, tensorIndex: j.tensorIndex });
+      }
+      return k.breadcrumbs({ ...common, weights, density: d, gamma: j.perModel.map((p) => p.gamma!), rescale: r as 'none' | 'l1', combine: consensus ? 'ties' : 'linear', normalize: norm });
     },
   };
 }
@@ -101,12 +143,14 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.linear({ inputs: j.inputs, weights, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
-  task_arithmetic: gta('task_arithmetic', 'Editing models with task arithmetic, Ilharco et al. 2023 (arXiv 2212.04089)', 'none', false, false),
-  ties: gta('ties', 'TIES-Merging, Yadav et al. 2023 (arXiv 2306.01708)', 'magnitude', true, true),
-  dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false),
-  dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false),
-  breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false),
-  breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false),
+  task_arithmetic: gta('task_arithmetic', 'Editing models with task arithmetic, Ilharco et al. 2023 (arXiv 2212.04089)', 'none', false, false, false),
+  ties: gta('ties', 'TIES-Merging, Yadav et al. 2023 (arXiv 2306.01708)', 'magnitude', true, true, false),
+  dare_linear: gta('dare_linear', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', false, false, true),
+  dare_ties: gta('dare_ties', 'DARE, Yu et al. 2024 (arXiv 2311.03099)', 'random', true, false, true),
+  breadcrumbs: gta('breadcrumbs', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', false, false, false),
+  della: gta('della', 'DELLA-Merging (MagPrune), Deep et al. 2024 (arXiv 2406.11617)', 'della', true, true, true),
+  della_linear: gta('della_linear', 'DELLA-Merging (MagPrune), Deep et al. 2024 (arXiv 2406.11617)', 'della', false, false, true),
+  breadcrumbs_ties: gta('breadcrumbs_ties', 'Model Breadcrumbs, Davari & Belilovsky 2024 (arXiv 2312.06795)', 'band', true, false, false),
   slerp: {
     name: 'slerp',
     paper: 'Shoemake 1985; as in mergekit',
@@ -119,6 +163,61 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
       await k.slerp({ x: j.base!, y: j.inputs[0]!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
     },
   },
+  passthrough: {
+    name: 'passthrough',
+    paper: 'mergekit\'s passthrough (no paper): the one model\'s tensors, times an optional scale',
+    needsBase: false,
+    noBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [{ name: 'scale', perModel: true, default: 1 }],
+    async run(j) {
+      const scale = j.perModel[0]!.scale!;
+      // scale 1 (mergekit's default None) copies the bits exactly when the dtype is kept.
+      if (scale === 1 && j.inDtype === j.outDtype) return void j.out.set(j.inputs[0]! as never);
+      if (scale === 1) return k.convert({ src: j.inputs[0]!, inDtype: j.inDtype, out: j.out, outDtype: j.outDtype });
+      await k.linear({ inputs: j.inputs, weights: [scale], inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  nearswap: {
+    name: 'nearswap',
+    paper: 'NearSwap, alchemonaut 2024 (huggingface.co/alchemonaut/QuartetAnemoi-70B-t0.0001), as in mergekit',
+    needsBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [{ name: 't', min: 0 }],
+    async run(j) {
+      await k.nearswap({ x: j.inputs[0]!, base: j.base!, t: j.global.t as number, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  sce: {
+    name: 'sce',
+    paper: 'FuseChat (Select, Calculate, Erase), Wan et al. 2024 (arXiv 2408.07990), as mergekit\'s sce',
+    needsBase: true,
+    minModels: 1,
+    params: [{ name: 'select_topk', default: 1, min: 0, max: 1 }],
+    async run(j) {
+      await k.sce({ inputs: j.inputs, weights: j.inputs.map(() => 1), base: j.base!, inDtype: j.inDtype, outDtype: j.outDtype, out: j.out, selectTopk: j.global.select_topk as number });
+    },
+  },
+  arcee_fusion: {
+    name: 'arcee_fusion',
+    paper: 'Arcee Fusion (arcee.ai; no paper), as mergekit\'s arcee_fusion',
+    needsBase: true,
+    minModels: 1,
+    maxModels: 1,
+    params: [],
+    async run(j) {
+      // softmax / KL along the last dimension, as mergekit (a 1-D tensor is one row).
+      const last = j.shape.length > 0 ? j.shape[j.shape.length - 1]! : 1;
+      await k.arceeFusion({ x: j.inputs[0]!, base: j.base!, rowLength: Math.max(1, last), inDtype: j.inDtype, outDtype: j.outDtype, out: j.out });
+    },
+  },
+  ram: ramMethod('ram', false),
+  ramplus_tl: ramMethod('ramplus_tl', true),
+  nuslerp,
+  multislerp,
+  karcher,
   fisher: {
     name: 'fisher',
     paper: 'Merging models with Fisher-weighted averaging, Matena & Raffel 2022 (arXiv 2111.09832)',

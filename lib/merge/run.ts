@@ -133,7 +133,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
 async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[], base: WeightSet | undefined, out: Float32Array | Uint16Array, outDtype: KernelDType, layers: ReturnType<typeof layerInfo>, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
   const method = config.method;
   const entries = config.models.filter((m) => m.model !== config.baseModel);
-  const global: Record<string, number | boolean> = {};
+  const global: Record<string, number | boolean | string> = {};
   const perModel: Record<string, number>[] = inputs.map(() => ({}));
   for (const p of method.params) {
     if (p.path) continue;
@@ -157,17 +157,21 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
     }
   }
   // One input dtype for the kernels: the models' own when they agree, else float32 copies.
+  // mergekit's `dtype` rounds every input to it first (its loading does .to(dtype)); widening
+  // to float32 is exact, so only a narrower dtype than a model's own needs a rounded copy.
   const all = base ? [...inputs, base] : inputs;
-  const dtypes = new Set(all.map((w) => w.meta(name).dtype));
-  let inDtype = [...dtypes][0] as KernelDType;
+  const dtypes = new Set(all.map((w) => w.meta(name).dtype as KernelDType));
+  const load = config.dtype !== undefined && config.dtype !== 'F32' && [...dtypes].some((d) => d !== config.dtype) ? config.dtype : undefined;
+  const inDtype: KernelDType = load ?? (dtypes.size === 1 ? [...dtypes][0]! : 'F32');
   const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {
     const v = w.view(name) as Float32Array | Uint16Array;
-    if (dtypes.size === 1) return v;
-    const f = k.scratchF32(w.meta(name).elements);
-    await k.convert({ src: v, inDtype: w.meta(name).dtype as KernelDType, out: f, outDtype: 'F32' });
-    return f;
+    const own = w.meta(name).dtype as KernelDType;
+    if (own === inDtype) return v;
+    const n = w.meta(name).elements;
+    const copy = inDtype === 'F32' ? k.scratchF32(n) : new Uint16Array(n);
+    await k.convert({ src: v, inDtype: own, out: copy, outDtype: inDtype });
+    return copy;
   };
-  if (dtypes.size > 1) inDtype = 'F32';
   let fisher: TensorJob['fisher'];
   if (fishers !== undefined) {
     const f0 = fishers[0]!;
@@ -182,6 +186,7 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   }
   const job: TensorJob = {
     name,
+    shape: all[0]!.meta(name).shape,
     ...(fisher ? { fisher } : {}),
     inDtype,
     outDtype,

@@ -198,8 +198,11 @@ export function deRef(o: DeRef): number[] {
 
 export interface MergeRef {
   kind: 'linear' | 'task_arithmetic' | 'ties';
-  sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band';
-  gamma?: number;
+  sparsify: 'none' | 'magnitude' | 'random' | 'magnitude_band' | 'della';
+  /** della: per-model epsilon, and the row length magnitudes are ranked in. */
+  epsilon?: number | number[];
+  rowLength?: number;
+  gamma?: number | number[];
   normalize?: boolean;
   inDtype: DType;
   outDtype: DType;
@@ -207,10 +210,28 @@ export interface MergeRef {
   weights: number[];
   base?: ArrayLike<number>;
   lambda: number;
-  density: number;
-  rescale: boolean;
+  /** One for every model or one per model (gamma too). */
+  density: number | number[];
+  /** true = 'density' (divide by it), false = 'none', 'l1' = times L1(tau) / L1(kept tau). */
+  rescale: boolean | 'none' | 'density' | 'l1';
   seed: bigint;
   tensorIndex: number;
+}
+
+/** mergekit's L1 rescale factor: sums of |tau| in double, blocks of 4096 in order (as cpp/kernels/l1_scale.cc). */
+function l1Scale(tau: number[], kept: boolean[]): number {
+  let all = 0, keptSum = 0;
+  for (let b = 0; b < tau.length; b += 4096) {
+    let sa = 0, sk = 0;
+    for (let e = b; e < Math.min(tau.length, b + 4096); e++) {
+      sa += Math.abs(tau[e]!);
+      if (kept[e]) sk += Math.abs(tau[e]!);
+    }
+    all += sa;
+    keptSum += sk;
+  }
+  const ratio = all / keptSum;
+  return all < 1e-7 || keptSum < 1e-7 || !Number.isFinite(ratio) ? 1 : Math.fround(ratio);
 }
 
 /** The exact top-k (k = floor(density * n)) by |tau| magnitude bits, ties to the lower index. */
@@ -229,20 +250,44 @@ function magnitudeKept(tau: number[], density: number, gamma = 0): boolean[] {
   return kept;
 }
 
+/** DELLA MagPrune: per row, ascending |tau| rank r of C (ties: lower index first), keep when u(e) < (d − ε) + 2ε·r/(C − 1). */
+function dellaKept(tau: number[], density: number, eps: number, rowLength: number, u: (e: number) => number): boolean[] {
+  if (density >= 1) return tau.map(() => true);
+  if (!(density > 0)) return tau.map(() => false);
+  const kept = new Array<boolean>(tau.length).fill(false);
+  for (let begin = 0; begin < tau.length; begin += rowLength) {
+    const idx = Array.from({ length: Math.min(rowLength, tau.length - begin) }, (_, k) => begin + k);
+    const key = (e: number) => (Number.isNaN(tau[e]!) ? 0x7f800001 : floatBits(tau[e]!) & 0x7fffffff);  // NaN just above +Inf, as della_mask.cc
+    idx.sort((a, b) => key(a) - key(b) || a - b);
+    idx.forEach((e, rank) => {
+      const p = density - eps + (idx.length > 1 ? rank / (idx.length - 1) : 0) * 2 * eps;
+      kept[e] = u(e) < p;
+    });
+  }
+  return kept;
+}
+
 export function mergeRef(o: MergeRef): number[] {
   const n = o.inputs[0]!.length;
   const w = o.weights.map(Math.fround);
   const lambda = Math.fround(o.lambda);
-  const density = Math.fround(o.density);
+  const densityOf = (i: number) => Math.fround(Array.isArray(o.density) ? o.density[i]! : o.density);
+  const gammaOf = (i: number) => Math.fround(Array.isArray(o.gamma) ? o.gamma[i]! : o.gamma ?? 0);
+  const rescale = o.rescale === true ? 'density' : o.rescale === false ? 'none' : o.rescale;
   const base = (e: number) => (o.kind === 'linear' ? 0 : loadAs(o.base![e]!, o.inDtype));
   // t[i][e]: the (sparsified) task vector, or the input itself for linear.
   const t = o.inputs.map((x, i) => {
     const tau = Array.from({ length: n }, (_, e) => (o.kind === 'linear' ? loadAs(x[e]!, o.inDtype) : fsub(loadAs(x[e]!, o.inDtype), base(e))));
     if (o.kind === 'linear' || o.sparsify === 'none') return tau;
+    const density = densityOf(i);
+    const stream = BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex);
     const kept = o.sparsify === 'magnitude' || o.sparsify === 'magnitude_band'
-      ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? Math.fround(o.gamma ?? 0) : 0)
-      : tau.map((_, e) => uniform(philoxDraw(o.seed, BigInt(i) * 2n ** 20n + BigInt(o.tensorIndex), e)) < density);
-    return tau.map((v, e) => (kept[e] ? (o.rescale ? fdiv(v, density) : v) : 0));
+      ? magnitudeKept(tau, density, o.sparsify === 'magnitude_band' ? gammaOf(i) : 0)
+      : o.sparsify === 'della'
+        ? dellaKept(tau, density, Math.fround(Array.isArray(o.epsilon) ? o.epsilon[i]! : o.epsilon!), o.rowLength!, (e) => uniform(philoxDraw(o.seed, stream, e)))
+        : tau.map((_, e) => uniform(philoxDraw(o.seed, stream, e)) < density);
+    const scale = rescale === 'l1' ? l1Scale(tau, kept) : 1;
+    return tau.map((v, e) => (kept[e] ? (rescale === 'density' ? fdiv(v, density) : rescale === 'l1' ? fmul(v, scale) : v) : 0));
   });
   const out: number[] = [];
   for (let e = 0; e < n; e++) {
@@ -254,7 +299,9 @@ export function mergeRef(o: MergeRef): number[] {
       let num = 0, den = 0;
       for (let i = 0; i < t.length; i++) {
         const v = t[i]![e]!;
-        if (positive ? v > 0 : v < 0) {
+        // mergekit's get_mask tests the sign of the weighted entry, w_i * tau_i.
+        const weighted = fmul(w[i]!, v);
+        if (positive ? weighted > 0 : weighted < 0) {
           num = ffma(w[i]!, v, num);
           den = fadd(den, w[i]!);
         }
@@ -268,6 +315,123 @@ export function mergeRef(o: MergeRef): number[] {
     out.push(storedBits(result, o.outDtype));
   }
   return out;
+}
+
+/** mergekit's nearswap, float32: w = clamp(t / max(|a − b|, 1e-6), 0, 1), fma(w, b, (1 − w)·a); a = base. */
+export function nearswapRef(x: ArrayLike<number>, base: ArrayLike<number>, t: number, inDtype: DType, outDtype: DType): number[] {
+  const tf = Math.fround(t), eps = Math.fround(1e-6);
+  return Array.from({ length: x.length }, (_, e) => {
+    const a = loadAs(base[e]!, inDtype), b = loadAs(x[e]!, inDtype);
+    let d = fsub(a, b);
+    if (d < 0) d = -d;
+    if (d < eps) d = eps;
+    let w = fdiv(tf, d);
+    if (w < 0) w = 0;
+    if (w > 1) w = 1;
+    return storedBits(ffma(w, b, fmul(fsub(1, w), a)), outDtype);
+  });
+}
+
+/** RAM / RAM+ tensor-local (mergekit's ram, ramplus_tl), float32 as cpp/kernels: see lib/kernels ram(). */
+export function ramRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inDtype: DType, outDtype: DType, eps: number, plus: boolean, r = 0.1, alpha = 0.2): number[] {
+  const n = base.length, e32 = Math.fround(eps);
+  const tau = inputs.map((x) => Array.from({ length: n }, (_, e) => fsub(loadAs(x[e]!, inDtype), loadAs(base[e]!, inDtype))));
+  const nz = tau.map((t) => t.map((v) => Math.abs(v) > e32));
+  const count = Array.from({ length: n }, (_, e) => nz.reduce((c, z) => c + (z[e] ? 1 : 0), 0));
+  const scale = inputs.map((_, i) => {
+    if (!plus) return 1;
+    let shared = 0, unique = 0;
+    for (let e = 0; e < n; e++) if (nz[i]![e]) (count[e]! > 1 ? shared++ : unique++);
+    const rho = shared / Math.max(unique, e32);
+    return Math.fround(1 + Math.fround(r) * Math.min(Math.max(rho, 0), Math.fround(alpha)));
+  });
+  return Array.from({ length: n }, (_, e) => {
+    let acc = 0;
+    const c = count[e]!;
+    inputs.forEach((_, i) => {
+      if (nz[i]![e]) acc = fadd(acc, c > 1 ? fdiv(tau[i]![e]!, c) : fmul(tau[i]![e]!, scale[i]!));
+    });
+    return storedBits(fadd(loadAs(base[e]!, inDtype), acc), outDtype);
+  });
+}
+
+/** SCE (mergekit's sce), float32 as cpp/kernels (SceVariance, sce_setup.cc): see lib/kernels sce(). */
+export function sceRef(inputs: ArrayLike<number>[], base: ArrayLike<number>, inDtype: DType, outDtype: DType, selectTopk: number): number[] {
+  const n = base.length, N = inputs.length, topk = Math.fround(selectTopk);
+  const tau = inputs.map((x) => Array.from({ length: n }, (_, e) => fsub(loadAs(x[e]!, inDtype), loadAs(base[e]!, inDtype))));
+  let kept = new Array<boolean>(n).fill(true);
+  if (topk < 1) {
+    const keys = Array.from({ length: n }, (_, e) => {
+      let sum = 0;
+      for (let i = 0; i < N; i++) sum = fadd(sum, tau[i]![e]!);
+      const mean = fdiv(sum, N);
+      let acc = 0;
+      for (let i = 0; i < N; i++) acc = ffma(fsub(tau[i]![e]!, mean), fsub(tau[i]![e]!, mean), acc);
+      const v = fdiv(acc, N);
+      return Number.isNaN(v) ? 0x7fc00000 : floatBits(v) & 0x7fffffff;
+    });
+    const nonzero = keys.filter((k) => k !== 0).length;
+    const k = topk > 0 ? Math.floor(nonzero * topk) : 0;
+    const order = keys.map((key, i) => ({ key, i })).sort((p, q) => q.key - p.key || p.i - q.i);
+    kept = new Array<boolean>(n).fill(false);
+    for (let r = 0; r < k; r++) kept[order[r]!.i] = true;
+  }
+  const t = tau.map((row) => row.map((v, e) => (kept[e] ? v : 0)));
+  const raw = t.map((row) => {
+    let s = 0;
+    for (let b = 0; b < n; b += 4096) {
+      let part = 0;
+      for (let e = b; e < Math.min(n, b + 4096); e++) part += kept[e] ? row[e]! * row[e]! : 0;
+      s += part;
+    }
+    return n > 0 ? s / n : 0;
+  });
+  const total = raw.reduce((a, b) => a + b, 0);
+  const w = raw.map((x) => Math.fround(Math.abs(total) < 1e-6 ? 1 / N : x / total));
+  return Array.from({ length: n }, (_, e) => {
+    let elected = 0;
+    for (let i = 0; i < N; i++) elected = fadd(elected, t[i]![e]!);
+    let num = 0, den = 0;
+    for (let i = 0; i < N; i++) {
+      const v = t[i]![e]!;
+      if (elected >= 0 ? v > 0 : v < 0) {
+        num = ffma(w[i]!, v, num);
+        den = fadd(den, w[i]!);
+      }
+    }
+    const floor = Math.fround(1e-6);
+    return storedBits(fadd(loadAs(base[e]!, inDtype), fdiv(num, den < floor ? floor : den)), outDtype);
+  });
+}
+
+/** Arcee Fusion (mergekit's arcee_fusion) as cpp/kernels/fusion_mask.cc: softmax and KL per row in double, float32 importances, exact quantiles. */
+export function arceeFusionRef(x: ArrayLike<number>, base: ArrayLike<number>, rowLength: number, inDtype: DType, outDtype: DType): number[] {
+  const n = base.length;
+  const xs = Array.from({ length: n }, (_, e) => loadAs(x[e]!, inDtype)), bs = Array.from({ length: n }, (_, e) => loadAs(base[e]!, inDtype));
+  const importance = new Array<number>(n);
+  for (let begin = 0; begin < n; begin += rowLength) {
+    const end = Math.min(n, begin + rowLength);
+    let mx = -Infinity, mb = -Infinity;
+    for (let e = begin; e < end; e++) {
+      mx = Math.max(mx, xs[e]!);
+      mb = Math.max(mb, bs[e]!);
+    }
+    let sx = 0, sb = 0;
+    for (let e = begin; e < end; e++) {
+      sx += Math.exp(xs[e]! - mx);
+      sb += Math.exp(bs[e]! - mb);
+    }
+    let kl = 0;
+    for (let e = begin; e < end; e++) {
+      const p = Math.exp(xs[e]! - mx) / sx + 1e-8, q = Math.exp(bs[e]! - mb) / sb + 1e-8;
+      kl += p * Math.log(p / q);
+    }
+    for (let e = begin; e < end; e++) importance[e] = fmul(Math.abs(fsub(xs[e]!, bs[e]!)), Math.fround(kl));
+  }
+  const sorted = importance.slice().sort((a, b) => (Number.isNaN(a) ? 1 : Number.isNaN(b) ? -1 : a - b));
+  const q = (p: number) => sorted[Math.floor(p * (n - 1))]!;
+  const threshold = fadd(q(0.5), fmul(1.5, fsub(q(0.75), q(0.25))));
+  return Array.from({ length: n }, (_, e) => storedBits(fadd(bs[e]!, importance[e]! >= threshold ? fadd(fsub(xs[e]!, bs[e]!), 0) : 0), outDtype));
 }
 
 export function convertRef(bits: ArrayLike<number>, inDtype: DType, outDtype: DType): number[] {

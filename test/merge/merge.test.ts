@@ -8,12 +8,13 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../../lib/evolve/config.js';
 import { WeightFileError } from '../../lib/errors.js';
 import { layerInfo, loadMergeConfig, resolveParam, validateMergeConfig } from '../../lib/merge/config.js';
+import { rowLengthOf } from '../../lib/merge/methods.js';
 import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { inspect } from '../../lib/store/inspect.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { bitsOf, firstDifference } from '../kernels/inputs.js';
-import { bf16ToFloat, fisherRef, mergeRef } from '../kernels/reference.js';
+import { arceeFusionRef, bf16ToFloat, convertRef, fisherRef, mergeRef, nearswapRef, ramRef, sceRef } from '../kernels/reference.js';
 import { FORTUNES, ROOT, tempDir } from '../helpers.js';
 
 const BF16 = (m: string) => path.join(FORTUNES, 'models-bf16', `${m}.safetensors`);
@@ -45,10 +46,14 @@ describe('evolver merge (mergekit configs) against independent implementations',
   const gtaCases = [
     ['task_arithmetic', { kind: 'task_arithmetic', sparsify: 'none', rescale: false }, { lambda: 0.7 }],
     ['ties', { kind: 'ties', sparsify: 'magnitude', rescale: false, normalize: true }, { lambda: 1.2 }],
-    ['dare_linear', { kind: 'task_arithmetic', sparsify: 'random', rescale: true }, {}],
-    ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: true, normalize: false }, {}],
+    // mergekit's DARE default: rescale true = keep each task vector's L1 norm.
+    ['dare_linear', { kind: 'task_arithmetic', sparsify: 'random', rescale: 'l1' }, {}],
+    ['dare_ties', { kind: 'ties', sparsify: 'random', rescale: 'l1', normalize: false }, {}],
     ['breadcrumbs', { kind: 'task_arithmetic', sparsify: 'magnitude_band', rescale: false, gamma: 0.01 }, {}],
     ['breadcrumbs_ties', { kind: 'ties', sparsify: 'magnitude_band', rescale: false, gamma: 0.01, normalize: false }, {}],
+    // DELLA: rank-based keep probabilities within rows (epsilon 0.15 by default), L1 rescale by default.
+    ['della', { kind: 'ties', sparsify: 'della', rescale: 'l1', normalize: true, epsilon: 0.15 }, { lambda: 0.9 }],
+    ['della_linear', { kind: 'task_arithmetic', sparsify: 'della', rescale: 'l1', epsilon: 0.15 }, {}],
   ] as const;
   for (const [method, ref, params] of gtaCases) {
     it(`${method} (bf16 in and out) matches the plain TypeScript implementation bit for bit`, async () => {
@@ -67,11 +72,128 @@ describe('evolver merge (mergekit configs) against independent implementations',
           density: 0.4,
           seed: 42n,
           tensorIndex: names.indexOf(name),
+          rowLength: rowLengthOf(base.meta(name).shape),
         } as never);
         assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), want), undefined, `${method} ${name}`);
       }
     });
   }
+
+  for (const [method, ref] of [gtaCases[1], gtaCases[3], gtaCases[5]] as const) {
+    it(`${method} with negative weights (sign of w_i * tau_i elects, as mergekit) matches the TypeScript implementation`, async () => {
+      const negative = models.map((m, i) => ({ model: m.model, parameters: { ...m.parameters, weight: [0.6, -0.4, 0.5, -0.3][i]! } }));
+      const { out } = await merged({ models: negative, base_model: BF16('base'), merge_method: method, dtype: 'bfloat16' }, 3);
+      using base = openWeights(BF16('base'));
+      for (const name of CHECKED) {
+        const args = { ...ref, inDtype: 'BF16', outDtype: 'BF16', inputs: DOMAINS.map((d) => bits(BF16(d), name)), weights: negative.map((m) => m.parameters.weight), base: bits(BF16('base'), name), lambda: 1, density: 0.4, seed: 3n, tensorIndex: base.names().indexOf(name) } as const;
+        assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), mergeRef(args as never)), undefined, `${method} ${name}`);
+      }
+    });
+  }
+
+  it('rescale (true = l1, density, false), per-model densities and per-layer gradients match the TypeScript implementation', async () => {
+    const densities = [0.3, [0.2, 0.8], 0.7, 0.9] as const;  // model 1: a gradient over layer depth
+    const perModel = models.map((m, i) => ({ model: m.model, parameters: { weight: m.parameters.weight, density: densities[i]!, gamma: [0.01, 0.02, 0.05, 0.03][i]! } }));
+    using base = openWeights(BF16('base'));
+    const names = base.names();
+    const layers = layerInfo(names);
+    const cases = [
+      ['dare_ties', { rescale: 'density' }, { kind: 'ties', sparsify: 'random', rescale: 'density', normalize: false }],
+      ['dare_linear', { rescale: false }, { kind: 'task_arithmetic', sparsify: 'random', rescale: 'none' }],
+      ['dare_linear', {}, { kind: 'task_arithmetic', sparsify: 'random', rescale: 'l1' }],
+      ['ties', { rescale: true }, { kind: 'ties', sparsify: 'magnitude', rescale: 'l1', normalize: true }],
+      ['breadcrumbs_ties', { rescale: 'l1' }, { kind: 'ties', sparsify: 'magnitude_band', rescale: 'l1', normalize: false }],
+    ] as const;
+    for (const [method, params, ref] of cases) {
+      const cfg = { models: perModel.map((m) => ({ model: m.model, parameters: method.startsWith('breadcrumbs') ? m.parameters : { weight: m.parameters.weight, density: m.parameters.density } })), base_model: BF16('base'), merge_method: method, parameters: params, dtype: 'bfloat16' };
+      const { out } = await merged(cfg, 11);
+      for (const name of CHECKED) {
+        const density = densities.map((d) => resolveParam(d as never, name, layers, 'density') as number);
+        const want = mergeRef({ ...ref, inDtype: 'BF16', outDtype: 'BF16', inputs: DOMAINS.map((d) => bits(BF16(d), name)), weights: perModel.map((m) => m.parameters.weight), base: bits(BF16('base'), name), lambda: 1, density, gamma: perModel.map((m) => m.parameters.gamma), seed: 11n, tensorIndex: names.indexOf(name) } as never);
+        assert.equal(firstDifference(bits(path.join(out, 'model.safetensors'), name), want), undefined, `${method} ${JSON.stringify(params)} ${name}`);
+      }
+    }
+    // The gradient gave model 1 a different density per layer.
+    assert.notEqual(resolveParam([0.2, 0.8], CHECKED[0]!, layers, 'd'), resolveParam([0.2, 0.8], 'transformer.h.3.attn.c_attn.weight', layers, 'd'));
+  });
+
+  it('dtype rounds the inputs to it (mergekit loads in dtype); out_dtype is the output dtype', async () => {
+    const F32 = (m: string) => path.join(FORTUNES, 'models', `${m}.safetensors`);
+    const pair = ['computers', 'science'];
+    const cfg = { models: pair.map((m, i) => ({ model: F32(m), parameters: { weight: [0.25, 0.75][i]! } })), merge_method: 'linear', dtype: 'bfloat16', out_dtype: 'float32' };
+    const { out } = await merged(cfg);
+    using w = openWeights(out);
+    const f32bits = (file: string, name: string) => {
+      using x = openWeights(file);
+      return Array.from(bitsOf(x.view(name) as Float32Array));
+    };
+    for (const name of CHECKED) {
+      assert.equal(w.meta(name).dtype, 'F32');
+      const inputs = pair.map((m) => convertRef(f32bits(F32(m), name), 'F32', 'BF16'));
+      const want = mergeRef({ kind: 'linear', sparsify: 'none', inDtype: 'BF16', outDtype: 'F32', inputs, weights: [0.25, 0.75], lambda: 1, density: 1, rescale: false, seed: 0n, tensorIndex: 0 });
+      assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, name);
+    }
+    // Without dtype the float32 inputs are used as they are.
+    const { out: plain } = await merged({ ...cfg, dtype: undefined });
+    using p = openWeights(plain);
+    assert.notEqual(firstDifference(bitsOf(p.view(CHECKED[0]!) as Float32Array), bitsOf(w.view(CHECKED[0]!) as Float32Array)), undefined);
+  });
+
+  it('passthrough copies the one model (bits unchanged) or scales it; nearswap matches the TypeScript implementation', async () => {
+    const { out: copy } = await merged({ models: [{ model: BF16('politics') }], merge_method: 'passthrough' });
+    const { out: scaled } = await merged({ models: [{ model: BF16('politics'), parameters: { scale: [{ filter: 'attn', value: 0.5 }, { value: 1 }] } }], merge_method: 'passthrough', out_dtype: 'float32' });
+    const { out: near } = await merged({ models: [{ model: BF16('base') }, { model: BF16('songs-poems') }], base_model: BF16('base'), merge_method: 'nearswap', parameters: { t: 0.002 } });
+    using s = openWeights(scaled);
+    for (const name of CHECKED) {
+      const x = bits(BF16('politics'), name);
+      assert.equal(firstDifference(bits(path.join(copy, 'model.safetensors'), name), x), undefined, `passthrough ${name}`);
+      const want = mergeRef({ kind: 'linear', sparsify: 'none', inDtype: 'BF16', outDtype: 'F32', inputs: [x], weights: [name.includes('attn') ? 0.5 : 1], lambda: 1, density: 1, rescale: false, seed: 0n, tensorIndex: 0 });
+      assert.equal(firstDifference(bitsOf(s.view(name) as Float32Array), want), undefined, `passthrough scale ${name}`);
+      const got = bits(path.join(near, 'model.safetensors'), name);
+      assert.equal(firstDifference(got, nearswapRef(bits(BF16('songs-poems'), name), bits(BF16('base'), name), 0.002, 'BF16', 'BF16')), undefined, `nearswap ${name}`);
+    }
+    const file = 'cfg.yml';
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'base_model' && /no base_model/.test(e.message));
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }, { model: 'c' }], merge_method: 'passthrough' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'models' && /exactly 1/.test(e.message));
+    assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }], base_model: 'b', merge_method: 'nearswap' }, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'parameters.t' && /needs 't'/.test(e.message));
+  });
+
+  it('sce (select_topk 0.3 and 1) matches the plain TypeScript implementation', async () => {
+    for (const selectTopk of [0.3, 1]) {
+      const { out } = await merged({ models: DOMAINS.map((d) => ({ model: BF16(d) })), base_model: BF16('base'), merge_method: 'sce', parameters: { select_topk: selectTopk, int8_mask: true }, out_dtype: 'float32' });
+      using w = openWeights(out);
+      for (const name of CHECKED) {
+        const want = sceRef(DOMAINS.map((d) => bits(BF16(d), name)), bits(BF16('base'), name), 'BF16', 'F32', selectTopk);
+        assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, `sce ${selectTopk} ${name}`);
+      }
+    }
+  });
+
+  it('arcee_fusion matches the plain TypeScript implementation', async () => {
+    const { out } = await merged({ models: [{ model: BF16('base') }, { model: BF16('science') }], base_model: BF16('base'), merge_method: 'arcee_fusion', out_dtype: 'float32' });
+    using w = openWeights(out);
+    using b = openWeights(BF16('base'));
+    for (const name of CHECKED) {
+      const shape = b.meta(name).shape;
+      const want = arceeFusionRef(bits(BF16('science'), name), bits(BF16('base'), name), shape[shape.length - 1]!, 'BF16', 'F32');
+      assert.equal(firstDifference(bitsOf(w.view(name) as Float32Array), want), undefined, name);
+    }
+  });
+
+  it('ram and ramplus_tl match the plain TypeScript implementation', async () => {
+    const raw = (method: string, parameters: Record<string, number>) => ({ models: DOMAINS.map((d) => ({ model: BF16(d) })), base_model: BF16('base'), merge_method: method, parameters, out_dtype: 'float32' });
+    // epsilon 0.01: the fixture's task vectors are small, so entries split into unique, shared and untouched ones.
+    const { out: plain } = await merged(raw('ram', { epsilon: 0.01 }));
+    const { out: plus } = await merged(raw('ramplus_tl', { epsilon: 0.01, r: 0.5, alpha: 1 }));
+    using p = openWeights(plain);
+    using q = openWeights(plus);
+    for (const name of CHECKED) {
+      const inputs = DOMAINS.map((d) => bits(BF16(d), name)), base = bits(BF16('base'), name);
+      assert.equal(firstDifference(bitsOf(p.view(name) as Float32Array), ramRef(inputs, base, 'BF16', 'F32', 0.01, false)), undefined, `ram ${name}`);
+      assert.equal(firstDifference(bitsOf(q.view(name) as Float32Array), ramRef(inputs, base, 'BF16', 'F32', 0.01, true, 0.5, 1)), undefined, `ramplus_tl ${name}`);
+    }
+    assert.notEqual(firstDifference(bitsOf(p.view(CHECKED[0]!) as Float32Array), bitsOf(q.view(CHECKED[0]!) as Float32Array)), undefined, 'RAM+ scales unique entries');
+  });
 
   it('linear normalizes the weights (mergekit default) and writes float32 when asked', async () => {
     const { out } = await merged({ models: models.map((m) => ({ model: m.model, parameters: { weight: m.parameters.weight * 2 } })), merge_method: 'linear', out_dtype: 'float32' });
@@ -173,6 +295,11 @@ describe('evolver merge (mergekit configs) against independent implementations',
     expect({ models: [{ model: 'a', parameters: { weight: 'heavy' } }], merge_method: 'linear' }, 'models[0].parameters.weight', /expected a number/);
     expect({ models: [{ model: 'a' }, { model: 'b' }, { model: 'c' }], base_model: 'a', merge_method: 'slerp', parameters: { t: 0.5 } }, 'models', /exactly 1/);
     expect({ models: [{ model: 'a', parameters: { weight: 1 } }], merge_method: 'linear', dtype: 'int4' }, 'dtype', /bfloat16/);
+    expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 'l2' } }, 'parameters.rescale', /true, false or one of l1, density, none/);
+    expect({ models, merge_method: 'dare_ties', base_model: 'b', parameters: { rescale: 1 } }, 'parameters.rescale', /got 1/);
+    expect({ models, merge_method: 'ties', base_model: 'b', parameters: { rescale: 'density' } }, 'parameters.rescale', /one of l1, none, got "density"/);
+    expect({ models, merge_method: 'della', base_model: 'b', parameters: { epsilon: 0.1 } }, 'parameters.epsilon', /per-model parameter of della/);
+    expect({ models: [{ model: 'a', parameters: { weight: 1, rescale: true } }], base_model: 'b', merge_method: 'ties' }, 'models[0].parameters.rescale', /global parameter/);
   });
 
   it('a missing tensor or a shape mismatch names the tensor and the model', async () => {
