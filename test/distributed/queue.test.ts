@@ -18,7 +18,10 @@ import { evaluatorFor } from '../../lib/evolve/fitness.js';
 import { readJournal } from '../../lib/evolve/journal.js';
 import { ROOT, tempDir } from '../helpers.js';
 import { BF16_MODELS, testConfig } from '../evolve/helpers.js';
-import { RedisServer, type WorkerProcess, redisAvailable, startWorker } from './redis.js';
+import { RedisServer, type WorkerProcess, redisAvailable, startWorker as spawnWorker } from '../../lib/distributed/redis-server.js';
+
+/** A worker from the TypeScript sources, with a 2 s lock (a killed worker's job is retried soon). */
+const startWorker = (url: string, extra: string[] = []) => spawnWorker([process.execPath, '--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts')], url, ['--lock-seconds', '2', '--threads', '1', ...extra]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lines = (dir: string) => (fs.existsSync(path.join(dir, 'journal.jsonl')) ? fs.readFileSync(path.join(dir, 'journal.jsonl'), 'utf8').split('\n').length - 1 : 0);

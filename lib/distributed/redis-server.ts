@@ -1,12 +1,15 @@
-// A real redis-server for tests: its own port and folder, no persistence. Skipped (with a
-// reason) where redis-server is not installed, unless EVOLVER_REQUIRE_REDIS is set (CI).
+/**
+ * A private redis-server (Debian: apt-get install redis-server) on a free port, in its own
+ * folder, without persistence: what the queue tests and bench/distributed.ts run against, and
+ * how to try `--queue` on one machine. Also starts `evolver worker` processes.
+ */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 import { Redis } from 'ioredis';
-
-import { ROOT, tempDir } from '../helpers.js';
 
 export function redisAvailable(): boolean {
   const found = spawnSync('redis-server', ['--version']).status === 0;
@@ -27,7 +30,7 @@ export async function freePort(): Promise<number> {
 
 export class RedisServer {
   private child: ChildProcess | undefined;
-  readonly dir = tempDir('evolver-redis-');
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-redis-'));
   constructor(readonly port: number) {}
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -61,6 +64,7 @@ export class RedisServer {
       child.on('exit', resolve);
       child.kill('SIGKILL');
     });
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -70,8 +74,9 @@ export interface WorkerProcess {
   stderr: () => string;
 }
 
-export function startWorker(url: string, extra: string[] = []): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'worker', '--queue', url, '--lock-seconds', '2', '--threads', '1', ...extra], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `evolver worker` as a child process; `command` = how to run the CLI (node + args). */
+export function startWorker(command: string[], url: string, extra: string[] = []): WorkerProcess {
+  const child = spawn(command[0]!, [...command.slice(1), 'worker', '--queue', url, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))), stderr: () => err };
