@@ -9,6 +9,9 @@ export type Parsed = { ok: true; fitness: Fitness } | { ok: false; reason: strin
 
 const show = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}...` : s);
 
+/** Stands for a bare NaN / Infinity in a parsed line (JSON strings cannot hold a raw control character, so no \u0000). */
+const MARK = '__evolver_non_finite__:';
+
 /**
  * Python's json.dumps writes NaN / Infinity / -Infinity as bare words, which JSON.parse refuses;
  * they are read as markers so the reason can say "NaN" rather than "not JSON".
@@ -17,12 +20,12 @@ function parseLenient(line: string): unknown {
   try {
     return JSON.parse(line);
   } catch {
-    const marked = line.replace(/([:[,]\s*)(-?Infinity|NaN)(?=\s*[,}\]])/g, '$1"\u0000$2"');
+    const marked = line.replace(/([:[,]\s*)(-?Infinity|NaN)(?=\s*[,}\]])/g, `$1"${MARK}$2"`);
     return JSON.parse(marked);
   }
 }
 
-const nonFinite = (v: unknown) => (typeof v === 'string' && v.startsWith('\u0000') ? v.slice(1) : undefined);
+const nonFinite = (v: unknown) => (typeof v === 'string' && v.startsWith(MARK) ? v.slice(MARK.length) : undefined);
 
 export function parseCommandOutput(stdout: string): Parsed {
   const lines = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
