@@ -170,4 +170,26 @@ describe('fitness type command (an external evaluator)', function () {
     assert.equal(seen.magic, 'GGUF');
     assert.equal(fs.existsSync(seen.file), false);
   });
+
+  describe('evolver eval --runtime command', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), 'eval', '--model', BF16_BASE, ...args], { encoding: 'utf8', cwd: ROOT });
+
+    it('prints {"score", "metrics"} as the onnx runtime does', () => {
+      const r = cli('--runtime', 'command', '--run', JSON.stringify([process.execPath, SCRIPT, 'good', '{model}']), '--json');
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim()) as Fitness;
+      assert.ok(Math.abs(out.score - meanByte(weights)) < 1e-9);
+      assert.deepEqual(out.metrics, { tensors: weights.names().length, data_bytes: weights.dataBytes });
+    });
+
+    it('a failed evaluation prints its reason and exits with 1; a bad --run exits with 64', () => {
+      const r = cli('--runtime', 'command', '--run', JSON.stringify([process.execPath, SCRIPT, 'exit3', '{model}']), '--json');
+      assert.equal(r.status, 1);
+      assert.match((JSON.parse(r.stdout.trim()) as { reason: string }).reason, /exit code 3/);
+      assert.match(r.stderr, /evaluation failed: exit code 3/);
+      const bad = cli('--runtime', 'command', '--run', '["python3", "score.py"]');
+      assert.equal(bad.status, 64);
+      assert.match(bad.stderr, /--run: no argument contains \{model\}/);
+    });
+  });
 });
