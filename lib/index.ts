@@ -22,5 +22,6 @@ export { STRATEGIES, streamFor, type Strategy, type Granularity } from './kernel
 export { EvolutionRun, evolve, type EvolveOptions, type TrialEvent, type InitialScore, type StopReason } from './evolve/engine.js';
 export { loadConfig, validateConfig, ConfigSchema, ConfigError, type EvolveConfig } from './evolve/config.js';
 export { type Evaluator, type Fitness } from './evolve/evaluator.js';
+export { type CommandEvaluatorOptions, createCommandEvaluator } from './eval/command.js';
 export { type JournalEntry, readJournal } from './evolve/journal.js';
 export { type RunReport } from './evolve/report.js';

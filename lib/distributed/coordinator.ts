@@ -45,7 +45,11 @@ export function commonRoot(paths: readonly string[]): string {
 export function configPaths(spec: RunSpec): string[] {
   const c = spec.config;
   const f = c.fitness;
-  const fitness = f === undefined ? [] : f.type === 'module' ? [f.path] : [f.graph, ...f.data.map((d) => (typeof d === 'string' ? d : d.file))];
+  const fitness = f === undefined ? []
+    : f.type === 'module' ? [f.path]
+      // A command's program is a path only when it has a slash (else a PATH lookup on the worker).
+      : f.type === 'command' ? f.run.slice(0, 1).filter((p) => p.includes('/'))
+        : [f.graph, ...f.data.map((d) => (typeof d === 'string' ? d : d.file))];
   return [...c.models, ...fitness];
 }
 

@@ -60,6 +60,25 @@ const onnxFitness = z.strictObject({
   end_token: z.number().int().min(0).optional(),
 });
 
+/**
+ * Any external program as the fitness: each offspring is written as a Hugging Face folder (or a
+ * GGUF file), `{model}` in `run` becomes its path, and the program's last stdout line is
+ * `{"score": number, "metrics": {...}}` (lib/eval/command.ts).
+ */
+const commandFitness = z.strictObject({
+  type: z.literal('command'),
+  /** argv, no shell: the program is looked up on PATH unless it contains a slash (then relative to the config). */
+  run: z.array(z.string()).min(1).superRefine((run, ctx) => {
+    if (run[0] === '') ctx.addIssue({ code: 'custom', path: [0], message: 'the program must not be empty' });
+    if (!run.some((a) => a.includes('{model}'))) ctx.addIssue({ code: 'custom', message: 'no argument contains {model} (the path of the weights to score)' });
+  }),
+  timeout_s: z.number().positive().default(600),
+  format: z.enum(['safetensors', 'gguf']).default('safetensors'),
+  env: z.record(z.string(), z.string()).default({}),
+  /** The program's working directory (default: the config's folder). */
+  cwd: z.string().min(1).optional(),
+});
+
 /** Evolution with a merger: fitness = the dev score of the merged population (sequential schedule). */
 const merger = z.strictObject({
   method: z.enum(['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'model_stock']),
@@ -120,7 +139,7 @@ export const ConfigSchema = z.strictObject({
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
   copy_files_from: z.string().optional(),
   /** Required by the CLI; a library caller that passes its own evaluator may leave it out. */
-  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness]).optional(),
+  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness, commandFitness]).optional(),
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
   merger: merger.optional(),
@@ -166,7 +185,9 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
   const abs = (p: string) => map(path.resolve(dir, p));
   const fitness = c.fitness === undefined ? undefined : c.fitness.type === 'module'
     ? { ...c.fitness, path: abs(c.fitness.path) }
-    : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
+    : c.fitness.type === 'command'
+      ? resolveCommand(c.fitness, abs)
+      : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
   const t = c.final_table;
   const finalTable = t === undefined ? undefined : {
     ...t,
@@ -183,4 +204,16 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
     ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
   };
+}
+
+type CommandFitness = Extract<EvolveConfig['fitness'], { type: 'command' }>;
+
+/**
+ * A command's program is resolved like a shell would from the config's folder: a name without a
+ * slash stays a PATH lookup, one with a slash becomes absolute. The other arguments stay as given
+ * (they may not be paths); they are relative to `cwd`, which defaults to the config's folder.
+ */
+function resolveCommand(f: CommandFitness, abs: (p: string) => string): CommandFitness {
+  const [program, ...args] = f.run;
+  return { ...f, run: [program!.includes('/') ? abs(program!) : program!, ...args], cwd: abs(f.cwd ?? '.') };
 }

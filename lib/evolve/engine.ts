@@ -675,7 +675,7 @@ export class EvolutionRun extends EventEmitter {
     if (c.schedule === 'asynchronous') entry.version = recipe.version;
     if (cached) entry.cached = true;
     if (mergedSum !== undefined) entry.mergedChecksum = mergedSum;
-    if (fitness.score === -Infinity) entry.reason = 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
+    if (fitness.score === -Infinity) entry.reason = fitness.reason ?? 'fitness is -Infinity or NaN (e.g. NaN weights or an evaluation failure)';
     return entry;
   }
 

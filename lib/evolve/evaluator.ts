@@ -14,6 +14,8 @@ export interface Fitness {
   score: number;
   /** Per dev set (or per component) values, reported in the journal and the report. */
   metrics: Record<string, number>;
+  /** Why the score is -Infinity (an external evaluator's failure), journaled with the rejected trial. */
+  reason?: string;
 }
 
 export type Evaluator = (weights: WeightSet, options: { signal: AbortSignal }) => Promise<Fitness>;
@@ -46,5 +48,6 @@ export function checkFitness(f: unknown): Fitness {
   const score = (f as Fitness | undefined)?.score;
   if (typeof score !== 'number') throw new TypeError(`the evaluator returned ${JSON.stringify(f)}, expected { score: number, metrics }`);
   const metrics = (f as Fitness).metrics ?? {};
-  return { score: Number.isNaN(score) ? -Infinity : score, metrics };
+  const reason = (f as Fitness).reason;
+  return { score: Number.isNaN(score) ? -Infinity : score, metrics, ...(typeof reason === 'string' ? { reason } : {}) };
 }
