@@ -20,7 +20,7 @@ import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const example = path.join(root, 'examples', 'fortunes');
-const { values } = parseArgs({ options: { 'eval-ms': { type: 'string', default: '1000' }, trials: { type: 'string', default: '32' }, workers: { type: 'string', default: '1,2,4,8' }, 'onnx-workers': { type: 'string', default: '1,2' }, save: { type: 'string' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'eval-ms': { type: 'string', default: '1000' }, trials: { type: 'string', default: '48' }, workers: { type: 'string', default: '1,2,4,8' }, 'onnx-workers': { type: 'string', default: '1,2' }, save: { type: 'string' }, out: { type: 'string' } } });
 const evalMs = Number(values['eval-ms']);
 const trials = Number(values.trials);
 const workerCounts = values.workers!.split(',').map(Number);
@@ -38,6 +38,7 @@ const models = ['computers', 'politics', 'science', 'songs-poems', 'base'].map((
 async function measure(fitness: 'fixed' | 'onnx', workers: number): Promise<Record<string, number | string>> {
   const redis = await RedisServer.start();
   const procs = Array.from({ length: workers }, () => startWorker(cli, redis.url, ['--threads', '1']));
+  await Promise.all(procs.map((p) => p.ready));  // measure the run, not the workers' start
   const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-distributed-')), 'run');
   const config = fitness === 'fixed'
     ? resolvePaths(validateConfig({ models, output, seed: 1, schedule: 'asynchronous', concurrency: workers, generations: 1000, max_trials: trials, fitness: { type: 'module', path: 'fitness/weight-distance.mjs', options: { delay_ms: evalMs } } }, 'bench'), example)

@@ -36,7 +36,7 @@ export function registerWorker(program: Command): void {
         ...(lockSeconds ? { lockSeconds } : {}),
         log: (l) => process.stderr.write(l + '\n'),
       });
-      worker.start();
+      await worker.start();
       // SIGINT/SIGTERM: finish the jobs in flight, then exit; a second signal exits at once.
       const stopped = new Promise<'signal'>((resolve) => {
         let signals = 0;

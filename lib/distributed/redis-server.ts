@@ -71,6 +71,8 @@ export class RedisServer {
 export interface WorkerProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** Resolves once the worker is connected and taking jobs. */
+  ready: Promise<void>;
   stderr: () => string;
 }
 
@@ -79,5 +81,11 @@ export function startWorker(command: string[], url: string, extra: string[] = []
   const child = spawn(command[0]!, [...command.slice(1), 'worker', '--queue', url, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))), stderr: () => err };
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', () => /\bready on\b/.test(err) && resolve());
+    void exited.then((code) => reject(new Error(`the worker exited (${code}) before it was ready: ${err.slice(-500)}`)));
+  });
+  ready.catch(() => {});
+  return { child, exited, ready, stderr: () => err };
 }

@@ -67,7 +67,8 @@ export class TrialWorker {
     this.cacheDir = options.cacheDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-worker-'));
   }
 
-  start(): void {
+  /** Connects and starts taking jobs; resolves once connected (the log then says "ready"). */
+  async start(): Promise<void> {
     const lock = (this.options.lockSeconds ?? 30) * 1000;
     this.worker = new Worker(this.location.queueName, (job) => this.process(job), {
       connection: { ...this.location.connection, maxRetriesPerRequest: null },
@@ -77,7 +78,8 @@ export class TrialWorker {
       maxStalledCount: this.options.maxStalled ?? 3,
     });
     this.worker.on('error', (err) => this.log(`worker: ${err.message}`));
-    this.log(`worker ${this.name} on ${this.location.display} (concurrency ${this.options.concurrency ?? 1})`);
+    await this.worker.waitUntilReady();
+    this.log(`worker ${this.name} ready on ${this.location.display} (concurrency ${this.options.concurrency ?? 1})`);
   }
 
   private async process(job: Job): Promise<JobResult> {

@@ -503,21 +503,26 @@ export class EvolutionRun extends EventEmitter {
 
   private async initialFitness(): Promise<void> {
     const known = new Map((this.runJson.initial ?? []).map((s) => [s.member, { ...s, fitness: decodeNumber(s.fitness, 'initial fitness') }]));
+    const score = async (i: number): Promise<InitialScore> => {
+      const input = this.inputs[i]!;
+      const sum = await this.hash(input);
+      const fitness = this.cache.get(sum) ?? (await this.evaluate(input, input.path, this.remote && ((signal) => this.remote!.initial(i, sum, signal))));
+      input.checkIntact();
+      return { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
+    };
+    // Remote: all members at once (workers evaluate them in parallel); a local evaluator: one at a time.
+    const missing = this.inputs.map((_, i) => i).filter((i) => !known.has(i));
+    const scored = new Map<number, InitialScore>();
+    if (this.remote !== undefined) (await Promise.all(missing.map(score))).forEach((s) => scored.set(s.member, s));
+    else for (const i of missing) scored.set(i, await score(i));
     const initial: InitialScore[] = [];
     for (let i = 0; i < this.inputs.length; i++) {
-      const input = this.inputs[i]!;
-      let score = known.get(i);
-      if (score === undefined) {
-        const sum = await this.hash(input);
-        const fitness = this.cache.get(sum) ?? (await this.evaluate(input, input.path, this.remote && ((signal) => this.remote!.initial(i, sum, signal))));
-        input.checkIntact();
-        score = { member: i, model: input.path, checksum: sum, fitness: fitness.score, metrics: fitness.metrics };
-      }
+      let score = known.get(i) ?? scored.get(i)!;
       initial.push(score);
       if (known.has(i)) score = { ...score, recorded: true };
       this.cache.set(score.checksum, { score: score.fitness, metrics: score.metrics });
       const m = this.members[i]!;
-      if (m.file === input.path) {
+      if (m.file === this.inputs[i]!.path) {
         m.checksum = score.checksum;
         m.fitness = { score: score.fitness, metrics: score.metrics };
       }
@@ -623,7 +628,6 @@ export class EvolutionRun extends EventEmitter {
     let mergedSum: string | undefined;
     let cached = false;
     const { sum, offspringSeconds, hashSeconds } = await this.withSlot(() => this.makeAndHash(recipe, parents, slot));
-    const e0 = this.timing.evaluation;
     // With a merger the offspring is scored inside the merged population.
     let scored: WeightSet = child;
     let scoredSum = sum;
@@ -637,6 +641,8 @@ export class EvolutionRun extends EventEmitter {
       scored = openWeights(mergedTrial);
       scoredSum = mergedSum = await this.hash(scored);
     }
+    // This trial's own evaluation time (others may be evaluated at the same time).
+    const e0 = performance.now();
     try {
       const hit = this.cache.get(scoredSum);
       if (hit !== undefined) {
@@ -670,7 +676,7 @@ export class EvolutionRun extends EventEmitter {
       parentFitness,
       accepted: better && fitness.score !== -Infinity,
       checksum: sum,
-      seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: this.timing.evaluation - e0 },
+      seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: cached ? 0 : (performance.now() - e0) / 1000 },
     };
     if (c.schedule === 'asynchronous') entry.version = recipe.version;
     if (cached) entry.cached = true;
