@@ -56,7 +56,7 @@ async function measure(fitness: 'fixed' | 'onnx', workers: number): Promise<Reco
     await remote.close();
     for (const p of procs) p.child.kill('SIGTERM');
     await Promise.all(procs.map((p) => p.exited));
-    await redis.down();
+    await redis.stop();
     fs.rmSync(path.dirname(output), { recursive: true, force: true });
   }
 }
@@ -79,7 +79,7 @@ for (const [fitness, counts] of [['fixed', workerCounts], ['onnx', onnxWorkerCou
     console.log(`| ${fitness === 'fixed' ? `fixed ${evalMs} ms` : 'onnx (bundled example)'} | ${workers} | ${row.trials} | ${f(row.seconds)} | ${f(rate)} | ${f(row.speedup, 2)} | ${f(row.ofIdeal, 2)} | ${f(row.coordinatorMakeHashMs)} | ${f(row.meanRoundTripMs)} |`);
   }
 }
-const job = { format: JOB_FORMAT, kind: 'trial', runId: '00000000-0000-0000-0000-000000000000', k: 1234, version: 1230, target: 3, members: { a: 1, b: 2 }, F: 0.123456789, CR: 0.9, checksum: 'f'.repeat(64) };
+const job = { format: JOB_FORMAT, kind: 'trial', runId: '00000000-0000-0000-0000-000000000000', k: 1234, version: 1230, target: 3, members: { a: 1, b: 2 }, F: 0.123456789, CR: 0.9, accepted: 812, checksum: 'f'.repeat(64) };
 console.log(`\na trial job's data is ${Buffer.byteLength(JSON.stringify(job))} bytes of JSON (e.g. ${JSON.stringify(job)})`);
 writeResult(file, { host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, date: new Date().toISOString(), evalMs, trials, jobBytes: Buffer.byteLength(JSON.stringify(job)), rows });
 console.log(wroteLine(file, target));

@@ -55,33 +55,43 @@ export function configPaths(spec: RunSpec): string[] {
 
 export class QueueEvaluator implements RemoteEvaluator {
   readonly location: QueueLocation;
-  private readonly queue: Queue;
-  private readonly events: QueueEvents;
-  private readonly redis: Redis;
   private readonly attempts: number;
   private readonly redisTimeoutMs: number;
   private readonly pollMs: number;
   private readonly log: (line: string) => void;
+  /** Connected by start(): nothing touches the network before the run is open. */
+  private clients: { queue: Queue; events: QueueEvents; redis: Redis } | undefined;
   private spec: RunSpec | undefined;
   private history: AcceptedTrial[] = [];
   private unreachableSince: number | undefined;
 
   constructor(url: string, options: QueueEvaluatorOptions = {}) {
     this.location = parseQueueUrl(url);
-    const connection = { ...this.location.connection, maxRetriesPerRequest: null };
-    this.queue = new Queue(this.location.queueName, { connection });
-    this.events = new QueueEvents(this.location.queueName, { connection });
-    this.redis = new Redis(connection);
-    for (const client of [this.redis]) client.on('error', () => {});  // the status is watched instead
-    this.queue.on('error', () => {});
-    this.events.on('error', () => {});
     this.attempts = options.attempts ?? 3;
     this.redisTimeoutMs = (options.redisTimeoutSeconds ?? 60) * 1000;
     this.pollMs = (options.pollSeconds ?? 2) * 1000;
     this.log = options.log ?? (() => {});
   }
 
+  private get queue(): Queue {
+    return this.clients!.queue;
+  }
+  private get events(): QueueEvents {
+    return this.clients!.events;
+  }
+  private get redis(): Redis {
+    return this.clients!.redis;
+  }
+
   async start(spec: RunSpec, accepted: AcceptedTrial[]): Promise<void> {
+    if (this.clients === undefined) {
+      const connection = { ...this.location.connection, maxRetriesPerRequest: null };
+      this.clients = { queue: new Queue(this.location.queueName, { connection }), events: new QueueEvents(this.location.queueName, { connection }), redis: new Redis(connection) };
+      // Connection errors are retried by ioredis; reachable() watches the status instead.
+      this.clients.queue.on('error', () => {});
+      this.clients.events.on('error', () => {});
+      this.clients.redis.on('error', () => {});
+    }
     this.spec = spec;
     this.history = [...accepted];
     await this.reachable(this.publish());
@@ -108,7 +118,8 @@ export class QueueEvaluator implements RemoteEvaluator {
   }
 
   async trial(recipe: TrialRecipe, checksum: string, signal: AbortSignal): Promise<Fitness> {
-    const data: TrialJob = { format: JOB_FORMAT, kind: 'trial', runId: this.spec!.runId, ...recipe, checksum };
+    const accepted = this.history.filter((a) => a.k < recipe.version).length;
+    const data: TrialJob = { format: JOB_FORMAT, kind: 'trial', runId: this.spec!.runId, ...recipe, accepted, checksum };
     return this.evaluate(trialJobId(data.runId, recipe.k, checksum), data, signal);
   }
 
@@ -124,6 +135,11 @@ export class QueueEvaluator implements RemoteEvaluator {
   }
 
   private async evaluate(jobId: string, data: TrialJob | InitialJob, signal: AbortSignal): Promise<Fitness> {
+    // A Redis that restarted without its data has lost the run: publish it again first.
+    if ((await this.reachable(this.redis.exists(specKey(data.runId)))) === 0) {
+      this.log(`queue ${this.location.display}: run ${data.runId} is not in Redis any more (Redis restarted?); publishing it again`);
+      await this.reachable(this.publish());
+    }
     await this.reachable(this.add(jobId, data));
     for (;;) {
       if (signal.aborted) throw new QueueError(`job ${jobId} abandoned: the run was cancelled`);
@@ -179,7 +195,14 @@ export class QueueEvaluator implements RemoteEvaluator {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
-    this.redis.disconnect();
+    const clients = this.clients;
+    if (clients === undefined) return;
+    this.clients = undefined;
+    // A graceful close waits for Redis; one that is gone must not hold the process.
+    const closing = Promise.allSettled([clients.events.close(), clients.queue.close()]);
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 2000).unref())]);
+    clients.redis.disconnect();
+    void clients.queue.disconnect().catch(() => {});
+    void clients.events.disconnect().catch(() => {});
   }
 }

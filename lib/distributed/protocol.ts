@@ -35,6 +35,8 @@ export const TrialJobSchema = z.strictObject({
   members,
   F: z.number().finite(),
   CR: z.number().finite().min(0).max(1),
+  /** How many accepted trials the parents include: a worker that reads fewer (Redis lost them) waits. */
+  accepted: index,
   checksum,
 });
 export const InitialJobSchema = z.strictObject({

@@ -16,6 +16,7 @@ export class QueueUrlError extends EvolverArgumentError {
 export function parseQueueUrl(text: string): QueueLocation {
   let url: URL;
   try {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new Error('no scheme');
     url = new URL(text);
   } catch {
     throw new QueueUrlError(`--queue ${JSON.stringify(text)}: expected redis://HOST:PORT[/DB][?queue=NAME]`);

@@ -64,6 +64,11 @@ export class RedisServer {
       child.on('exit', resolve);
       child.kill('SIGKILL');
     });
+  }
+
+  /** Stops the server and removes its folder. */
+  async stop(): Promise<void> {
+    await this.down();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

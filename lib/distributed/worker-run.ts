@@ -103,8 +103,9 @@ export class WorkerRun {
     this.accepted = accepted;
   }
 
-  get acceptedCount(): number {
-    return this.accepted.length;
+  /** Accepted trials known here among the first `version` trials. */
+  acceptedBefore(version: number): number {
+    return this.accepted.filter((a) => a.k < version).length;
   }
 
   async hash(weights: WeightSet): Promise<string> {

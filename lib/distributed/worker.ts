@@ -78,7 +78,13 @@ export class TrialWorker {
       maxStalledCount: this.options.maxStalled ?? 3,
     });
     this.worker.on('error', (err) => this.log(`worker: ${err.message}`));
-    await this.worker.waitUntilReady();
+    // A wrong host or a Redis that is down: say so while ioredis keeps trying.
+    const waiting = setInterval(() => this.log(`worker: still connecting to ${this.location.display} ...`), 10_000);
+    try {
+      await this.worker.waitUntilReady();
+    } finally {
+      clearInterval(waiting);
+    }
     this.log(`worker ${this.name} ready on ${this.location.display} (concurrency ${this.options.concurrency ?? 1})`);
   }
 
@@ -148,6 +154,10 @@ export class TrialWorker {
     if (job.target >= run.inputs.length) throw new UnrecoverableError(`job for run ${job.runId}: target ${job.target} does not exist (${run.inputs.length} members)`);
     const t0 = performance.now();
     await this.refresh(run);
+    // Fewer accepted trials than the job's parents include: Redis lost them (a restart); the
+    // coordinator publishes them again, and this attempt is retried (it is not a refusal).
+    const known = run.acceptedBefore(job.version);
+    if (known < job.accepted) throw new Error(`run ${job.runId}'s accepted history in Redis has ${known} of the ${job.accepted} trials trial k=${job.k} needs (Redis restarted?); retrying`);
     const parents = await run.population(job.version);
     const t1 = performance.now();
     const slot = run.takeSlot();

@@ -182,6 +182,13 @@ export class EvolutionRun extends EventEmitter {
     this.resume = options.resume === true;
     this.repair = options.repair === true;
     this.remote = options.remote;
+    // Refused before a run folder exists (startRemote checks a resumed run's recorded config too).
+    if (this.remote !== undefined && options.config !== undefined) EvolutionRun.checkRemoteConfig(options.config);
+  }
+
+  private static checkRemoteConfig(c: EvolveConfig): void {
+    if (c.schedule === 'sequential') throw new EvolverArgumentError('evaluation on a queue needs schedule: generational or asynchronous (the sequential schedule decides each trial before the next is made: nothing to fan out)');
+    if (c.merger !== undefined) throw new EvolverArgumentError('evaluation on a queue does not combine with a merger (a merger runs the sequential schedule)');
   }
   private readonly remote: RemoteEvaluator | undefined;
   /** With a remote evaluator the one slot is shared: held while an offspring is made and hashed. */
@@ -322,8 +329,7 @@ export class EvolutionRun extends EventEmitter {
   /** Publishes what workers need: the run's spec and its accepted history. */
   private async startRemote(): Promise<void> {
     const c = this.config;
-    if (c.schedule === 'sequential') throw new RunFolderError('evaluation on a queue needs schedule: generational or asynchronous (the sequential schedule decides each trial before the next is made: nothing to fan out)');
-    if (c.merger !== undefined) throw new RunFolderError('evaluation on a queue does not combine with a merger (a merger runs the sequential schedule)');
+    EvolutionRun.checkRemoteConfig(c);
     if (this.runJson.inputs === undefined) throw new RunFolderError(`${this.folder.runJson} predates input fingerprints, which workers check their inputs against; start a new run to use a queue`);
     if (this.runJson.id === undefined) {
       this.runJson.id = randomUUID();

@@ -54,14 +54,17 @@ describe('evaluation on a BullMQ queue (real redis-server, workers as child proc
   this.timeout(300_000);
   let redis: RedisServer;
   before(async function () {
-    if (!redisAvailable()) this.skip();
+    if (!redisAvailable()) {
+      console.log('      skipped: redis-server is not installed (apt-get install redis-server)');
+      this.skip();
+    }
     redis = await RedisServer.start();
   });
   afterEach(() => {
     for (const w of workers) w.child.kill('SIGKILL');
     workers = [];
   });
-  after(async () => redis?.down());
+  after(async () => redis?.stop());
 
   for (const [schedule, concurrency] of [['generational', 2], ['asynchronous', 4]] as const) {
     it(`${schedule}: 3 workers, one killed mid-run and replaced; bit-identical to a local run`, async () => {
@@ -101,6 +104,25 @@ describe('evaluation on a BullMQ queue (real redis-server, workers as child proc
     await first.exited;
     const second = cli(['evolve', '--resume', c.output]);
     assert.equal(await second.exited, 0);
+    assert.deepEqual(decisions(c.output), decisions(reference));
+    assert.ok(best(c.output).equals(best(reference)));
+  });
+
+  it('survives Redis restarting without its data mid-run: jobs and the run are published again', async () => {
+    const reference = await localRun(config({ schedule: 'generational', concurrency: 2 }, 0));
+    workers = [0, 1].map(() => startWorker(redis.url));
+    const c = config({ schedule: 'generational', concurrency: 2 }, 150);
+    const remote = new QueueEvaluator(redis.url, { pollSeconds: 0.5 });
+    try {
+      const done = new EvolutionRun({ config: c, evaluator: noLocalEvaluation, remote }).run();
+      await waitFor('the first generation', () => lines(c.output) >= 5);
+      await redis.down();
+      await sleep(1000);
+      await redis.up();
+      assert.equal((await done).trials, 20);
+    } finally {
+      await remote.close();
+    }
     assert.deepEqual(decisions(c.output), decisions(reference));
     assert.ok(best(c.output).equals(best(reference)));
   });
