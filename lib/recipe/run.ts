@@ -108,7 +108,7 @@ export async function runRecipeEvolution(o: RecipeRunOptions): Promise<RecipeRun
   // The best member (the first on ties): its recipe as YAML, and its merge as best/.
   const member = fit.reduce((b, s, i) => (s > fit[b]! ? i : b), 0);
   const recipe = recipeObject(c, genes, pop[member]!);
-  const header = `# evolver evolve-recipe: the best of ${past.length > 0 ? 'a resumed run' : 'a run'} (${c.population} members, ${c.generations} generations, seed ${c.seed}); dev fitness ${fit[member]}.\n`
+  const header = `# evolver evolve-recipe: the best member of a run (${c.population} members, ${c.generations} generations, seed ${c.seed}); dev fitness ${fit[member]}.\n`
     + `# Reproduce: evolver merge best-recipe.yaml OUT --seed ${c.seed}   (the seed fixes DARE-family masks)\n`;
   writeFileAtomic(paths.bestRecipe, header + stringify(recipe));
   await runMerge(recipeConfig(c, genes, pop[member]!, o.configFile), paths.best, { seed: c.seed, overwrite: true });
