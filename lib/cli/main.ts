@@ -10,6 +10,7 @@ import { registerEvolve } from './evolve-command.js';
 import { registerEval } from './eval-command.js';
 import { registerOnnx } from './onnx-command.js';
 import { registerMerge } from './merge-command.js';
+import { registerRecipe } from './recipe-command.js';
 import { registerWorker } from './worker-command.js';
 import { registerExport } from './export-command.js';
 import { ExitCode, reportError } from './exit.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEval(program);
   registerOnnx(program);
   registerMerge(program);
+  registerRecipe(program);
   registerWorker(program);
   registerExport(program);
   try {

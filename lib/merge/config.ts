@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import type { KernelDType } from '../native.js';
 import { ConfigError } from '../evolve/config.js';
 import { MERGE_METHODS, MERGE_METHOD_NAMES, type MergeMethod } from './methods.js';
+import { validateSlicesConfig } from './slices-config.js';
 
 export type ParamValue = number | boolean | string | number[] | { filter?: string; value: number | boolean | number[] }[];
 
@@ -21,10 +22,26 @@ export interface MergeModel {
   parameters: Record<string, ParamValue>;
 }
 
+/** One source of a slice: layers [a, b) of a model (mergekit's InputSliceDefinition). */
+export interface SliceSource {
+  model: string;
+  layerRange: [number, number];
+  parameters: Record<string, ParamValue>;
+}
+
+/** One output slice (mergekit's OutputSliceDefinition): its sources' layers, merged, renumbered. */
+export interface MergeSlice {
+  sources: SliceSource[];
+  parameters: Record<string, ParamValue>;
+}
+
 export interface MergeConfig {
   file: string;
   method: MergeMethod;
+  /** With `slices`: every model the slices name, first appearance first (for carried files). */
   models: MergeModel[];
+  /** mergekit's `slices` (instead of `models`): output layers taken from layer ranges of the inputs. */
+  slices?: MergeSlice[];
   baseModel: string | undefined;
   parameters: Record<string, ParamValue>;
   /** Output dtype for computed tensors (out_dtype, else dtype, else the inputs'). */
@@ -36,8 +53,8 @@ export interface MergeConfig {
   dtype: KernelDType | undefined;
 }
 
-const TOP_KEYS = new Set(['models', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
-const KNOWN_UNSUPPORTED = ['slices', 'tokenizer_source', 'tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
+const TOP_KEYS = new Set(['models', 'slices', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
+const KNOWN_UNSUPPORTED = ['tokenizer_source', 'tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
 /**
  * Global parameters mergekit configs commonly carry that change how mergekit spends memory, not
  * what it computes: `int8_mask` stores its intermediate masks as int8 instead of the working
@@ -67,7 +84,7 @@ function checkValue(v: unknown, file: string, key: string): ParamValue {
   throw new ConfigError(file, key, 'expected a number, a boolean, a list of numbers (gradient) or a list of {filter, value}');
 }
 
-function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file: string, key: string): Record<string, ParamValue> {
+export function checkParams(raw: unknown, method: MergeMethod, perModel: boolean, file: string, key: string): Record<string, ParamValue> {
   if (raw === undefined || raw === null) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, key, 'expected a mapping of parameters');
   const allowed = method.params.filter((p) => (p.perModel === true) === perModel).map((p) => p.name);
@@ -126,6 +143,9 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   const method = MERGE_METHODS[r.merge_method]!;
   const dir = path.dirname(path.resolve(file));
   const abs = (p: string) => path.resolve(dir, p);
+  // mergekit: exactly one of models / slices (its 'modules' is refused above as not implemented).
+  if (r.slices !== undefined && r.models !== undefined) throw new ConfigError(file, '', "give either 'models' or 'slices', not both (as mergekit)");
+  if (r.slices !== undefined) return validateSlicesConfig(r, file, method);
   if (!Array.isArray(r.models) || r.models.length === 0) throw new ConfigError(file, 'models', 'expected a non-empty list of {model, parameters}');
   const models: MergeModel[] = r.models.map((m, i) => {
     const entry = typeof m === 'string' ? { model: m } : (m as Record<string, unknown>);
@@ -156,8 +176,18 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   return { file, method, models, baseModel, parameters, outDtype, dtype };
 }
 
+/**
+ * Where a tensor sits in depth, for gradients: its layer index and the layer count, or (slices)
+ * `position`, the depth in [0, 1] given directly.
+ */
+export interface LayerPositions {
+  of(name: string): number | undefined;
+  count: number;
+  position?: (name: string) => number;
+}
+
 /** Layer index and count for gradients: from `.layers.N.` / `.h.N.` / `.blocks.N.` in tensor names. */
-export function layerInfo(names: readonly string[]): { of(name: string): number | undefined; count: number } {
+export function layerInfo(names: readonly string[]): LayerPositions {
   const re = /(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\./;
   let max = -1;
   for (const n of names) {
@@ -171,7 +201,7 @@ export function layerInfo(names: readonly string[]): { of(name: string): number 
  * A parameter's value for one tensor. Gradients are interpolated linearly over depth: layer l of
  * L sits at l / (L - 1); tensors outside the layers sit at 0 (embeddings) or 1 (everything after).
  */
-export function resolveParam(v: ParamValue, tensor: string, layers: { of(name: string): number | undefined; count: number }, where: string): number | boolean | string {
+export function resolveParam(v: ParamValue, tensor: string, layers: LayerPositions, where: string): number | boolean | string {
   let value: number | boolean | number[];
   if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'object') {
     const hit = (v as { filter?: string; value: number | boolean | number[] }[]).find((c) => c.filter === undefined || tensor.includes(c.filter));
@@ -185,7 +215,7 @@ export function resolveParam(v: ParamValue, tensor: string, layers: { of(name: s
   if (!Array.isArray(value)) return value;
   if (value.length === 1) return value[0]!;
   const l = layers.of(tensor);
-  const pos = l === undefined ? (/embed|wte|wpe/.test(tensor) ? 0 : 1) : layers.count > 1 ? l / (layers.count - 1) : 0;
+  const pos = layers.position !== undefined ? layers.position(tensor) : l === undefined ? (/embed|wte|wpe/.test(tensor) ? 0 : 1) : layers.count > 1 ? l / (layers.count - 1) : 0;
   const x = pos * (value.length - 1);
   const i = Math.min(value.length - 2, Math.floor(x));
   return value[i]! + (value[i + 1]! - value[i]!) * (x - i);

@@ -14,8 +14,11 @@ import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
 import { type OutputFolder, copyCarriedFiles, openOutputFolder, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
 import { SafetensorsWriter } from '../store/writer.js';
-import { type MergeConfig, layerInfo, resolveParam } from './config.js';
+import { carryModelFiles } from '../store/carried-files.js';
+import { type MergeConfig, resolveParam } from './config.js';
 import type { TensorJob } from './methods.js';
+import { type TensorCompute, type TensorRef, planModels } from './plan.js';
+import { planSlices, setLayerCount } from './slice-plan.js';
 
 export interface MergeRunOptions {
   /** Seed of DARE's random masks (Philox stream i * 2^20 + j). */
@@ -47,32 +50,16 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     return w;
   };
   try {
-    const base = config.baseModel === undefined ? undefined : open(config.baseModel);
-    const entries = config.models.filter((m) => m.model !== config.baseModel);
-    const inputs = entries.map((m) => open(m.model));
-    // fisher: each model's diagonal Fisher, a checkpoint with the same tensor names.
-    const fishers = config.method.params.some((p) => p.name === 'fisher') ? entries.map((m) => open(String(m.parameters.fisher))) : undefined;
-    const ref = base ?? inputs[0]!;
-    const names = ref.names();
-    const layers = layerInfo(names);
-    // Which tensors are computed, and a check that every model has them with the same shape.
-    const computed = new Set<string>();
-    for (const name of names) {
-      const meta = ref.meta(name);
-      if (!isComputeDType(meta.dtype)) continue;
-      for (const [i, w] of inputs.entries()) {
-        if (!w.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', w.path, `is missing tensor '${name}' that ${ref.path} has (models[${config.models.indexOf(entries[i]!)}])`, { tensor: name });
-        const m = w.meta(name);
-        if (m.shape.length !== meta.shape.length || m.shape.some((d, x) => d !== meta.shape[x])) {
-          throw new WeightFileError('SIZE_MISMATCH', w.path, `has shape ${JSON.stringify(m.shape)}, ${ref.path} has ${JSON.stringify(meta.shape)}`, { tensor: name });
-        }
-        if (!isComputeDType(m.dtype)) throw new WeightFileError('UNKNOWN_DTYPE', w.path, `${m.dtype} cannot be merged`, { tensor: name });
-      }
-      computed.add(name);
-    }
+    const fishers = config.method.params.some((p) => p.name === 'fisher') ? config.models.filter((m) => m.model !== config.baseModel).map((m) => open(String(m.parameters.fisher))) : undefined;
+    const planned = config.slices !== undefined ? planSlices(config, open) : planModels(config, open);
+    const ref = planned.carryFrom;
+    const names = planned.tensors.map((t) => t.name);
+    const byName = new Map(planned.tensors.map((t) => [t.name, t]));
+    const computed = new Set(planned.tensors.filter((t) => t.compute !== undefined).map((t) => t.name));
     const jIndex = new Map([...computed].map((n, j) => [n, j]));
     const outMeta = (name: string): TensorMeta => {
-      const meta = ref.meta(name);
+      const t = byName.get(name)!;
+      const meta = { ...t.ref.set.meta(t.ref.name), name };
       if (!computed.has(name)) return meta;
       const dtype = config.outDtype ?? (meta.dtype as KernelDType);
       return { ...meta, dtype, byteLength: meta.elements * dtypeBytes(dtype) };
@@ -96,15 +83,16 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
         for (const [gi, name] of group.entries()) {
           weightMap[name] = shardNames[g]!;
           // Start reading the next tensor from disk while this one is computed (async readahead).
-          const next = group[gi + 1];
-          if (next !== undefined && computed.has(next)) for (const w of base ? [...inputs, base] : inputs) w.advise(next, 'willneed');
+          const next = byName.get(group[gi + 1] ?? '')?.compute;
+          if (next !== undefined) for (const r of next.base ? [...next.inputs, next.base] : next.inputs) r.set.advise(r.name, 'willneed');
           const meta = outMeta(name);
-          if (!computed.has(name)) {
-            writer.write(name, ref.chunks(name));
+          const t = byName.get(name)!;
+          if (t.compute === undefined) {
+            writer.write(name, t.ref.set.chunks(t.ref.name));
             bytesRead += meta.byteLength;
           } else {
             writer.advise(name, 'populate');  // the output pages in one call, not a fault per page
-            bytesRead += await mergeTensor(config, name, inputs, base, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, layers, jIndex.get(name)!, o.seed ?? 0, fishers);
+            bytesRead += await mergeTensor(config, name, t.compute, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, jIndex.get(name)!, o.seed ?? 0, fishers);
           }
           bytesWritten += meta.byteLength;
           o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
@@ -118,7 +106,13 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
       }
     }
     if (groups.length > 1) writeFileAtomic(path.join(tempDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
-    copyCarriedFiles(ref.folder, tempDir);
+    if (planned.layerCount !== undefined) {
+      // A frankenmerge has its own depth: carry the config (as the CLI would) and set its layer count.
+      carryModelFiles([config.baseModel, config.models[0]?.model], tempDir);
+      setLayerCount(tempDir, planned.layerCount, planned.layerConfigKey!);
+    } else {
+      copyCarriedFiles(ref.folder, tempDir);
+    }
     out.commit();
     return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
   } catch (err) {
@@ -130,21 +124,22 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
   }
 }
 
-async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[], base: WeightSet | undefined, out: Float32Array | Uint16Array, outDtype: KernelDType, layers: ReturnType<typeof layerInfo>, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
+async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, out: Float32Array | Uint16Array, outDtype: KernelDType, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
   const method = config.method;
-  const entries = config.models.filter((m) => m.model !== config.baseModel);
+  const entries = c.models;
+  const layers = c.layers;
   const global: Record<string, number | boolean | string> = {};
-  const perModel: Record<string, number>[] = inputs.map(() => ({}));
+  const perModel: Record<string, number>[] = c.inputs.map(() => ({}));
   for (const p of method.params) {
     if (p.path) continue;
     if (p.perModel) {
       entries.forEach((m, i) => {
-        const v = m.parameters[p.name] ?? config.parameters[p.name];
-        const value = v === undefined ? p.default! : resolveParam(v, name, layers, `${config.file}: models[${i}].parameters.${p.name}`);
+        const v = m.parameters[p.name] ?? c.parameters[p.name];
+        const value = v === undefined ? p.default! : resolveParam(v, name, layers, `${config.file}: ${c.label(i)}.parameters.${p.name}`);
         perModel[i]![p.name] = Number(value);
       });
     } else {
-      const v = config.parameters[p.name];
+      const v = c.parameters[p.name];
       global[p.name] = v === undefined ? p.default! : resolveParam(v, name, layers, `${config.file}: parameters.${p.name}`);
     }
   }
@@ -159,15 +154,15 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   // One input dtype for the kernels: the models' own when they agree, else float32 copies.
   // mergekit's `dtype` rounds every input to it first (its loading does .to(dtype)); widening
   // to float32 is exact, so only a narrower dtype than a model's own needs a rounded copy.
-  const all = base ? [...inputs, base] : inputs;
-  const dtypes = new Set(all.map((w) => w.meta(name).dtype as KernelDType));
+  const all = c.base ? [...c.inputs, c.base] : c.inputs;
+  const dtypes = new Set(all.map((r) => r.set.meta(r.name).dtype as KernelDType));
   const load = config.dtype !== undefined && config.dtype !== 'F32' && [...dtypes].some((d) => d !== config.dtype) ? config.dtype : undefined;
   const inDtype: KernelDType = load ?? (dtypes.size === 1 ? [...dtypes][0]! : 'F32');
-  const view = async (w: WeightSet): Promise<Float32Array | Uint16Array> => {
-    const v = w.view(name) as Float32Array | Uint16Array;
-    const own = w.meta(name).dtype as KernelDType;
+  const view = async (r: TensorRef): Promise<Float32Array | Uint16Array> => {
+    const v = r.set.view(r.name) as Float32Array | Uint16Array;
+    const own = r.set.meta(r.name).dtype as KernelDType;
     if (own === inDtype) return v;
-    const n = w.meta(name).elements;
+    const n = r.set.meta(r.name).elements;
     const copy = inDtype === 'F32' ? k.scratchF32(n) : new Uint16Array(n);
     await k.convert({ src: v, inDtype: own, out: copy, outDtype: inDtype });
     return copy;
@@ -178,7 +173,7 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
     for (const [i, f] of fishers.entries()) {
       if (!f.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', f.path, `the Fisher file of models[${i}] has no tensor '${name}'`, { tensor: name });
       const m = f.meta(name);
-      if (m.elements !== inputs[0]!.meta(name).elements || m.dtype !== f0.meta(name).dtype || !isComputeDType(m.dtype)) {
+      if (m.elements !== c.inputs[0]!.set.meta(c.inputs[0]!.name).elements || m.dtype !== f0.meta(name).dtype || !isComputeDType(m.dtype)) {
         throw new WeightFileError('SIZE_MISMATCH', f.path, `Fisher tensor is ${m.dtype} ${JSON.stringify(m.shape)}; it must match the model's shape, in F32, F16 or BF16 (the same in every Fisher file)`, { tensor: name });
       }
     }
@@ -186,12 +181,12 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   }
   const job: TensorJob = {
     name,
-    shape: all[0]!.meta(name).shape,
+    shape: all[0]!.set.meta(all[0]!.name).shape,
     ...(fisher ? { fisher } : {}),
     inDtype,
     outDtype,
-    inputs: await Promise.all(inputs.map(view)),
-    base: base ? await view(base) : undefined,
+    inputs: await Promise.all(c.inputs.map(view)),
+    base: c.base ? await view(c.base) : undefined,
     out,
     global,
     perModel,
@@ -203,5 +198,5 @@ async function mergeTensor(config: MergeConfig, name: string, inputs: WeightSet[
   } catch (err) {
     throw new EvolverArgumentError(`${config.file}: merging tensor '${name}' with ${method.name} failed: ${(err as Error).message}`);
   }
-  return all.reduce((a, w) => a + w.meta(name).byteLength, 0);
+  return all.reduce((a, r) => a + r.set.meta(r.name).byteLength, 0);
 }
