@@ -38,6 +38,8 @@ export interface MergeSlice {
 export interface MergeConfig {
   file: string;
   method: MergeMethod;
+  /** `tokenizer_source`: the model whose tokenizer files the output carries (pass-through). */
+  tokenizerSource?: string;
   /** With `slices`: every model the slices name, first appearance first (for carried files). */
   models: MergeModel[];
   /** mergekit's `slices` (instead of `models`): output layers taken from layer ranges of the inputs. */
@@ -53,8 +55,8 @@ export interface MergeConfig {
   dtype: KernelDType | undefined;
 }
 
-const TOP_KEYS = new Set(['models', 'slices', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype']);
-const KNOWN_UNSUPPORTED = ['tokenizer_source', 'tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
+const TOP_KEYS = new Set(['models', 'slices', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype', 'tokenizer_source']);
+const KNOWN_UNSUPPORTED = ['tokenizer', 'chat_template', 'modules', 'experts', 'gate_mode'];
 /**
  * Global parameters mergekit configs commonly carry that change how mergekit spends memory, not
  * what it computes: `int8_mask` stores its intermediate masks as int8 instead of the working
@@ -145,7 +147,7 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   const abs = (p: string) => path.resolve(dir, p);
   // mergekit: exactly one of models / slices (its 'modules' is refused above as not implemented).
   if (r.slices !== undefined && r.models !== undefined) throw new ConfigError(file, '', "give either 'models' or 'slices', not both (as mergekit)");
-  if (r.slices !== undefined) return validateSlicesConfig(r, file, method);
+  if (r.slices !== undefined) return withTokenizerSource(validateSlicesConfig(r, file, method), r.tokenizer_source);
   if (!Array.isArray(r.models) || r.models.length === 0) throw new ConfigError(file, 'models', 'expected a non-empty list of {model, parameters}');
   const models: MergeModel[] = r.models.map((m, i) => {
     const entry = typeof m === 'string' ? { model: m } : (m as Record<string, unknown>);
@@ -173,7 +175,27 @@ export function validateMergeConfig(raw: unknown, file: string): MergeConfig {
   }
   const dtype = r.dtype === undefined ? undefined : parseDtype(r.dtype, file, 'dtype');
   const outDtype = r.out_dtype === undefined ? dtype : parseDtype(r.out_dtype, file, 'out_dtype');
-  return { file, method, models, baseModel, parameters, outDtype, dtype };
+  return withTokenizerSource({ file, method, models, baseModel, parameters, outDtype, dtype }, r.tokenizer_source);
+}
+
+/**
+ * mergekit's `tokenizer_source`: `base` or one of the models — its tokenizer files are carried
+ * into the output unchanged (the vocabularies must already agree; the merged embeddings are not
+ * remapped). `union` (vocabulary surgery) is not implemented and refused.
+ */
+function withTokenizerSource(c: MergeConfig, raw: unknown): MergeConfig {
+  if (raw === undefined) return c;
+  const where = 'tokenizer_source';
+  if (raw === 'union') throw new ConfigError(c.file, where, "'union' (a merged vocabulary, with embeddings remapped) is not implemented; use 'base' or one of the models (its tokenizer is carried unchanged)");
+  if (typeof raw !== 'string') throw new ConfigError(c.file, where, `expected 'base' or a model of the config, got ${JSON.stringify(raw)}`);
+  if (raw === 'base') {
+    if (c.baseModel === undefined) throw new ConfigError(c.file, where, "'base' needs a base_model");
+    return { ...c, tokenizerSource: c.baseModel };
+  }
+  const model = path.resolve(path.dirname(c.file), raw);
+  const known = [c.baseModel, ...c.models.map((m) => m.model)].filter((m): m is string => m !== undefined);
+  if (!known.includes(model)) throw new ConfigError(c.file, where, `${JSON.stringify(raw)} is not base_model or one of the models`);
+  return { ...c, tokenizerSource: model };
 }
 
 /**

@@ -14,7 +14,7 @@ import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
 import { type OutputFolder, copyCarriedFiles, openOutputFolder, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
 import { SafetensorsWriter } from '../store/writer.js';
-import { carryModelFiles } from '../store/carried-files.js';
+import { carryModelFiles, carryTokenizer } from '../store/carried-files.js';
 import { type MergeConfig, resolveParam } from './config.js';
 import type { TensorJob } from './methods.js';
 import { type TensorCompute, type TensorRef, planModels } from './plan.js';
@@ -113,6 +113,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     } else {
       copyCarriedFiles(ref.folder, tempDir);
     }
+    if (config.tokenizerSource !== undefined) carryTokenizer(config.tokenizerSource, tempDir, config.file);
     out.commit();
     return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
   } catch (err) {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { ConfigError } from '../evolve/config.js';
 import { CARRIED_FILES, copyCarriedFiles } from './write-checkpoint.js';
 
 /**
@@ -46,4 +47,19 @@ export function carryModelFiles(models: readonly (string | undefined)[], outDir:
     }
   }
   return CARRIED_FILES.filter((f) => fs.existsSync(path.join(outDir, f)));
+}
+
+/** The tokenizer's files among CARRIED_FILES (mergekit's tokenizer_source carries these). */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'vocab.txt', 'merges.txt', 'tokenizer.model', 'chat_template.jinja'];
+
+/**
+ * Replaces `outDir`'s tokenizer files by `model`'s (a config's tokenizer_source). A model
+ * without any is an error naming it: the user asked for its tokenizer.
+ */
+export function carryTokenizer(model: string, outDir: string, configFile: string): void {
+  const from = carriedFilesFolder(model);
+  const files = from === undefined ? [] : TOKENIZER_FILES.filter((f) => fs.existsSync(path.join(from, f)));
+  if (files.length === 0) throw new ConfigError(configFile, 'tokenizer_source', `${model} has no tokenizer files (${TOKENIZER_FILES.join(', ')}) beside it`);
+  for (const f of TOKENIZER_FILES) fs.rmSync(path.join(outDir, f), { force: true });
+  for (const f of files) fs.copyFileSync(path.join(from!, f), path.join(outDir, f));
 }

@@ -13,12 +13,12 @@
 import fs from 'node:fs';
 
 import { WeightFileError, fromSystemError } from '../errors.js';
-import { type AdviceHint, type NativeMappedFile, native } from '../native.js';
+import type { AdviceHint, NativeMappedFile } from '../native.js';
 import { type TensorArray, typedView } from './dtypes.js';
 import { type GgufKV, type GgufTensorEntry, type GgufValue, type ParsedGguf, parseGgufHeader } from './gguf-header.js';
 import { isEvolvableGgml } from './gguf-types.js';
-import { refusePickle } from './refuse.js';
 import { MAX_VIEW_BYTES, viewChunks } from './safetensors.js';
+import { mapWeightFile } from './map-file.js';
 import { type TensorMeta, type WeightSource, compareNames } from './source.js';
 
 export interface GgufTensorInfo extends GgufTensorEntry {
@@ -63,21 +63,7 @@ export class GgufFile implements WeightSource {
 
   /** Opens and validates `file`. Throws WeightFileError for anything but a sound file. */
   static open(file: string): GgufFile {
-    refusePickle(file);
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch (err) {
-      throw fromSystemError(err, file, 'opening');
-    }
-    if (stat.isDirectory()) throw new WeightFileError('IS_DIRECTORY', file, 'is a directory, expected a .gguf file');
-    if (!stat.isFile()) throw new WeightFileError('NOT_A_FILE', file, 'is not a regular file');
-    let mapping: NativeMappedFile;
-    try {
-      mapping = native.MappedFile.openReadOnly(file);
-    } catch (err) {
-      throw fromSystemError(err, file, 'mapping');
-    }
+    const mapping = mapWeightFile(file, 'a .gguf file');
     try {
       const size = mapping.size;
       if (size === 0) throw new WeightFileError('EMPTY_FILE', file, 'the file is empty, expected a GGUF file');

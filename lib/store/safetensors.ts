@@ -2,13 +2,13 @@
  * A safetensors file opened read-only: the header validated, the file mapped, every
  * tensor a zero-copy view of the mapped bytes.
  */
-import fs from 'node:fs';
 
 import { WeightFileError, fromSystemError } from '../errors.js';
-import { type AdviceHint, type NativeMappedFile, native } from '../native.js';
+import type { AdviceHint, NativeMappedFile } from '../native.js';
 import { type DType, type TensorArray, typedView } from './dtypes.js';
 import { type ParsedHeader, type TensorEntry, parseHeader, readHeaderLength } from './header.js';
-import { pickleMagicHint, refusePickle } from './refuse.js';
+import { mapWeightFile } from './map-file.js';
+import { pickleMagicHint } from './refuse.js';
 
 /** The most bytes one ArrayBuffer may span (Node 20 aborts on larger external buffers). */
 export const MAX_VIEW_BYTES = 2 ** 32;
@@ -44,21 +44,7 @@ export class SafetensorsFile {
 
   /** Opens and validates `file`. Throws WeightFileError for anything but a sound file. */
   static open(file: string): SafetensorsFile {
-    refusePickle(file);
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch (err) {
-      throw fromSystemError(err, file, 'opening');
-    }
-    if (stat.isDirectory()) throw new WeightFileError('IS_DIRECTORY', file, 'is a directory, expected a .safetensors file');
-    if (!stat.isFile()) throw new WeightFileError('NOT_A_FILE', file, 'is not a regular file');
-    let mapping: NativeMappedFile;
-    try {
-      mapping = native.MappedFile.openReadOnly(file);
-    } catch (err) {
-      throw fromSystemError(err, file, 'mapping');
-    }
+    const mapping = mapWeightFile(file, 'a .safetensors file');
     try {
       const size = mapping.size;
       const first = size === 0 ? new Uint8Array(0) : new Uint8Array(mapping.region(0, Math.min(8, size)));
