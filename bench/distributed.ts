@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { QueueEvaluator } from '../lib/distributed/coordinator.js';
 import { JOB_FORMAT } from '../lib/distributed/protocol.js';
 import { RedisServer, redisAvailable, startWorker } from '../lib/distributed/redis-server.js';
-import { loadConfig, resolvePaths, validateConfig } from '../lib/evolve/config.js';
+import { type EvolveConfig, loadConfig, resolvePaths, validateConfig } from '../lib/evolve/config.js';
+import { evaluatorFor } from '../lib/evolve/fitness.js';
 import { EvolutionRun } from '../lib/evolve/engine.js';
 import type { Evaluator } from '../lib/evolve/evaluator.js';
 import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench/output.js';
@@ -35,6 +36,20 @@ const notLocal: Evaluator = async () => {
 };
 const models = ['computers', 'politics', 'science', 'songs-poems', 'base'].map((d) => path.join(example, 'models-bf16', `${d}.safetensors`));
 
+/** The same config run locally (no sleep: it changes no weights): its best/ weights. */
+async function localBest(queued: EvolveConfig): Promise<Buffer> {
+  const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-distributed-local-')), 'run');
+  const config = { ...queued, output, fitness: { ...(queued.fitness as { type: 'module'; options: Record<string, unknown> }), options: {} } } as EvolveConfig;
+  await new EvolutionRun({ config, evaluator: (await evaluatorFor(config, 'bench')) as Evaluator, threads: 1 }).run();
+  const best = fs.readFileSync(path.join(output, 'best', 'model.safetensors'));
+  fs.rmSync(path.dirname(output), { recursive: true, force: true });
+  return best;
+}
+
+function sameAsLocal(queued: EvolveConfig, local: Buffer): string {
+  return fs.readFileSync(path.join(queued.output, 'best', 'model.safetensors')).equals(local) ? 'yes' : 'NO';
+}
+
 async function measure(fitness: 'fixed' | 'onnx', workers: number): Promise<Record<string, number | string>> {
   const redis = await RedisServer.start();
   const procs = Array.from({ length: workers }, () => startWorker(cli, redis.url, ['--threads', '1']));
@@ -47,11 +62,12 @@ async function measure(fitness: 'fixed' | 'onnx', workers: number): Promise<Reco
   const remote = new QueueEvaluator(redis.url, { pollSeconds: 0.5 });
   try {
     const report = await new EvolutionRun({ config, evaluator: notLocal, remote, threads: 1 }).run();
+    const identical = fitness === 'fixed' ? sameAsLocal(config, await localBest(config)) : '-';
     const lines = fs.readFileSync(path.join(output, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seconds: { offspring: number; hash?: number; evaluation: number } });
     const making = lines.reduce((s, e) => s + e.seconds.offspring + (e.seconds.hash ?? 0), 0) / lines.length;
     const evaluation = lines.reduce((s, e) => s + e.seconds.evaluation, 0) / lines.length;
     const t = report.throughput;
-    return { fitness, workers, trials: report.trials, seconds: t.seconds, evaluationsPerMinute: t.evaluationsPerMinute, coordinatorMakeHashMs: making * 1000, meanRoundTripMs: evaluation * 1000 };
+    return { fitness, workers, identicalToLocal: identical, trials: report.trials, seconds: t.seconds, evaluationsPerMinute: t.evaluationsPerMinute, coordinatorMakeHashMs: making * 1000, meanRoundTripMs: evaluation * 1000 };
   } finally {
     await remote.close();
     for (const p of procs) p.child.kill('SIGTERM');
@@ -62,8 +78,8 @@ async function measure(fitness: 'fixed' | 'onnx', workers: number): Promise<Reco
 }
 
 console.log(`host ${os.hostname()}, ${os.cpus().length} cores; workers are processes on this machine; asynchronous schedule, window = workers, ${trials} trials\n`);
-console.log('| fitness | workers | trials | seconds | evaluations/min | speedup | of ideal | coordinator make+hash ms/trial | mean round trip ms |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| fitness | workers | best/ identical to a local run | trials | seconds | evaluations/min | speedup | of ideal | coordinator make+hash ms/trial | mean round trip ms |');
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 const rows: Record<string, number | string>[] = [];
 for (const [fitness, counts] of [['fixed', workerCounts], ['onnx', onnxWorkerCounts]] as const) {
   let one: number | undefined;
@@ -76,7 +92,7 @@ for (const [fitness, counts] of [['fixed', workerCounts], ['onnx', onnxWorkerCou
     if (fitness === 'fixed') row.ofIdeal = rate / ((workers * 60_000) / evalMs);
     rows.push(row);
     const f = (x: unknown, d = 1) => (typeof x === 'number' ? x.toFixed(d) : '-');
-    console.log(`| ${fitness === 'fixed' ? `fixed ${evalMs} ms` : 'onnx (bundled example)'} | ${workers} | ${row.trials} | ${f(row.seconds)} | ${f(rate)} | ${f(row.speedup, 2)} | ${f(row.ofIdeal, 2)} | ${f(row.coordinatorMakeHashMs)} | ${f(row.meanRoundTripMs)} |`);
+    console.log(`| ${fitness === 'fixed' ? `fixed ${evalMs} ms` : 'onnx (bundled example)'} | ${workers} | ${row.identicalToLocal} | ${row.trials} | ${f(row.seconds)} | ${f(rate)} | ${f(row.speedup, 2)} | ${f(row.ofIdeal, 2)} | ${f(row.coordinatorMakeHashMs)} | ${f(row.meanRoundTripMs)} |`);
   }
 }
 const job = { format: JOB_FORMAT, kind: 'trial', runId: '00000000-0000-0000-0000-000000000000', k: 1234, version: 1230, target: 3, members: { a: 1, b: 2 }, F: 0.123456789, CR: 0.9, accepted: 812, checksum: 'f'.repeat(64) };
