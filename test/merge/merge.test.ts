@@ -285,7 +285,7 @@ describe('evolver merge (mergekit configs) against independent implementations',
     const file = 'cfg.yml';
     const expect = (raw: unknown, keyPath: string, pattern: RegExp) =>
       assert.throws(() => validateMergeConfig(raw, file), (e: unknown) => e instanceof ConfigError && e.keyPath === keyPath && pattern.test(e.message));
-    expect({ models: [{ model: 'a' }], merge_method: 'linear', tokenizer_source: 'union', modules: {} }, '', /unsupported keys: tokenizer_source, modules/);
+    expect({ models: [{ model: 'a' }], merge_method: 'linear', chat_template: 'x', modules: {} }, '', /unsupported keys: chat_template, modules/);
     expect({ models: [{ model: 'a' }], merge_method: 'frankenmerge' }, 'merge_method', /expected one of linear/);
     expect({ models, merge_method: 'ties' }, 'base_model', /needs a base_model/);
     expect({ models: [{ model: 'a' }, { model: 'b' }], merge_method: 'linear' }, 'models[0].parameters.weight', /needs 'weight'/);
