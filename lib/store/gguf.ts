@@ -19,6 +19,7 @@ import { type GgufKV, type GgufTensorEntry, type GgufValue, type ParsedGguf, par
 import { isEvolvableGgml } from './gguf-types.js';
 import { MAX_VIEW_BYTES, viewChunks } from './safetensors.js';
 import { mapWeightFile } from './map-file.js';
+import { MappedWeightFile } from './mapped-weight-file.js';
 import { type TensorMeta, type WeightSource, compareNames } from './source.js';
 
 export interface GgufTensorInfo extends GgufTensorEntry {
@@ -30,9 +31,7 @@ export interface GgufTensorInfo extends GgufTensorEntry {
   readonly evolvable: boolean;
 }
 
-export class GgufFile implements WeightSource {
-  readonly path: string;
-  readonly size: number;
+export class GgufFile extends MappedWeightFile implements WeightSource {
   readonly version: number;
   readonly alignment: number;
   /** The typed key/value pairs, in file order (a writer's template). */
@@ -40,16 +39,11 @@ export class GgufFile implements WeightSource {
   /** Scalar and string values as strings (arrays, e.g. the vocabulary, are left out). */
   readonly metadata: Readonly<Record<string, string>>;
   readonly dataStart: number;
-  /** @internal */
-  readonly mapping: NativeMappedFile;
   private readonly byName = new Map<string, GgufTensorInfo>();
   private readonly headerOrder: string[];
-  private readonly views = new Map<string, ArrayBuffer>();
 
   private constructor(file: string, mapping: NativeMappedFile, parsed: ParsedGguf) {
-    this.path = file;
-    this.mapping = mapping;
-    this.size = mapping.size;
+    super(file, mapping);
     this.version = parsed.version;
     this.alignment = parsed.alignment;
     this.kv = parsed.kv;
@@ -159,42 +153,9 @@ export class GgufFile implements WeightSource {
   }
 
   private buffer(t: GgufTensorInfo): ArrayBuffer {
-    this.requireOpen(t.name);
-    let ab = this.views.get(t.name);
-    if (ab === undefined || ab.byteLength !== t.byteLength) {
-      ab = this.mapping.region(t.fileOffset, t.byteLength);
-      this.views.set(t.name, ab);
-    }
-    return ab;
+    return this.tensorRegion(t.name, t.fileOffset, t.byteLength);
   }
 
-  get faulted(): boolean {
-    return this.mapping.faulted();
-  }
-
-  /** Throws FILE_CHANGED naming the file when it shrank (or a page could not be read) while mapped. */
-  checkIntact(): void {
-    try {
-      this.mapping.checkIntact();
-    } catch (err) {
-      throw fromSystemError(err, this.path, 'reading');
-    }
-  }
-
-  private requireOpen(tensor?: string): void {
-    if (this.mapping.closed) throw new WeightFileError('CLOSED', this.path, 'the file is closed', tensor === undefined ? {} : { tensor });
-    if (this.mapping.faulted()) this.checkIntact();
-  }
-
-  /** Unmaps the file; every view handed out becomes empty (detached). Idempotent. */
-  close(): void {
-    this.views.clear();
-    this.mapping.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 /** Whether a path names a GGUF file: by extension, else by its first four bytes. */

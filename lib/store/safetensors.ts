@@ -8,6 +8,7 @@ import type { AdviceHint, NativeMappedFile } from '../native.js';
 import { type DType, type TensorArray, typedView } from './dtypes.js';
 import { type ParsedHeader, type TensorEntry, parseHeader, readHeaderLength } from './header.js';
 import { mapWeightFile } from './map-file.js';
+import { MappedWeightFile } from './mapped-weight-file.js';
 import { pickleMagicHint } from './refuse.js';
 
 /** The most bytes one ArrayBuffer may span (Node 20 aborts on larger external buffers). */
@@ -23,20 +24,13 @@ export interface TensorInfo {
   readonly fileOffset: number;
 }
 
-export class SafetensorsFile {
-  readonly path: string;
-  readonly size: number;
+export class SafetensorsFile extends MappedWeightFile {
   readonly header: ParsedHeader;
   readonly metadata: Readonly<Record<string, string>>;
-  /** @internal */
-  readonly mapping: NativeMappedFile;
   private readonly byName = new Map<string, TensorInfo>();
-  private readonly views = new Map<string, ArrayBuffer>();
 
   private constructor(file: string, mapping: NativeMappedFile, header: ParsedHeader) {
-    this.path = file;
-    this.mapping = mapping;
-    this.size = mapping.size;
+    super(file, mapping);
     this.header = header;
     this.metadata = header.metadata;
     for (const t of header.tensors) this.byName.set(t.name, toInfo(t, header.dataStart));
@@ -117,13 +111,7 @@ export class SafetensorsFile {
   }
 
   private buffer(t: TensorInfo): ArrayBuffer {
-    this.requireOpen(t.name);
-    let ab = this.views.get(t.name);
-    if (ab === undefined || ab.byteLength !== t.byteLength) {
-      ab = this.mapping.region(t.fileOffset, t.byteLength);
-      this.views.set(t.name, ab);
-    }
-    return ab;
+    return this.tensorRegion(t.name, t.fileOffset, t.byteLength);
   }
 
   /** Tells the kernel how the tensor's pages will be used (e.g. 'populate' before reading all of it). */
@@ -139,39 +127,6 @@ export class SafetensorsFile {
     return this.mapping.region(offset, length);
   }
 
-  /** Whether the file shrank (or a page could not be read) while mapped; see checkIntact(). */
-  get faulted(): boolean {
-    return this.mapping.faulted();
-  }
-
-  /**
-   * Throws WeightFileError FILE_CHANGED naming the file when it shrank (or a page could not be
-   * read) while mapped. Such a page reads as zeros instead of killing the process (SIGBUS), so
-   * whatever was computed from the file since (an evaluation, a checksum) is invalid: call this
-   * after such a pass. Kernels that read the file reject with the same error by themselves.
-   */
-  checkIntact(): void {
-    try {
-      this.mapping.checkIntact();
-    } catch (err) {
-      throw fromSystemError(err, this.path, 'reading');
-    }
-  }
-
-  private requireOpen(tensor?: string): void {
-    if (this.mapping.closed) throw new WeightFileError('CLOSED', this.path, 'the file is closed', tensor === undefined ? {} : { tensor });
-    if (this.mapping.faulted()) this.checkIntact();  // no view of a file that changed under its mapping
-  }
-
-  /** Unmaps the file; every view handed out becomes empty (detached). Idempotent. */
-  close(): void {
-    this.views.clear();
-    this.mapping.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 function toInfo(t: TensorEntry, dataStart: number): TensorInfo {
