@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 
-import { WeightFileError, fromSystemError } from '../errors.js';
+import { WeightFileError } from '../errors.js';
 import type { AdviceHint, NativeMappedFile } from '../native.js';
 import { type TensorArray, typedView } from './dtypes.js';
 import { type GgufKV, type GgufTensorEntry, type GgufValue, type ParsedGguf, parseGgufHeader } from './gguf-header.js';
@@ -155,7 +155,6 @@ export class GgufFile extends MappedWeightFile implements WeightSource {
   private buffer(t: GgufTensorInfo): ArrayBuffer {
     return this.tensorRegion(t.name, t.fileOffset, t.byteLength);
   }
-
 }
 
 /** Whether a path names a GGUF file: by extension, else by its first four bytes. */

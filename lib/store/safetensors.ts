@@ -3,7 +3,7 @@
  * tensor a zero-copy view of the mapped bytes.
  */
 
-import { WeightFileError, fromSystemError } from '../errors.js';
+import { WeightFileError } from '../errors.js';
 import type { AdviceHint, NativeMappedFile } from '../native.js';
 import { type DType, type TensorArray, typedView } from './dtypes.js';
 import { type ParsedHeader, type TensorEntry, parseHeader, readHeaderLength } from './header.js';
@@ -126,7 +126,6 @@ export class SafetensorsFile extends MappedWeightFile {
     this.requireOpen();
     return this.mapping.region(offset, length);
   }
-
 }
 
 function toInfo(t: TensorEntry, dataStart: number): TensorInfo {
