@@ -34,6 +34,8 @@ export interface LlamaCppEvaluatorOptions {
   metric?: 'nll';
   /** The folder whose config.json (and tokenizer files) describe the weights, for the GGUF export and the defaults below. */
   modelFolder?: string;
+  /** config.json to use instead of the one in modelFolder. */
+  config?: string;
   /** Layers offloaded to a GPU: 'auto' (as many as fit; none without a GPU) or a count; 0 never touches a GPU. */
   gpuLayers?: 'auto' | number;
   /** Context length = truncation length (default: n_positions / max_position_embeddings of config.json, else 1024). */
@@ -72,10 +74,10 @@ export interface LlamaCppEvaluator extends Evaluator {
   close(): Promise<void>;
 }
 
-function readConfig(folder: string | undefined): Record<string, unknown> {
-  if (folder === undefined) return {};
+function readConfig(file: string | undefined): Record<string, unknown> {
+  if (file === undefined) return {};
   try {
-    return JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch {
     return {};
   }
@@ -83,7 +85,8 @@ function readConfig(folder: string | undefined): Record<string, unknown> {
 
 export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEvaluator {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const cfg = readConfig(o.modelFolder);
+  const configFile = o.config ?? (o.modelFolder === undefined ? undefined : path.join(o.modelFolder, 'config.json'));
+  const cfg = readConfig(configFile);
   const maxLength = o.context ?? Number(cfg.n_positions ?? cfg.max_position_embeddings ?? 1024);
   const endToken = o.endToken ?? Number(cfg.eos_token_id ?? 0);
   // A whole sequence per decode by default; the logits buffer is batchSize x vocabulary floats.
@@ -182,7 +185,8 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
       const t = performance.now();
       await exportWeightSetGguf(weights, file, {
         name: 'offspring',
-        ...(o.modelFolder === undefined ? {} : { config: path.join(o.modelFolder, 'config.json'), tokenizerFolder: o.modelFolder }),
+        ...(configFile === undefined ? {} : { config: configFile }),
+        ...(o.modelFolder === undefined ? {} : { tokenizerFolder: o.modelFolder }),
       });
       timings.exportMs += performance.now() - t;
       const result = await scoreFile(file, signal);
