@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EvolverArgumentError } from '../errors.js';
 import { createLlamaCppEvaluator } from '../eval/llama-cpp.js';
 import { openWeights } from '../store/checkpoint.js';
+import { GgufFile } from '../store/gguf.js';
 import { type EvalOptions, printMetrics } from './eval-print.js';
 
 const positive = (flag: string, v: string | undefined): number | undefined => {
@@ -28,7 +29,10 @@ export async function evalLlamaCpp(o: EvalOptions): Promise<void> {
   const context = positive('--context', o.context);
   // --batch-size defaults to 16 for onnx (sequences); llama.cpp's is tokens per decode, so only an explicit value is passed on.
   const batchSize = process.argv.includes('--batch-size') ? positive('--batch-size', o.batchSize) : undefined;
+  // A .gguf carries its own end token and context length; config.json is only for exports.
+  const fromGguf = gguf ? ggufDefaults(o.model) : {};
   const evaluator = createLlamaCppEvaluator({
+    ...fromGguf,
     data: o.data,
     gpuLayers,
     // A file's folder, or the model folder itself: where config.json and tokenizer files are.
@@ -47,5 +51,20 @@ export async function evalLlamaCpp(o: EvalOptions): Promise<void> {
     }
   } finally {
     await evaluator.close();
+  }
+}
+
+/** The end token and context length a GGUF file states (tokenizer.ggml.eos_token_id, <arch>.context_length). */
+function ggufDefaults(file: string): { endToken?: number; context?: number } {
+  const g = GgufFile.open(file);
+  try {
+    const eos = g.value('tokenizer.ggml.eos_token_id');
+    const context = g.value(`${g.architecture}.context_length`);
+    return {
+      ...(typeof eos === 'number' ? { endToken: eos } : {}),
+      ...(typeof context === 'number' ? { context } : {}),
+    };
+  } finally {
+    g.close();
   }
 }
