@@ -14,8 +14,25 @@ import { exportGguf } from '../../lib/export/gguf-export.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { GgufFile } from '../../lib/store/gguf.js';
 import { kv, withKV, writeGguf } from '../../lib/store/gguf-writer.js';
+import { SafetensorsWriter } from '../../lib/store/writer.js';
 import { BF16_BASE, F32_BASE, FORTUNES, ROOT, tempDir, writeTemp } from '../helpers.js';
 import { BF16_MODELS, testConfig } from '../evolve/helpers.js';
+import { type LlamaShape, llamaMeanNll } from './llama-reference.js';
+
+/** HF tensor shapes of a Llama checkpoint (untied lm_head). */
+function llamaTensorShapes(s: LlamaShape): Record<string, number[]> {
+  const shapes: Record<string, number[]> = { 'model.embed_tokens.weight': [s.vocab, s.hidden], 'model.norm.weight': [s.hidden], 'lm_head.weight': [s.vocab, s.hidden] };
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}`;
+    Object.assign(shapes, {
+      [`${p}.input_layernorm.weight`]: [s.hidden], [`${p}.post_attention_layernorm.weight`]: [s.hidden],
+      [`${p}.self_attn.q_proj.weight`]: [s.heads * s.headDim, s.hidden], [`${p}.self_attn.k_proj.weight`]: [s.kvHeads * s.headDim, s.hidden],
+      [`${p}.self_attn.v_proj.weight`]: [s.kvHeads * s.headDim, s.hidden], [`${p}.self_attn.o_proj.weight`]: [s.hidden, s.heads * s.headDim],
+      [`${p}.mlp.gate_proj.weight`]: [s.ff, s.hidden], [`${p}.mlp.up_proj.weight`]: [s.ff, s.hidden], [`${p}.mlp.down_proj.weight`]: [s.hidden, s.ff],
+    });
+  }
+  return shapes;
+}
 
 const reference = JSON.parse(fs.readFileSync(path.join(FORTUNES, 'reference.json'), 'utf8'));
 const SETS = ['computers', 'politics', 'science', 'songs-poems', 'people', 'work'] as const;
@@ -71,6 +88,47 @@ describe('llama.cpp evaluator (node-llama-cpp)', function () {
       }
     });
   }
+
+  it('a random Llama-layout checkpoint (4 heads over 2 key/value heads, RoPE) scores like a plain TypeScript forward pass', async () => {
+    const dir = tempDir();
+    const shape: LlamaShape = { hidden: 32, heads: 4, kvHeads: 2, headDim: 8, ff: 48, vocab: 257, layers: 2, eps: 1e-5, ropeTheta: 10000 };
+    const file = path.join(dir, 'model.safetensors');
+    const tensors = llamaTensorShapes(shape);
+    const w = SafetensorsWriter.create(file, { tensors: Object.entries(tensors).map(([name, t]) => ({ name, dtype: 'F32', shape: t })) });
+    let seed = 12345;
+    const random = () => {  // mulberry32: a fixed checkpoint, so a failure reproduces
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    for (const [name, t] of Object.entries(tensors)) {
+      const v = w.view(name) as Float32Array;
+      // Norm weights near 1, matrices scaled by 1/sqrt(fan-in) times 2: peaked but finite predictions.
+      for (let i = 0; i < v.length; i++) v[i] = t.length === 1 ? 1 + (random() - 0.5) * 0.4 : ((random() * 2 - 1) * 2 * Math.sqrt(3)) / Math.sqrt(t[1]!);
+    }
+    w.commit();
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: shape.hidden, num_attention_heads: shape.heads, num_key_value_heads: shape.kvHeads,
+      num_hidden_layers: shape.layers, intermediate_size: shape.ff, vocab_size: shape.vocab, max_position_embeddings: 64, rms_norm_eps: shape.eps, rope_theta: shape.ropeTheta,
+      bos_token_id: 256, eos_token_id: 256, tie_word_embeddings: false,
+    }));
+    const texts = ['The quick brown fox jumps over the lazy dog.', 'Llamas hum.', 'RoPE rotates pairs of dimensions by position; a wrong permutation shows here.'];
+    const data = writeTemp(dir, 'dev.jsonl', texts.map((t) => JSON.stringify({ text: t })).join('\n'));
+    const evaluator = createLlamaCppEvaluator({ data: [data], modelFolder: dir, threads: 2, log: quiet });
+    try {
+      using weights = openWeights(file);
+      const got = (await evaluator.evaluateSets(weights))[data]!;
+      // The evaluator's protocol: bytes, the end token, truncated to the context (max_position_embeddings).
+      const sequences = texts.map((t) => [...Buffer.from(t, 'utf8'), 256].slice(0, 64));
+      assert.ok(sequences.some((q, i) => q.length < Buffer.byteLength(texts[i]!) + 1), 'one text is truncated');
+      const want = llamaMeanNll((n) => weights.view(n) as Float32Array, shape, sequences);
+      assert.ok(want > 0.5, `the random model predicts something (reference NLL ${want})`);
+      assert.ok(Math.abs(got - want) <= 2e-3, `llama.cpp ${got}, TypeScript reference ${want}`);
+    } finally {
+      await evaluator.close();
+    }
+  });
 
   it('evolves the bundled example for one generation with fitness type llama.cpp', async () => {
     const config = testConfig({ strategy: 'interp', generations: 1, copy_files_from: '.', fitness: { type: 'llama.cpp', data: [dev('computers')], threads: 2, gpu_layers: 0 } });
