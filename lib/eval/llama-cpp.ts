@@ -149,8 +149,9 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
             const input = Array.from(ids.subarray(0, ids.length - 1), (id): ControlledEvaluateInputItem => [id as Token, { generateNext: { probabilities: true } }]);
             const out = await sequence.controlledEvaluate(input);
             for (let k = 0; k < input.length; k++) {
-              const p = out[k]?.next.probabilities?.get(ids[k + 1]! as Token);
-              if (p === undefined) throw new LlamaCppEvalError(`${file}: llama.cpp returned no probability for position ${k} of line ${i + 1} of ${s.file}`);
+              // No probability: llama.cpp's sampler picked no token, which NaN logits (NaN
+              // weights) cause; the set's NLL becomes NaN and the trial is rejected, not the run.
+              const p = out[k]?.next.probabilities?.get(ids[k + 1]! as Token) ?? Number.NaN;
               sum -= Math.log(p);
             }
             count += input.length;
@@ -203,7 +204,8 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
     const combined = sets.reduce((a, s) => a + s.weight * perSet[s.file]!, 0) / total;
     // A loss: the fitness is its negation, and the metric names say so (as the ONNX evaluator's).
     const metrics = Object.fromEntries(sets.map((s) => [`nll:${s.file}`, perSet[s.file]!]));
-    return { score: Number.isFinite(combined) ? -combined : -Infinity, metrics: { ...metrics, neg_mean_nll: -combined } };
+    if (!Number.isFinite(combined)) return { score: -Infinity, metrics, reason: `llama.cpp gave a non-finite mean NLL (${combined}): NaN or infinite weights?` };
+    return { score: -combined, metrics: { ...metrics, neg_mean_nll: -combined } };
   }) as LlamaCppEvaluator;
   Object.defineProperty(evaluator, 'device', { get: () => device });
   Object.assign(evaluator, {

@@ -144,6 +144,26 @@ describe('llama.cpp evaluator (node-llama-cpp)', function () {
     await (evaluator as { close(): Promise<void> }).close();
   });
 
+  it('NaN weights give fitness -Infinity with a reason (the trial is rejected, not the run)', async () => {
+    const dir = tempDir();
+    using src = openWeights(BF16_BASE);
+    const nanFile = path.join(dir, 'nan.safetensors');
+    const w = SafetensorsWriter.create(nanFile, { tensors: src.names().map((n) => src.meta(n)) });
+    for (const n of src.names()) w.write(n, src.chunks(n));
+    (w.view('transformer.h.0.mlp.c_fc.weight') as Uint16Array).fill(0x7fc0);
+    w.commit();
+    const small = writeTemp(dir, 'small.jsonl', '{"text": "NaN in, NaN out."}\n');
+    const evaluator = createLlamaCppEvaluator({ data: [small], modelFolder: FORTUNES, threads: 2, log: quiet });
+    try {
+      using nan = openWeights(nanFile);
+      const f = await evaluator(nan, { signal: new AbortController().signal });
+      assert.equal(f.score, -Infinity);
+      assert.match(f.reason ?? '', /non-finite mean NLL/);
+    } finally {
+      await evaluator.close();
+    }
+  });
+
   it('refuses a GGUF whose tokenizer model is "none" before llama.cpp loads it (which would abort the process)', async () => {
     const dir = tempDir();
     const none = await ggufWith(dir, 'none', [kv('tokenizer.ggml.model', 'string', 'none')]);
