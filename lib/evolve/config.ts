@@ -69,7 +69,7 @@ const llamaCppFitness = z.strictObject({
   data: z.array(z.union([z.string().min(1), z.strictObject({ file: z.string().min(1), weight: z.number().positive().default(1) })])).min(1),
   metric: z.literal('nll').default('nll'),
   /** Layers on the GPU: auto (as many as fit, none without a GPU) or a count (0: CPU only). */
-  gpu_layers: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+  gpu_layers: z.union([z.literal('auto'), z.number().int().min(0)], { error: 'expected auto or a number of layers (0: CPU only)' }).default('auto'),
   /** Context = truncation length (default: n_positions / max_position_embeddings of config.json). */
   context: z.number().int().min(2).optional(),
   /** Tokens per llama.cpp decode (default: the context, at most 512). */
