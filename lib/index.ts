@@ -23,5 +23,8 @@ export { EvolutionRun, evolve, type EvolveOptions, type TrialEvent, type Initial
 export { loadConfig, validateConfig, ConfigSchema, ConfigError, type EvolveConfig } from './evolve/config.js';
 export { type Evaluator, type Fitness } from './evolve/evaluator.js';
 export { type CommandEvaluatorOptions, createCommandEvaluator } from './eval/command.js';
+export { type LlamaCppEvaluator, type LlamaCppEvaluatorOptions, type LlamaCppTimings, LlamaCppEvalError, createLlamaCppEvaluator } from './eval/llama-cpp.js';
+export { GgufNotLoadableError, checkLoadableGguf } from './eval/gguf-loadable.js';
+export { LlamaCppMissingError } from './eval/llama-cpp-runtime.js';
 export { type JournalEntry, readJournal } from './evolve/journal.js';
 export { type RunReport } from './evolve/report.js';

@@ -11,13 +11,15 @@ import { EvolverArgumentError } from '../errors.js';
 import { type MetricName, createOnnxEvaluator } from '../eval/onnx.js';
 import { openWeights } from '../store/checkpoint.js';
 import { evalExternal } from './eval-external.js';
+import { evalLlamaCpp } from './eval-llama-cpp.js';
+import { type EvalOptions, printMetrics } from './eval-print.js';
 
 export function registerEval(program: Command): void {
   program
     .command('eval')
     .description('evaluate one checkpoint on JSONL data with an ONNX graph whose weights are inputs, or with an external program')
     .requiredOption('--model <path>', 'checkpoint: .safetensors file or model folder')
-    .option('--runtime <runtime>', 'onnx, or command (an external program: --run)', 'onnx')
+    .option('--runtime <runtime>', 'onnx, llama.cpp (node-llama-cpp; the model exported to GGUF, or a .gguf), or command (an external program: --run)', 'onnx')
     .option('--graph <graph.onnx>', 'onnx: ONNX graph taking the weights as inputs (see `evolver onnx prepare`)')
     .option('--data <file...>', 'onnx: JSONL files ({"text": ...} or {"input_ids": [...]} per line)')
     .option('--run <json>', 'command: argv as a JSON array, {model} replaced by the weights\' folder (or .gguf file)')
@@ -25,14 +27,18 @@ export function registerEval(program: Command): void {
     .option('--format <format>', 'command: safetensors (a Hugging Face folder) or gguf', 'safetensors')
     .option('--metric <metric>', 'nll, accuracy or f1', 'nll')
     .option('--batch-size <n>', 'sequences per forward pass', '16')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads, or llama.cpp threads')
+    .option('--gpu-layers <n>', 'llama.cpp: layers on the GPU, auto or a count (0: CPU only)', 'auto')
+    .option('--context <n>', 'llama.cpp: context = truncation length (default: config.json beside the model)')
+    .option('--config <file>', 'llama.cpp: the model\'s config.json, for the GGUF export and the defaults (default: the one beside the model)')
     .option('--json', 'print one JSON object')
-    .action(async (o: { model: string; runtime: string; graph?: string; data?: string[]; run?: string; timeout: string; format: string; metric: string; batchSize: string; threads?: string; json?: boolean }) => {
+    .action(async (o: EvalOptions) => {
       if (o.runtime === 'command') {
         if (o.run === undefined) throw new EvolverArgumentError('--runtime command needs --run \'["program", "arg", "{model}"]\'');
         return evalExternal({ model: o.model, run: o.run, timeout: o.timeout, format: o.format, ...(o.json ? { json: true } : {}) });
       }
-      if (o.runtime !== 'onnx') throw new EvolverArgumentError(`--runtime: expected onnx or command, got '${o.runtime}'`);
+      if (o.runtime === 'llama.cpp') return evalLlamaCpp(o);
+      if (o.runtime !== 'onnx') throw new EvolverArgumentError(`--runtime: expected onnx, llama.cpp or command, got '${o.runtime}'`);
       if (o.graph === undefined || o.data === undefined) throw new EvolverArgumentError('--runtime onnx needs --graph and --data');
       const { graph, data } = o;
       if (!['nll', 'accuracy', 'f1'].includes(o.metric)) throw new EvolverArgumentError(`--metric: expected nll, accuracy or f1, got '${o.metric}'`);
@@ -41,15 +47,7 @@ export function registerEval(program: Command): void {
       using weights = openWeights(o.model);
       const evaluator = await createOnnxEvaluator({ graph, data, metric: o.metric as MetricName, batchSize, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}) });
       try {
-        const metrics = await evaluator.evaluateSets(weights);
-        const mean = Object.values(metrics).reduce((a, b) => a + b, 0) / data.length;
-        const score = o.metric === 'nll' ? -mean : mean;
-        if (o.json) {
-          process.stdout.write(JSON.stringify({ score, metrics }) + '\n');
-        } else {
-          for (const [file, value] of Object.entries(metrics)) process.stdout.write(`${o.metric} ${value.toFixed(6)}  ${file}\n`);
-          process.stdout.write(`score ${score.toFixed(6)}${o.metric === 'nll' ? ' (minus the mean NLL: higher is better)' : ''}\n`);
-        }
+        printMetrics(await evaluator.evaluateSets(weights), o);
       } finally {
         await evaluator.close();
       }

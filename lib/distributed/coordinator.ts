@@ -49,7 +49,7 @@ export function configPaths(spec: RunSpec): string[] {
     : f.type === 'module' ? [f.path]
       // A command's program is a path only when it has a slash (else a PATH lookup on the worker).
       : f.type === 'command' ? f.run.slice(0, 1).filter((p) => p.includes('/'))
-        : [f.graph, ...f.data.map((d) => (typeof d === 'string' ? d : d.file))];
+        : [...(f.type === 'onnx' ? [f.graph] : []), ...f.data.map((d) => (typeof d === 'string' ? d : d.file))];
   return [...c.models, ...fitness];
 }
 

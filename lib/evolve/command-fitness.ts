@@ -49,17 +49,18 @@ export function commandEvaluatorFor(f: CommandFitness, config: EvolveConfig, con
   });
 }
 
-function checkGgufExportable(carryFrom: string | undefined, configFile: string): void {
-  if (carryFrom === undefined) throw new ConfigError(configFile, 'fitness.format', 'gguf needs the models\' config.json (none beside the first model; set copy_files_from)');
+/** The GGUF export of an offspring needs config.json of a known architecture; `key` names the config key blamed. */
+export function checkGgufExportable(carryFrom: string | undefined, configFile: string, key = 'fitness.format'): asserts carryFrom is string {
+  if (carryFrom === undefined) throw new ConfigError(configFile, key, 'gguf needs the models\' config.json (none beside the first model; set copy_files_from)');
   const file = path.join(carryFrom, 'config.json');
   let config: Record<string, unknown>;
   try {
     config = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (err) {
-    throw new ConfigError(configFile, 'fitness.format', `gguf: cannot read ${file} (${(err as Error).message})`);
+    throw new ConfigError(configFile, key, `gguf: cannot read ${file} (${(err as Error).message})`);
   }
   if (findArchitecture(config) === undefined) {
     const said = JSON.stringify((config.architectures as unknown[] | undefined)?.[0] ?? config.model_type ?? null);
-    throw new ConfigError(configFile, 'fitness.format', `gguf: architecture ${said} (${file}) cannot be exported to GGUF; known: ${knownArchitectures()}; use format: safetensors`);
+    throw new ConfigError(configFile, key, `gguf: architecture ${said} (${file}) cannot be exported to GGUF; known: ${knownArchitectures()}${key === 'fitness.format' ? '; use format: safetensors' : ''}`);
   }
 }

@@ -61,6 +61,25 @@ const onnxFitness = z.strictObject({
 });
 
 /**
+ * Dev-set NLL with llama.cpp (node-llama-cpp, an optional peer dependency): each offspring is
+ * exported to GGUF in RAM and scored with the ONNX evaluator's protocol (lib/eval/llama-cpp.ts).
+ */
+const llamaCppFitness = z.strictObject({
+  type: z.literal('llama.cpp'),
+  data: z.array(z.union([z.string().min(1), z.strictObject({ file: z.string().min(1), weight: z.number().positive().default(1) })])).min(1),
+  metric: z.literal('nll').default('nll'),
+  /** Layers on the GPU: auto (as many as fit, none without a GPU) or a count (0: CPU only). */
+  gpu_layers: z.union([z.literal('auto'), z.number().int().min(0)], { error: 'expected auto or a number of layers (0: CPU only)' }).default('auto'),
+  /** Context = truncation length (default: n_positions / max_position_embeddings of config.json). */
+  context: z.number().int().min(2).optional(),
+  /** Tokens per llama.cpp decode (default: the context, at most 512). */
+  batch_size: z.number().int().min(1).optional(),
+  threads: z.number().int().min(1).optional(),
+  text_field: z.string().default('text'),
+  end_token: z.number().int().min(0).optional(),
+});
+
+/**
  * Any external program as the fitness: each offspring is written as a Hugging Face folder (or a
  * GGUF file), `{model}` in `run` becomes its path, and the program's last stdout line is
  * `{"score": number, "metrics": {...}}` (lib/eval/command.ts).
@@ -139,7 +158,7 @@ export const ConfigSchema = z.strictObject({
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
   copy_files_from: z.string().optional(),
   /** Required by the CLI; a library caller that passes its own evaluator may leave it out. */
-  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness, commandFitness]).optional(),
+  fitness: z.discriminatedUnion('type', [moduleFitness, onnxFitness, llamaCppFitness, commandFitness]).optional(),
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
   merger: merger.optional(),
@@ -187,7 +206,9 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ? { ...c.fitness, path: abs(c.fitness.path) }
     : c.fitness.type === 'command'
       ? resolveCommand(c.fitness, abs)
-      : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
+      : c.fitness.type === 'llama.cpp'
+        ? { ...c.fitness, data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) }
+        : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
   const t = c.final_table;
   const finalTable = t === undefined ? undefined : {
     ...t,

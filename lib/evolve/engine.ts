@@ -15,6 +15,7 @@ import { BadInputError, EvolverArgumentError } from '../errors.js';
 import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import type { SafetensorsFile } from '../store/safetensors.js';
 import { writeCheckpoint } from '../store/write-checkpoint.js';
 import { fsyncDir } from '../store/writer.js';
 import type { EvolveConfig } from './config.js';
@@ -1139,7 +1140,8 @@ export class EvolutionRun extends EventEmitter {
     const best = this.members[bestMember]!;
     const firstInput = this.inputs[0]!;
     // Same sharding as the inputs: shards of at most the largest input shard's data.
-    const maxShard = firstInput.format === 'sharded' ? Math.max(...firstInput.files.map((f) => f.size - f.header.dataStart)) : Number.MAX_SAFE_INTEGER;
+    // (A sharded checkpoint is always safetensors.)
+    const maxShard = firstInput.format === 'sharded' ? Math.max(...(firstInput.files as SafetensorsFile[]).map((f) => f.size - f.header.dataStart)) : Number.MAX_SAFE_INTEGER;
     // With a merger the output is the merged population, not one member.
     writeCheckpoint(this.merged?.weights ?? best.weights, this.folder.best, {
       maxShardBytes: maxShard,

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { createOnnxEvaluator, type OnnxEvaluator } from '../eval/onnx.js';
 import { commandEvaluatorFor } from './command-fitness.js';
+import { llamaCppEvaluatorFor } from './llama-cpp-fitness.js';
 import type { EvolveConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { type Evaluator, loadModuleEvaluator } from './evaluator.js';
@@ -25,10 +26,11 @@ export function onnxOptions(f: OnnxFitness, data = f.data) {
 }
 
 export async function evaluatorFor(config: EvolveConfig, configFile: string): Promise<Evaluator | OnnxEvaluator> {
-  if (config.fitness === undefined) throw new ConfigError(configFile, 'fitness', 'required: the section that says how offspring are scored (type: onnx, module or command)');
+  if (config.fitness === undefined) throw new ConfigError(configFile, 'fitness', 'required: the section that says how offspring are scored (type: onnx, llama.cpp, module or command)');
   if (config.fitness.type === 'module') {
     return loadModuleEvaluator(config.fitness, { models: config.models, configDir: path.dirname(configFile) }, configFile);
   }
   if (config.fitness.type === 'command') return commandEvaluatorFor(config.fitness, config, configFile);
+  if (config.fitness.type === 'llama.cpp') return llamaCppEvaluatorFor(config.fitness, config, configFile);
   return createOnnxEvaluator(onnxOptions(config.fitness));
 }

@@ -61,57 +61,76 @@ export async function exportGguf(model: string, out: string, options: ExportGguf
   }
   const set = openWeights(model);
   try {
-    const configFile = options.config ?? path.join(set.folder, 'config.json');
-    const config = readConfig(configFile);
-    const arch = findArchitecture(config);
-    if (arch === undefined) {
-      const said = JSON.stringify((config.architectures as unknown[] | undefined)?.[0] ?? config.model_type ?? null);
-      throw new ExportError('UNKNOWN_ARCHITECTURE', `${configFile}: architecture ${said} cannot be exported to GGUF; known: ${knownArchitectures()}`);
-    }
-    const h = resolveHParams(arch, config, configFile);
-    const mapped = mapTensors(arch, h, set, configFile, options.dtype);
-    const matrixDtype = mapped.find((t) => t.shape.length >= 2)?.dtype ?? 'F32';
-    // Tokenizer files are the model's: looked for next to the weights (never next to --config).
-    const tokenizer = tokenizerKV({
-      folder: set.folder,
-      vocabSize: h.vocab,
-      bosId: optionalId(config.bos_token_id),
-      eosId: optionalId(config.eos_token_id),
-      bpePre: arch.bpePre,
-    });
-    const kvs: GgufKV[] = [
-      kv('general.architecture', 'string', arch.name),
-      kv('general.name', 'string', path.basename(path.resolve(model)).replace(/\.safetensors$/, '')),
-      kv('general.file_type', 'uint32', FILE_TYPE_OF[matrixDtype]),
-      ...arch.kv.map(([key, type, value]) => kv(`${arch.name}.${key}`, type, value(h))),
-      ...ropeScalingKV(arch, config, configFile),
-      ...tokenizer.kv,
-    ];
-    try {
-      fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });  // like writeCheckpoint's output folder
-    } catch (err) {
-      throw fromSystemError(err, out, 'creating the output folder');
-    }
-    const plan = { kv: kvs, tensors: mapped.map((t): GgufTensorPlan => ({ name: t.gguf, type: t.dtype, shape: t.shape })) };
-    const writer = createGgufWriter(out, plan, options.space === undefined ? {} : { space: options.space });
-    try {
-      for (const t of mapped) await writeTensor(set, t, h, writer.chunks(t.gguf, exportHooks.windowElements * dtypeBytes(t.dtype)));
-      await writer.commitAsync();
-    } catch (err) {
-      writer.abort();
-      throw err;
-    }
-    return {
-      file: out,
-      architecture: arch.name,
-      tensors: mapped.length,
-      dtype: matrixDtype,
-      bytes: fs.statSync(out).size,
-      tokenizer: tokenizer.source,
-    };
+    return await exportWeightSetGguf(set, out, { ...options, name: path.basename(path.resolve(model)).replace(/\.safetensors$/, '') });
   } finally {
     set.close();
   }
+}
+
+export interface ExportWeightSetOptions extends ExportGgufOptions {
+  /** general.name (default: the set's file name). */
+  name?: string;
+  /** Where tokenizer.json is looked for (default: the set's folder; never next to `config`). */
+  tokenizerFolder?: string;
+}
+
+/**
+ * The export of an already opened weight set: an offspring in memory (a memfd, whose folder is
+ * /proc/self/fd) is exported straight from its mapping, with config.json and the tokenizer from
+ * the population's folder, instead of being written out as safetensors first.
+ */
+export async function exportWeightSetGguf(set: WeightSet, out: string, options: ExportWeightSetOptions = {}): Promise<ExportGgufResult> {
+  if (fs.existsSync(out) && options.overwrite !== true) {
+    throw new WeightFileError('OUTPUT_EXISTS', out, 'already exists; choose another file or pass --force');
+  }
+  const configFile = options.config ?? path.join(set.folder, 'config.json');
+  const config = readConfig(configFile);
+  const arch = findArchitecture(config);
+  if (arch === undefined) {
+    const said = JSON.stringify((config.architectures as unknown[] | undefined)?.[0] ?? config.model_type ?? null);
+    throw new ExportError('UNKNOWN_ARCHITECTURE', `${configFile}: architecture ${said} cannot be exported to GGUF; known: ${knownArchitectures()}`);
+  }
+  const h = resolveHParams(arch, config, configFile);
+  const mapped = mapTensors(arch, h, set, configFile, options.dtype);
+  const matrixDtype = mapped.find((t) => t.shape.length >= 2)?.dtype ?? 'F32';
+  // Tokenizer files are the model's: looked for next to the weights (never next to --config).
+  const tokenizer = tokenizerKV({
+    folder: options.tokenizerFolder ?? set.folder,
+    vocabSize: h.vocab,
+    bosId: optionalId(config.bos_token_id),
+    eosId: optionalId(config.eos_token_id),
+    bpePre: arch.bpePre,
+  });
+  const kvs: GgufKV[] = [
+    kv('general.architecture', 'string', arch.name),
+    kv('general.name', 'string', options.name ?? path.basename(set.path).replace(/\.safetensors$/, '')),
+    kv('general.file_type', 'uint32', FILE_TYPE_OF[matrixDtype]),
+    ...arch.kv.map(([key, type, value]) => kv(`${arch.name}.${key}`, type, value(h))),
+    ...ropeScalingKV(arch, config, configFile),
+    ...tokenizer.kv,
+  ];
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });  // like writeCheckpoint's output folder
+  } catch (err) {
+    throw fromSystemError(err, out, 'creating the output folder');
+  }
+  const plan = { kv: kvs, tensors: mapped.map((t): GgufTensorPlan => ({ name: t.gguf, type: t.dtype, shape: t.shape })) };
+  const writer = createGgufWriter(out, plan, options.space === undefined ? {} : { space: options.space });
+  try {
+    for (const t of mapped) await writeTensor(set, t, h, writer.chunks(t.gguf, exportHooks.windowElements * dtypeBytes(t.dtype)));
+    await writer.commitAsync();
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+  return {
+    file: out,
+    architecture: arch.name,
+    tensors: mapped.length,
+    dtype: matrixDtype,
+    bytes: fs.statSync(out).size,
+    tokenizer: tokenizer.source,
+  };
 }
 
 function readConfig(file: string): Record<string, unknown> {

@@ -164,7 +164,7 @@ function singleFileSource(file: SafetensorsFile): WeightSource {
 export function weightsToArrowTable(source: SafetensorsFile | WeightSource): Table {
   let batches: RecordBatch[];
   if (source instanceof SafetensorsFile) batches = fileBatches(source);
-  else if (source instanceof WeightSet) batches = source.files.flatMap(fileBatches);
+  else if (source instanceof WeightSet && source.format !== 'gguf') batches = (source.files as SafetensorsFile[]).flatMap(fileBatches);
   else batches = sourceBatches(source);
   return batches.length === 0 ? new Table(TABLE_SCHEMA) : new Table(batches);
 }

@@ -1,6 +1,7 @@
 /**
- * Checkpoints as one set of named tensors: a single .safetensors file, or a Hugging Face
- * folder (model.safetensors, or model.safetensors.index.json with its shards).
+ * Checkpoints as one set of named tensors: a single .safetensors file, a Hugging Face folder
+ * (model.safetensors, or model.safetensors.index.json with its shards), or a GGUF file (its
+ * tensors under llama.cpp's names; quantized ones as raw bytes, carried, never evolved).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,17 +11,21 @@ import type { TensorArray } from './dtypes.js';
 import type { AdviceHint } from '../native.js';
 import { entryExists, resolveInside, statFollowing } from './paths.js';
 import { CONVERT_HINT, isPickleName, refusePickle } from './refuse.js';
-import { SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { GgufFile, isGgufPath } from './gguf.js';
+import { SafetensorsFile } from './safetensors.js';
 import { type TensorMeta, type WeightSource, compareNames } from './source.js';
 
 export const INDEX_NAME = 'model.safetensors.index.json';
 export const SINGLE_NAME = 'model.safetensors';
 
-export type CheckpointFormat = 'safetensors' | 'sharded';
+export type CheckpointFormat = 'safetensors' | 'sharded' | 'gguf';
+
+/** A mapped file of tensors: safetensors, or GGUF (llama.cpp's format). */
+export type TensorFile = SafetensorsFile | GgufFile;
 
 interface Located {
-  file: SafetensorsFile;
-  info: TensorInfo;
+  file: TensorFile;
+  info: TensorMeta;
 }
 
 export class WeightSet implements WeightSource {
@@ -29,19 +34,22 @@ export class WeightSet implements WeightSource {
   readonly format: CheckpointFormat;
   /** The folder holding the files (for carrying config and tokenizer files over). */
   readonly folder: string;
-  readonly files: readonly SafetensorsFile[];
+  readonly files: readonly TensorFile[];
   readonly metadata: Readonly<Record<string, string>>;
   private readonly byName: Map<string, Located>;
 
   /** @internal */
-  constructor(opened: string, format: CheckpointFormat, folder: string, files: SafetensorsFile[], metadata: Record<string, string>) {
+  constructor(opened: string, format: CheckpointFormat, folder: string, files: TensorFile[], metadata: Record<string, string>) {
     this.path = opened;
     this.format = format;
     this.folder = folder;
     this.files = files;
     this.metadata = metadata;
     this.byName = new Map();
-    for (const file of files) for (const info of file.tensors()) this.byName.set(info.name, { file, info });
+    for (const file of files) {
+      const infos = file instanceof GgufFile ? file.names().map((n) => file.meta(n)) : file.tensors();
+      for (const info of infos) this.byName.set(info.name, { file, info });
+    }
   }
 
   names(): string[] {
@@ -63,7 +71,7 @@ export class WeightSet implements WeightSource {
   }
 
   /** The file holding the tensor. */
-  fileOf(name: string): SafetensorsFile {
+  fileOf(name: string): TensorFile {
     return this.locate(name).file;
   }
 
@@ -130,6 +138,11 @@ export function openWeights(target: string): WeightSet {
   // Symlinks are followed (a hub-cache snapshot is a folder of links into ../../blobs); a
   // dangling link or a loop is reported as such.
   const stat = statFollowing(target);
+  if (stat.isFile() && isGgufPath(target)) {
+    // llama.cpp's format: its tensors under their GGUF names (token_embd.weight, blk.0.attn_q.weight, ...).
+    const file = GgufFile.open(target);
+    return new WeightSet(target, 'gguf', path.dirname(target), [file], { ...file.metadata });
+  }
   if (stat.isFile()) {
     if (path.basename(target) === INDEX_NAME) return openSharded(path.dirname(target), target);
     const file = SafetensorsFile.open(target);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 
 import { ConfigError, loadConfig, validateConfig } from '../../lib/evolve/config.js';
+import { evaluatorFor } from '../../lib/evolve/fitness.js';
 import { FORTUNES, tempDir, writeTemp } from '../helpers.js';
 
 const base = { models: ['a.safetensors', 'b.safetensors', 'c.safetensors'], output: 'run', seed: 1, fitness: { type: 'module', path: 'f.mjs' } };
@@ -32,6 +33,22 @@ describe('evolve config (YAML, zod schema)', () => {
     expectError({ ...base, fitness: { type: 'magic' } }, 'fitness.type', /module|onnx|discriminat/i);
     expectError({ ...base, generatons: 4 }, '', /generatons/);
     expectError({ ...base, models: undefined }, 'models', /expected array/i);
+  });
+
+  it('fitness type llama.cpp: defaults, resolved data paths, checked values', async () => {
+    const dir = tempDir();
+    const file = writeTemp(dir, 'evolve.yaml', 'models: [a.safetensors, b.safetensors, c.safetensors]\noutput: out\nseed: 3\nfitness: {type: llama.cpp, data: [dev.jsonl, {file: d2.jsonl, weight: 2}]}\n');
+    const c = loadConfig(file);
+    assert.deepEqual(c.fitness, { type: 'llama.cpp', data: [path.join(dir, 'dev.jsonl'), { file: path.join(dir, 'd2.jsonl'), weight: 2 }], metric: 'nll', gpu_layers: 'auto', text_field: 'text' });
+    const llama = (f: Record<string, unknown>) => ({ ...base, fitness: { type: 'llama.cpp', data: ['dev.jsonl'], ...f } });
+    expectError(llama({ gpu_layers: 'all' }), 'fitness.gpu_layers', /expected auto or a number of layers/);
+    expectError(llama({ gpu_layers: -1 }), 'fitness.gpu_layers', />=0/);
+    expectError(llama({ metric: 'accuracy' }), 'fitness.metric', /nll/);
+    expectError(llama({ threads: 0 }), 'fitness.threads', />=1|1/);
+    expectError(llama({ graph: 'lm.onnx' }), 'fitness', /graph/);
+    expectError({ ...base, fitness: { type: 'llama.cpp' } }, 'fitness.data', /expected array/i);
+    // No config.json beside the models: the GGUF export of every offspring would fail, so the config does.
+    await assert.rejects(evaluatorFor(c, file), (e: unknown) => e instanceof ConfigError && e.keyPath === 'fitness.type' && /config\.json/.test(e.message));
   });
 
   it('a file that is not YAML, or not a mapping, is a ConfigError naming it', () => {

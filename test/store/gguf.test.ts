@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { WeightFileError } from '../../lib/errors.js';
+import { openWeights } from '../../lib/store/checkpoint.js';
 import { GgufFile } from '../../lib/store/gguf.js';
 import { parseGgufHeader } from '../../lib/store/gguf-header.js';
 import { copyGguf, kv, layoutGguf, withKV, writeGguf } from '../../lib/store/gguf-writer.js';
@@ -169,5 +170,39 @@ describe('GGUF writer', () => {
     assertWeightError(write([{ name: 'x', type: 'F32', shape: [2] }]), 'SIZE_MISMATCH', file, 'x');
     assert.ok(!fs.existsSync(file));
     assert.ok(new WeightFileError('BAD_KV', 'f', 'd', { key: 'k' }).message.startsWith("f: key 'k': "));
+  });
+});
+
+describe('openWeights on a GGUF file', () => {
+  it('is a weight set over the GGUF: names, metadata and zero-copy views as GgufFile gives them', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'small.gguf');
+    fs.writeFileSync(file, ggufBytes(SMALL_PLAN));
+    const noSuffix = path.join(dir, 'small.weights');
+    fs.copyFileSync(file, noSuffix);
+    for (const f of [file, noSuffix]) {  // found by its magic too, whatever its name
+      using set = openWeights(f);
+      const g = GgufFile.open(f);
+      try {
+        assert.equal(set.format, 'gguf');
+        assert.deepEqual(set.names(), g.names());
+        assert.equal(set.metadata['general.architecture'], 'llama');
+        for (const n of g.names()) {
+          assert.deepEqual(set.meta(n), g.meta(n));
+          assert.ok(Buffer.from(set.bytes(n)).equals(Buffer.from(g.bytes(n))), n);
+        }
+        assert.equal(set.meta('blk.0.ffn_down.weight').storage, 'Q8_0');  // quantized: raw bytes, carried
+        assert.equal(set.fileOf('token_embd.weight').path, f);
+      } finally {
+        g.close();
+      }
+    }
+  });
+
+  it('a damaged GGUF is the GGUF reader\'s typed error', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'cut.gguf');
+    fs.writeFileSync(file, ggufBytes(SMALL_PLAN).subarray(0, 40));
+    assert.throws(() => openWeights(file), (e: unknown) => e instanceof WeightFileError && e.file === file);
   });
 });

@@ -1,0 +1,70 @@
+/**
+ * `evolver eval --runtime llama.cpp --model M --data FILE...`: one checkpoint scored by llama.cpp
+ * with the ONNX runtime's NLL protocol, printed like the onnx runtime. A .safetensors model (or
+ * folder) is exported to GGUF first, with config.json from its folder; a .gguf file is scored as
+ * it is (its tokenizer metadata checked before it is loaded).
+ */
+import path from 'node:path';
+
+import { EvolverArgumentError } from '../errors.js';
+import { createLlamaCppEvaluator } from '../eval/llama-cpp.js';
+import { openWeights } from '../store/checkpoint.js';
+import { GgufFile } from '../store/gguf.js';
+import { type EvalOptions, printMetrics } from './eval-print.js';
+
+const positive = (flag: string, v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new EvolverArgumentError(`${flag}: expected a positive integer, got '${v}'`);
+  return n;
+};
+
+export async function evalLlamaCpp(o: EvalOptions): Promise<void> {
+  if (o.data === undefined) throw new EvolverArgumentError('--runtime llama.cpp needs --data');
+  if (o.metric !== 'nll') throw new EvolverArgumentError(`--runtime llama.cpp: only --metric nll is supported, got '${o.metric}'`);
+  const gpuLayers = o.gpuLayers === 'auto' ? 'auto' : Number(o.gpuLayers);
+  if (gpuLayers !== 'auto' && (!Number.isInteger(gpuLayers) || gpuLayers < 0)) throw new EvolverArgumentError(`--gpu-layers: expected auto or a count, got '${o.gpuLayers}'`);
+  const gguf = o.model.endsWith('.gguf');
+  const threads = positive('--threads', o.threads);
+  const context = positive('--context', o.context);
+  // --batch-size defaults to 16 for onnx (sequences); llama.cpp's is tokens per decode, so only an explicit value is passed on.
+  const batchSize = process.argv.includes('--batch-size') ? positive('--batch-size', o.batchSize) : undefined;
+  // A .gguf carries its own end token and context length; config.json is only for exports.
+  const fromGguf = gguf ? ggufDefaults(o.model) : {};
+  const evaluator = createLlamaCppEvaluator({
+    ...fromGguf,
+    data: o.data,
+    gpuLayers,
+    // A file's folder, or the model folder itself: where config.json and tokenizer files are.
+    modelFolder: gguf || o.model.endsWith('.safetensors') ? path.dirname(o.model) : o.model,
+    ...(o.config === undefined ? {} : { config: o.config }),
+    ...(threads === undefined ? {} : { threads }),
+    ...(context === undefined ? {} : { context }),
+    ...(batchSize === undefined ? {} : { batchSize }),
+  });
+  try {
+    if (gguf) {
+      printMetrics(await evaluator.evaluateGgufSets(o.model), o);
+    } else {
+      using weights = openWeights(o.model);
+      printMetrics(await evaluator.evaluateSets(weights), o);
+    }
+  } finally {
+    await evaluator.close();
+  }
+}
+
+/** The end token and context length a GGUF file states (tokenizer.ggml.eos_token_id, <arch>.context_length). */
+function ggufDefaults(file: string): { endToken?: number; context?: number } {
+  const g = GgufFile.open(file);
+  try {
+    const eos = g.value('tokenizer.ggml.eos_token_id');
+    const context = g.value(`${g.architecture}.context_length`);
+    return {
+      ...(typeof eos === 'number' ? { endToken: eos } : {}),
+      ...(typeof context === 'number' ? { context } : {}),
+    };
+  } finally {
+    g.close();
+  }
+}
