@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 
 import { BadInputError } from '../errors.js';
+import type { TextTokenizer } from './tokenizer.js';
 
 export class EvalDataError extends BadInputError {
   override readonly name = 'EvalDataError';
@@ -38,8 +39,13 @@ export interface DataOptions {
   needLabel?: boolean;
   /** Truncation length (tokens, end token included). */
   maxLength: number;
-  /** Appended after the bytes of a text. */
-  endToken: number;
+  /** Appended after the bytes (or the tokenizer's ids) of a text; undefined: nothing is. */
+  endToken: number | undefined;
+  /**
+   * The model's tokenizer: texts become its ids, and `input_ids` are checked against its
+   * vocabulary (without one, any id below 2^31 passes here; the evaluators check the logits).
+   */
+  tokenizer?: TextTokenizer;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -100,15 +106,20 @@ export function readExamples(file: string, o: DataOptions): Example[] {
       }
       ids = new Int32Array(Math.min(given.length, maxLength));
       for (let i = 0; i < ids.length; i++) ids[i] = given[i] as number;
+    } else if (typeof value === 'string' && o.tokenizer !== undefined) {
+      ids = o.tokenizer.encode(value, maxLength, o.endToken);
     } else if (typeof value === 'string') {
       // [...utf8(text), endToken].slice(0, maxLength), without encoding more than maxLength bytes.
       const { read, written } = utf8Encoder.encodeInto(value, scratch);
-      const length = read === value.length ? Math.min(written + 1, maxLength) : maxLength;
+      const end = o.endToken === undefined ? 0 : 1;
+      const length = read === value.length ? Math.min(written + end, maxLength) : maxLength;
       ids = new Int32Array(length);
-      for (let i = 0; i < length; i++) ids[i] = i < written ? scratch[i]! : o.endToken;
+      for (let i = 0; i < length; i++) ids[i] = i < written ? scratch[i]! : o.endToken!;
     } else {
       throw new EvalDataError(file, `line ${n} has no '${textField}' string (or '${idsField}' list)`, n);
     }
+    // Ids given as they are must name tokens of the model's vocabulary (its own ids always do).
+    if (o.tokenizer !== undefined && (given instanceof ScannedIds || Array.isArray(given))) checkVocabulary(ids, o.tokenizer, file, idsField, n);
     const example: Example = { ids };
     if (o.needLabel) {
       const label = get(labelField);
@@ -131,6 +142,13 @@ export function readExamples(file: string, o: DataOptions): Example[] {
   }
   if (out.length === 0) throw new EvalDataError(file, 'is empty: a dev set needs at least one example');
   return out;
+}
+
+/** Given ids (the ones kept after truncation) must be tokens of the model's vocabulary. */
+function checkVocabulary(ids: Int32Array, tokenizer: TextTokenizer, file: string, idsField: string, n: number): void {
+  for (const id of ids) {
+    if (id >= tokenizer.vocabSize) throw new EvalDataError(file, `line ${n}: '${idsField}' holds ${id}, outside the vocabulary of ${tokenizer.file} (ids 0..${tokenizer.vocabSize - 1})`, n);
+  }
 }
 
 /**
