@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 
 import { EvolverArgumentError } from '../errors.js';
 import { type MetricName, createOnnxEvaluator } from '../eval/onnx.js';
+import { fitnessTokenizerFile } from '../evolve/fitness-tokenizer.js';
 import { openWeights } from '../store/checkpoint.js';
 import { evalExternal } from './eval-external.js';
 import { evalLlamaCpp } from './eval-llama-cpp.js';
@@ -31,6 +32,8 @@ export function registerEval(program: Command): void {
     .option('--gpu-layers <n>', 'llama.cpp: layers on the GPU, auto or a count (0: CPU only)', 'auto')
     .option('--context <n>', 'llama.cpp: context = truncation length (default: config.json beside the model)')
     .option('--config <file>', 'llama.cpp: the model\'s config.json, for the GGUF export and the defaults (default: the one beside the model)')
+    .option('--tokenizer <tokenizer.json>', 'onnx, llama.cpp: the model\'s tokenizer for {"text"} lines (default: tokenizer.json beside the model, if any)')
+    .option('--no-tokenizer', 'onnx, llama.cpp: {"text"} lines as UTF-8 bytes (the byte-level protocol) even when the model has a tokenizer.json')
     .option('--json', 'print one JSON object')
     .action(async (o: EvalOptions) => {
       if (o.runtime === 'command') {
@@ -45,7 +48,9 @@ export function registerEval(program: Command): void {
       const batchSize = Number(o.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new EvolverArgumentError(`--batch-size: expected a positive integer, got '${o.batchSize}'`);
       using weights = openWeights(o.model);
-      const evaluator = await createOnnxEvaluator({ graph, data, metric: o.metric as MetricName, batchSize, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}) });
+      // The model folder's tokenizer.json, as a config's fitness would take it (fitness-tokenizer.ts).
+      const tokenizer = fitnessTokenizerFile(o.tokenizer, { models: [o.model] });
+      const evaluator = await createOnnxEvaluator({ graph, data, metric: o.metric as MetricName, batchSize, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}), ...(tokenizer === undefined ? {} : { tokenizer }) });
       try {
         printMetrics(await evaluator.evaluateSets(weights), o);
       } finally {

@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { EvolverArgumentError } from '../errors.js';
 import { createLlamaCppEvaluator } from '../eval/llama-cpp.js';
+import { fitnessTokenizerFile } from '../evolve/fitness-tokenizer.js';
 import { openWeights } from '../store/checkpoint.js';
 import { GgufFile } from '../store/gguf.js';
 import { type EvalOptions, printMetrics } from './eval-print.js';
@@ -31,12 +32,15 @@ export async function evalLlamaCpp(o: EvalOptions): Promise<void> {
   const batchSize = process.argv.includes('--batch-size') ? positive('--batch-size', o.batchSize) : undefined;
   // A .gguf carries its own end token and context length; config.json is only for exports.
   const fromGguf = gguf ? ggufDefaults(o.model) : {};
+  // A file's folder, or the model folder itself: where config.json and tokenizer files are.
+  const modelFolder = gguf || o.model.endsWith('.safetensors') ? path.dirname(o.model) : o.model;
+  const tokenizer = fitnessTokenizerFile(o.tokenizer, { models: [o.model], copy_files_from: modelFolder });
   const evaluator = createLlamaCppEvaluator({
     ...fromGguf,
     data: o.data,
     gpuLayers,
-    // A file's folder, or the model folder itself: where config.json and tokenizer files are.
-    modelFolder: gguf || o.model.endsWith('.safetensors') ? path.dirname(o.model) : o.model,
+    modelFolder,
+    ...(tokenizer === undefined ? {} : { tokenizer }),
     ...(o.config === undefined ? {} : { config: o.config }),
     ...(threads === undefined ? {} : { threads }),
     ...(context === undefined ? {} : { context }),

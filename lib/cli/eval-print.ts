@@ -2,6 +2,8 @@
 export interface EvalOptions {
   model: string; runtime: string; graph?: string; data?: string[]; run?: string; timeout: string; format: string;
   metric: string; batchSize: string; threads?: string; gpuLayers: string; context?: string; config?: string; json?: boolean;
+  /** A tokenizer.json; false (--no-tokenizer): the byte-level protocol; absent: the model folder's, if any. */
+  tokenizer?: string | false;
 }
 
 /** {"score", "metrics": {"<data file>": value}}; for nll the score is minus the mean NLL. */

@@ -5,7 +5,8 @@
  * unloaded and the file deleted.
  *
  * The NLL protocol is the ONNX evaluator's (onnx.ts, data.ts): the same data files and token ids
- * (byte-level ids for models without a tokenizer, fed as ids, never re-tokenized, no BOS added),
+ * (the model's tokenizer.json when given, else byte-level ids; fed as ids, never re-tokenized by
+ * llama.cpp, which adds no BOS of its own: a BOS is there when the tokenizer files ask for one),
  * the same truncation, tokens 1..L-1 predicted from position 0, the token-weighted mean per set,
  * and fitness = minus the weighted mean over sets. The probability of each next token comes from
  * llama.cpp's softmax over the full vocabulary (float32); the log is taken and summed in double.
@@ -23,6 +24,7 @@ import { type Example, readExamples } from './data.js';
 import { checkLoadableGguf } from './gguf-loadable.js';
 import { type Llama, startLlama } from './llama-cpp-runtime.js';
 import { scratchFor } from './materialize.js';
+import { configTokenId, loadTokenizer, type TextTokenizer } from './tokenizer.js';
 
 export class LlamaCppEvalError extends BadInputError {
   override readonly name = 'LlamaCppEvalError';
@@ -44,8 +46,13 @@ export interface LlamaCppEvaluatorOptions {
   batchSize?: number;
   /** llama.cpp threads (default: its own choice, every core). */
   threads?: number;
-  /** The end token appended to a text (default: eos_token_id of config.json, else 0). */
+  /**
+   * The end token appended to a text (default: eos_token_id of config.json, else, with a
+   * tokenizer, its own end token (none when it names none), without one 0).
+   */
   endToken?: number;
+  /** The model's tokenizer.json (or a loaded one) for texts; absent: the byte-level protocol. */
+  tokenizer?: string | TextTokenizer;
   textField?: string;
   /** One line when the device or the scratch folder is first known (default: stderr). */
   log?: (line: string) => void;
@@ -88,13 +95,14 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
   const configFile = o.config ?? (o.modelFolder === undefined ? undefined : path.join(o.modelFolder, 'config.json'));
   const cfg = readConfig(configFile);
   const maxLength = o.context ?? Number(cfg.n_positions ?? cfg.max_position_embeddings ?? 1024);
-  const endToken = o.endToken ?? Number(cfg.eos_token_id ?? 0);
+  const tokenizer = typeof o.tokenizer === 'string' ? loadTokenizer(o.tokenizer) : o.tokenizer;
+  const endToken = o.endToken ?? (tokenizer === undefined ? Number(cfg.eos_token_id ?? 0) : configTokenId(cfg.eos_token_id) ?? tokenizer.eos);
   // A whole sequence per decode by default; the logits buffer is batchSize x vocabulary floats.
   const batchSize = o.batchSize ?? Math.min(maxLength, 512);
   const gpuLayers = o.gpuLayers ?? 'auto';
   const sets = o.data.map((d) => (typeof d === 'string' ? { file: d, weight: 1 } : { file: d.file, weight: d.weight ?? 1 }));
   const examples = new Map<string, Example[]>();
-  for (const s of sets) examples.set(s.file, readExamples(s.file, { maxLength, endToken, ...(o.textField ? { textField: o.textField } : {}) }));
+  for (const s of sets) examples.set(s.file, readExamples(s.file, { maxLength, endToken, ...(tokenizer === undefined ? {} : { tokenizer }), ...(o.textField ? { textField: o.textField } : {}) }));
   let maxId = 0;
   for (const list of examples.values()) for (const e of list) for (const id of e.ids) if (id > maxId) maxId = id;
   const timings: LlamaCppTimings = { evaluations: 0, exportMs: 0, loadMs: 0, scoreMs: 0, unloadMs: 0 };

@@ -17,6 +17,7 @@ import { convert, scratchF32 } from '../kernels/index.js';
 import { native } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { type Example, readExamples } from './data.js';
+import { configTokenId, loadTokenizer, type TextTokenizer } from './tokenizer.js';
 
 export class GraphError extends BadInputError {
   override readonly name = 'GraphError';
@@ -45,8 +46,13 @@ export interface OnnxEvaluatorOptions {
   provider?: 'cpu' | 'cuda';
   /** Context length (default: n_positions / max_position_embeddings of config.json beside the graph, else 1024). */
   maxLength?: number;
-  /** The end token appended to a text (default: eos_token_id of that config.json, else 0). */
+  /**
+   * The end token appended to a text (default: eos_token_id of that config.json, else, with a
+   * tokenizer, its own end token (none when it names none), without one 0).
+   */
   endToken?: number;
+  /** The model's tokenizer.json (or a loaded one) for texts; absent: the byte-level protocol. */
+  tokenizer?: string | TextTokenizer;
   textField?: string;
   labelField?: string;
 }
@@ -83,7 +89,8 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
   const metric = o.metric ?? 'nll';
   const cfg = modelConfig(o.graph);
   const maxLength = o.maxLength ?? Number(cfg.n_positions ?? cfg.max_position_embeddings ?? 1024);
-  const endToken = o.endToken ?? Number(cfg.eos_token_id ?? 0);
+  const tokenizer = typeof o.tokenizer === 'string' ? loadTokenizer(o.tokenizer) : o.tokenizer;
+  const endToken = o.endToken ?? (tokenizer === undefined ? Number(cfg.eos_token_id ?? 0) : configTokenId(cfg.eos_token_id) ?? tokenizer.eos);
   const inputs = session.inputMetadata.filter((m) => m.isTensor) as (ort.InferenceSession.ValueMetadata & { type: string; shape: (number | string)[] })[];
   const idsInput = o.inputName ?? inputs.find((m) => m.type === 'int64' || m.type === 'int32')?.name;
   if (idsInput === undefined || !session.inputNames.includes(idsInput)) throw new GraphError(`${o.graph}: no token-id input (int64) found; name it with inputName`);
@@ -98,7 +105,7 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
   const sets = o.data.map((d) => (typeof d === 'string' ? { file: d, weight: 1 } : { file: d.file, weight: d.weight ?? 1 }));
   const examples = new Map<string, Example[]>();
   for (const s of sets) {
-    examples.set(s.file, readExamples(s.file, { maxLength, endToken, needLabel: metric !== 'nll', ...(o.textField ? { textField: o.textField } : {}), ...(o.labelField ? { labelField: o.labelField } : {}) }));
+    examples.set(s.file, readExamples(s.file, { maxLength, endToken, ...(tokenizer === undefined ? {} : { tokenizer }), needLabel: metric !== 'nll', ...(o.textField ? { textField: o.textField } : {}), ...(o.labelField ? { labelField: o.labelField } : {}) }));
   }
   let maxId = 0;
   for (const list of examples.values()) for (const e of list) for (const id of e.ids) if (id > maxId) maxId = id;

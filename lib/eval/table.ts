@@ -80,7 +80,7 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
   const total = finalTableSteps(config);
   let done = 0;
   const step = (label: string) => o.onProgress?.(done, total, label);
-  const test = await createOnnxEvaluator(onnxOptions(config.fitness, Object.values(t.sets)));
+  const test = await createOnnxEvaluator(onnxOptions(config.fitness, config, Object.values(t.sets)));
   const mean = (values: Record<string, number>, names: string[]) => (names.length === 0 ? null : names.reduce((a, n) => a + values[n]!, 0) / names.length);
   const rows: TableRow[] = [];
   const row = async (name: string, weights: WeightSet, note?: string) => {

@@ -58,6 +58,11 @@ const onnxFitness = z.strictObject({
   label_field: z.string().default('label'),
   max_length: z.number().int().min(2).optional(),
   end_token: z.number().int().min(0).optional(),
+  /**
+   * tokenizer.json for {"text"} lines (default: the one beside the model files, see
+   * fitness-tokenizer.ts; false: the byte-level protocol).
+   */
+  tokenizer: z.union([z.string().min(1), z.literal(false)]).optional(),
 });
 
 /**
@@ -77,6 +82,11 @@ const llamaCppFitness = z.strictObject({
   threads: z.number().int().min(1).optional(),
   text_field: z.string().default('text'),
   end_token: z.number().int().min(0).optional(),
+  /**
+   * tokenizer.json for {"text"} lines (default: the one beside the model files, see
+   * fitness-tokenizer.ts; false: the byte-level protocol).
+   */
+  tokenizer: z.union([z.string().min(1), z.literal(false)]).optional(),
 });
 
 /**
@@ -207,8 +217,8 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     : c.fitness.type === 'command'
       ? resolveCommand(c.fitness, abs)
       : c.fitness.type === 'llama.cpp'
-        ? { ...c.fitness, data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) }
-        : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })) };
+        ? { ...c.fitness, data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })), ...tokenizerPath(c.fitness.tokenizer, abs) }
+        : { ...c.fitness, graph: abs(c.fitness.graph), data: c.fitness.data.map((d) => (typeof d === 'string' ? abs(d) : { ...d, file: abs(d.file) })), ...tokenizerPath(c.fitness.tokenizer, abs) };
   const t = c.final_table;
   const finalTable = t === undefined ? undefined : {
     ...t,
@@ -226,6 +236,9 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
   };
 }
+
+/** A fitness's tokenizer file, resolved; false and absent stay as they are. */
+const tokenizerPath = (t: string | false | undefined, abs: (p: string) => string) => (typeof t === 'string' ? { tokenizer: abs(t) } : {});
 
 type CommandFitness = Extract<EvolveConfig['fitness'], { type: 'command' }>;
 

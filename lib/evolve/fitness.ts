@@ -7,11 +7,15 @@ import { llamaCppEvaluatorFor } from './llama-cpp-fitness.js';
 import type { EvolveConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { type Evaluator, loadModuleEvaluator } from './evaluator.js';
+import { fitnessTokenizer } from './fitness-tokenizer.js';
 
 type OnnxFitness = Extract<EvolveConfig['fitness'], { type: 'onnx' }>;
 
-export function onnxOptions(f: OnnxFitness, data = f.data) {
+/** `config` gives the models and copy_files_from the default tokenizer comes from. */
+export function onnxOptions(f: OnnxFitness, config: Pick<EvolveConfig, 'models' | 'copy_files_from'>, data = f.data) {
+  const tokenizer = fitnessTokenizer(f.tokenizer, config);
   return {
+    ...(tokenizer === undefined ? {} : { tokenizer }),
     graph: f.graph,
     data,
     metric: f.metric,
@@ -32,5 +36,5 @@ export async function evaluatorFor(config: EvolveConfig, configFile: string): Pr
   }
   if (config.fitness.type === 'command') return commandEvaluatorFor(config.fitness, config, configFile);
   if (config.fitness.type === 'llama.cpp') return llamaCppEvaluatorFor(config.fitness, config, configFile);
-  return createOnnxEvaluator(onnxOptions(config.fitness));
+  return createOnnxEvaluator(onnxOptions(config.fitness, config));
 }

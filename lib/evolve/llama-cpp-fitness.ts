@@ -10,6 +10,7 @@ import { importNodeLlamaCpp } from '../eval/llama-cpp-runtime.js';
 import { carriedFilesFolder } from '../store/carried-files.js';
 import { checkGgufExportable } from './command-fitness.js';
 import type { EvolveConfig } from './config.js';
+import { fitnessTokenizer } from './fitness-tokenizer.js';
 
 type LlamaCppFitness = Extract<EvolveConfig['fitness'], { type: 'llama.cpp' }>;
 
@@ -18,7 +19,9 @@ export async function llamaCppEvaluatorFor(f: LlamaCppFitness, config: EvolveCon
   const modelFolder = config.copy_files_from ?? config.models.map(carriedFilesFolder).find((d) => d !== undefined);
   checkGgufExportable(modelFolder, configFile, 'fitness.type');
   await importNodeLlamaCpp();  // LlamaCppMissingError now, not at the first trial
+  const tokenizer = fitnessTokenizer(f.tokenizer, config);
   return createLlamaCppEvaluator({
+    ...(tokenizer === undefined ? {} : { tokenizer }),
     data: f.data,
     metric: f.metric,
     modelFolder: path.resolve(modelFolder),
