@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { BF16_BASE, FORTUNES, ROOT, tempDir, writeTemp } from '../helpers.js';
+import { byteTokenizer, SP_TOKENIZER } from './tokenizers.js';
 
 const GRAPH = path.join(FORTUNES, 'lm.onnx');
 const DATA = path.join(FORTUNES, 'data', 'work', 'dev.jsonl');
@@ -18,15 +19,6 @@ const score = (r: ReturnType<typeof cli>) => {
   return (JSON.parse(r.stdout.trim()) as { score: number }).score;
 };
 
-/** The GPT-2 fixture without merges, its end token at 256: the bundled models' byte-level vocabulary. */
-function byteTokenizer(dir: string): string {
-  const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'tokenizers', 'gpt2-bpe', 'tokenizer.json'), 'utf8'));
-  json.model.vocab = Object.fromEntries(Object.entries(json.model.vocab as Record<string, number>).filter(([, id]) => id < 256));
-  json.model.merges = [];
-  json.added_tokens[0].id = 256;
-  return writeTemp(dir, 'tokenizer.json', JSON.stringify(json));
-}
-
 describe('evolver eval --tokenizer (onnx)', () => {
   it('a byte-identical tokenizer gives the byte-level score; the ids of another vocabulary reach the graph', () => {
     const dir = tempDir('evolver-tok-cli-');
@@ -34,7 +26,7 @@ describe('evolver eval --tokenizer (onnx)', () => {
     assert.equal(score(cli(BF16_BASE, '--tokenizer', byteTokenizer(dir))), bytes);
     // The SentencePiece fixture's ids (▁ = 259, ...) are not this 257-token model's: the
     // embedding lookup refuses them, which shows the texts went through that tokenizer
-    const sp = cli(BF16_BASE, '--tokenizer', path.join(ROOT, 'test', 'fixtures', 'tokenizers', 'sp-bpe', 'tokenizer.json'));
+    const sp = cli(BF16_BASE, '--tokenizer', SP_TOKENIZER);
     assert.notEqual(sp.status, 0);
     assert.match(sp.stderr, /ONNX Runtime failed on a batch .* idx=2(5[7-9]|6\d|7[01]) must be within the inclusive range \[-257,256\]/);
   });

@@ -15,11 +15,9 @@ import { EvalDataError, readExamples } from '../../lib/eval/data.js';
 import { loadTokenizer, TokenizerError } from '../../lib/eval/tokenizer.js';
 import { ConfigError, validateConfig } from '../../lib/evolve/config.js';
 import { fitnessTokenizerFile } from '../../lib/evolve/fitness-tokenizer.js';
-import { ROOT, tempDir, writeTemp } from '../helpers.js';
-
-const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'tokenizers');
-const GPT2 = path.join(FIXTURES, 'gpt2-bpe', 'tokenizer.json');
-const SP = path.join(FIXTURES, 'sp-bpe', 'tokenizer.json');
+import { onnxOptions } from '../../lib/evolve/fitness.js';
+import { tempDir, writeTemp } from '../helpers.js';
+import { GPT2_TOKENIZER as GPT2, SP_TOKENIZER as SP, TOKENIZER_FIXTURES as FIXTURES } from './tokenizers.js';
 const ids = (a: Int32Array) => Array.from(a);
 
 /** A folder with the sp fixture's tokenizer.json and the given tokenizer_config.json (none: undefined). */
@@ -155,5 +153,11 @@ describe('model tokenizers for dev data', () => {
     assert.equal(fitnessTokenizerFile(false, { models }), undefined);
     assert.equal(fitnessTokenizerFile('/x/tokenizer.json', { models }), '/x/tokenizer.json');
     assert.equal(fitnessTokenizerFile(undefined, { models, copy_files_from: path.join(FIXTURES, 'sp-bpe') }), SP);
+    // The onnx fitness loads it (the llama.cpp one goes through the same fitnessTokenizer)
+    const f = validateConfig({ ...base, fitness: { type: 'onnx', graph: 'g.onnx', data: ['d.jsonl'] } }, 'e.yaml').fitness as Parameters<typeof onnxOptions>[0];
+    const fixtureModels = [path.join(FIXTURES, 'sp-bpe'), path.join(FIXTURES, 'gpt2-bpe')];  // folders with a config.json
+    assert.equal(onnxOptions(f, { models: fixtureModels }).tokenizer?.file, SP);
+    assert.equal(onnxOptions({ ...f, tokenizer: false }, { models: fixtureModels }).tokenizer, undefined);
+    assert.throws(() => onnxOptions({ ...f, tokenizer: path.join(dir, 'tokenizer.json') }, { models }), (e: unknown) => e instanceof TokenizerError && /has no 'model' object/.test(e.message));
   });
 });
