@@ -17,6 +17,8 @@ import { type TensorMeta, type WeightSource, compareNames } from './source.js';
 
 export const INDEX_NAME = 'model.safetensors.index.json';
 export const SINGLE_NAME = 'model.safetensors';
+/** A GGUF checkpoint folder's file: what evolve and merge write for GGUF inputs (write-gguf-like.ts). */
+export const GGUF_NAME = 'model.gguf';
 
 export type CheckpointFormat = 'safetensors' | 'sharded' | 'gguf';
 
@@ -131,7 +133,8 @@ export class WeightSet implements WeightSource {
 
 /**
  * Opens a checkpoint: a .safetensors file, or a folder holding model.safetensors or
- * model.safetensors.index.json and its shards. Every shard is opened and checked now.
+ * model.safetensors.index.json and its shards (or model.gguf), or a .gguf file. Every shard is
+ * opened and checked now.
  */
 export function openWeights(target: string): WeightSet {
   refusePickle(target);
@@ -166,6 +169,11 @@ export function openWeights(target: string): WeightSet {
     statFollowing(path.join(target, safetensors[0]!));
     const file = SafetensorsFile.open(path.join(target, safetensors[0]!));
     return new WeightSet(target, 'safetensors', target, [file], { ...file.metadata });
+  }
+  // A GGUF output folder (best/, a merge's OUT/): its model.gguf, when no safetensors is there.
+  if (safetensors.length === 0 && entries.includes(GGUF_NAME)) {
+    const file = GgufFile.open(path.join(target, GGUF_NAME));
+    return new WeightSet(target, 'gguf', target, [file], { ...file.metadata });
   }
   const pickles = entries.filter(isPickleName);
   if (safetensors.length === 0 && pickles.length > 0) {

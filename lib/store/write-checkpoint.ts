@@ -116,7 +116,7 @@ export function writeCheckpoint(source: WeightSource, folder: string, options: W
 }
 
 /** Weights of a checkpoint folder: what an output replaces (every other file is kept). */
-const isWeightFile = (name: string) => name.endsWith('.safetensors') || name === INDEX_NAME;
+const isWeightFile = (name: string) => name.endsWith('.safetensors') || name === INDEX_NAME || name.endsWith('.gguf');
 
 /** Test seam: the exchange primitive (a test makes it fail with EINVAL to exercise the fallback). */
 export const outputFolderHooks = { exchange: exchangePaths };
