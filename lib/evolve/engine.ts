@@ -16,7 +16,9 @@ import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategi
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { SafetensorsFile } from '../store/safetensors.js';
+import type { GgufFile } from '../store/gguf.js';
 import { writeCheckpoint } from '../store/write-checkpoint.js';
+import { writeGgufCheckpoint } from '../store/write-gguf-like.js';
 import { fsyncDir } from '../store/writer.js';
 import type { EvolveConfig } from './config.js';
 import { DRAW, dither, trialUniforms } from './draws.js';
@@ -1143,12 +1145,19 @@ export class EvolutionRun extends EventEmitter {
     // (A sharded checkpoint is always safetensors.)
     const maxShard = firstInput.format === 'sharded' ? Math.max(...(firstInput.files as SafetensorsFile[]).map((f) => f.size - f.header.dataStart)) : Number.MAX_SAFE_INTEGER;
     // With a merger the output is the merged population, not one member.
-    writeCheckpoint(this.merged?.weights ?? best.weights, this.folder.best, {
-      maxShardBytes: maxShard,
-      copyFilesFrom: this.config.copy_files_from ?? carriedFilesFolder(firstInput.path) ?? firstInput.folder,
-      overwrite: true,
-      metadata: this.merged !== undefined ? { evolver_merger: this.config.merger!.method } : { evolver_best_member: String(bestMember) },
-    });
+    const output = this.merged?.weights ?? best.weights;
+    const copyFilesFrom = this.config.copy_files_from ?? carriedFilesFolder(firstInput.path) ?? firstInput.folder;
+    if (firstInput.format === 'gguf') {
+      // GGUF in, GGUF out: llama.cpp loads best/model.gguf with the first input's metadata.
+      writeGgufCheckpoint(firstInput.files[0] as GgufFile, output, this.folder.best, { copyFilesFrom, overwrite: true });
+    } else {
+      writeCheckpoint(output, this.folder.best, {
+        maxShardBytes: maxShard,
+        copyFilesFrom,
+        overwrite: true,
+        metadata: this.merged !== undefined ? { evolver_merger: this.config.merger!.method } : { evolver_best_member: String(bestMember) },
+      });
+    }
     let finalTable: FinalTable | undefined;
     if (this.config.final_table !== undefined && stop !== 'aborted') {
       this.emit('log', 'evaluating the final table on the held-out sets');

@@ -4,12 +4,15 @@
  * and tokenizer files of the base (or first) model. The output folder appears complete or not
  * at all (written into a temp sibling, then swapped in atomically).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 
 import * as k from '../kernels/index.js';
 import { EvolverArgumentError, WeightFileError } from '../errors.js';
 import type { KernelDType } from '../native.js';
-import { INDEX_NAME, SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
+import { GGUF_NAME, INDEX_NAME, SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
+import type { GgufFile } from '../store/gguf.js';
+import { writeLike } from '../store/write-gguf-like.js';
 import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
 import { type OutputFolder, copyCarriedFiles, openOutputFolder, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
@@ -106,6 +109,12 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
       }
     }
     if (groups.length > 1) writeFileAtomic(path.join(tempDir, INDEX_NAME), JSON.stringify({ metadata: { total_size: bytesWritten }, weight_map: weightMap }, null, 2) + '\n');
+    let written = shardNames;
+    if (ref.format === 'gguf' && planned.layerCount === undefined) {
+      // GGUF in, GGUF out: the shards just written become model.gguf with the reference model's
+      // metadata and tensor order (one extra pass over the output; the merge code stays one path).
+      written = [toGgufLike(ref.files[0] as GgufFile, tempDir, shardNames)];
+    }
     if (planned.layerCount !== undefined) {
       // A frankenmerge has its own depth: carry the config (as the CLI would) and set its layer count.
       carryModelFiles([config.baseModel, config.models[0]?.model], tempDir);
@@ -115,7 +124,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     }
     if (config.tokenizerSource !== undefined) carryTokenizer(config.tokenizerSource, tempDir, config.file);
     out.commit();
-    return { folder: outDir, shards: shardNames, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
+    return { folder: outDir, shards: written, tensors: names.length, computed: computed.size, bytesRead, bytesWritten, seconds: (performance.now() - t0) / 1000, flushSeconds };
   } catch (err) {
     if (out === undefined) throw err;
     out.abort();
@@ -123,6 +132,18 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
   } finally {
     for (const w of opened) w.close();
   }
+}
+
+/** Rewrites the safetensors output in `dir` as `dir`/model.gguf shaped like `template`, then removes the shards. */
+function toGgufLike(template: GgufFile, dir: string, shards: readonly string[]): string {
+  const merged = openWeights(dir);
+  try {
+    writeLike(template, merged, path.join(dir, GGUF_NAME));
+  } finally {
+    merged.close();
+  }
+  for (const f of [...shards, INDEX_NAME]) fs.rmSync(path.join(dir, f), { force: true });
+  return GGUF_NAME;
 }
 
 async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, out: Float32Array | Uint16Array, outDtype: KernelDType, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
