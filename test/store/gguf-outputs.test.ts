@@ -111,6 +111,8 @@ describe('GGUF inputs give GGUF outputs with the inputs\' metadata', function ()
         compared++;
       }
       assert.ok(compared > 5, `${compared} f32 tensors compared`);
+      assert.equal(m.info(EXTRA).ggmlType, 'Q8_0');
+      assert.ok(concat(m.chunks(EXTRA)).equals(concat(a.chunks(EXTRA))), 'the Q8_0 tensor is the reference model\'s, byte for byte');
     } finally {
       m.close();
       a.close();
