@@ -143,7 +143,9 @@ export class QueueEvaluator implements RemoteEvaluator {
     await this.reachable(this.add(jobId, data));
     for (;;) {
       if (signal.aborted) throw new QueueError(`job ${jobId} abandoned: the run was cancelled`);
-      const job = await this.reachable(Job.fromId(this.queue, jobId));
+      // The state first, then the job: a job read before it completed has no return value yet.
+      const state = await this.reachable(this.queue.getJobState(jobId));
+      const job = state === 'unknown' ? undefined : await this.reachable(Job.fromId(this.queue, jobId));
       if (job === undefined) {
         // Gone with a Redis restart (no persistence): publish the run again and requeue.
         this.log(`queue ${this.location.display}: job ${jobId} is gone (Redis restarted?); publishing the run again and requeueing it`);
@@ -151,14 +153,11 @@ export class QueueEvaluator implements RemoteEvaluator {
         await this.reachable(this.add(jobId, data));
         continue;
       }
-      const state = await this.reachable(job.getState());
       if (state === 'completed') return this.result(jobId, job.returnvalue, data.checksum);
       if (state === 'failed') throw new QueueError(`job ${jobId} (${data.kind === 'trial' ? `trial k=${data.k}` : `initial member ${data.member}`}) failed ${job.attemptsMade} time(s) on the queue's workers: ${job.failedReason}`);
-      try {
-        await job.waitUntilFinished(this.events, this.pollMs);
-      } catch {
-        // A timeout, a failure or a lost connection: the state check above tells which.
-      }
+      // Wake on the job's event, or after a poll interval at most (an event lost with a
+      // reconnect must not hold the run): the state check above tells what happened.
+      await Promise.race([job.waitUntilFinished(this.events, this.pollMs).catch(() => {}), new Promise((r) => setTimeout(r, this.pollMs + 500).unref())]);
     }
   }
 

@@ -74,7 +74,7 @@ describe('evaluation on a BullMQ queue (real redis-server, workers as child proc
       const remote = new QueueEvaluator(redis.url, { pollSeconds: 0.5 });
       try {
         const done = new EvolutionRun({ config: c, evaluator: noLocalEvaluation, remote }).run();
-        await waitFor('the first trials', () => lines(c.output) >= 4);
+        await Promise.race([waitFor('the first trials', () => lines(c.output) >= 4), done]);  // a failed run says why
         workers[0]!.child.kill('SIGKILL');
         workers.push(startWorker(redis.url));
         const report = await done;
@@ -115,7 +115,7 @@ describe('evaluation on a BullMQ queue (real redis-server, workers as child proc
     const remote = new QueueEvaluator(redis.url, { pollSeconds: 0.5 });
     try {
       const done = new EvolutionRun({ config: c, evaluator: noLocalEvaluation, remote }).run();
-      await waitFor('the first generation', () => lines(c.output) >= 5);
+      await Promise.race([waitFor('the first generation', () => lines(c.output) >= 5), done]);
       await redis.down();
       await sleep(1000);
       await redis.up();
