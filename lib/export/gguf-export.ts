@@ -260,7 +260,12 @@ async function writeTensor(set: WeightSet, t: MappedTensor, h: HParams, dst: Uin
     src = set.chunks(t.hf);
   } else {
     if (meta.byteLength > MAX_VIEW_BYTES) throw new WeightFileError('TENSOR_TOO_LARGE', set.path, 'is over 4 GiB, too large to rearrange for GGUF', { tensor: t.hf });
-    src = [rearranged(set.bytes(t.hf), dtypeBytes(inDtype), meta.shape, t.rearrange, h)];
+    const elementBytes = dtypeBytes(inDtype);
+    // Same dtype, one aligned output view: rearranged straight into the file, no copy between.
+    const direct = inDtype === t.dtype && dst.length === 1 && dst[0]!.byteOffset % elementBytes === 0 ? words(dst[0]!, elementBytes) : undefined;
+    const out = rearranged(set.bytes(t.hf), elementBytes, meta.shape, t.rearrange, h, direct);
+    if (direct !== undefined) return;
+    src = [out];
   }
   if (inDtype === t.dtype) {
     copyInto(src, dst);
@@ -276,13 +281,14 @@ async function writeTensor(set: WeightSet, t: MappedTensor, h: HParams, dst: Uin
   }
 }
 
-function rearranged(bytes: Uint8Array, elementBytes: number, shape: readonly number[], how: Rearrange, h: HParams): Uint8Array {
+/** The rearranged tensor, written into `into` when given (then it is returned as bytes too). */
+function rearranged(bytes: Uint8Array, elementBytes: number, shape: readonly number[], how: Rearrange, h: HParams, into?: Uint16Array | Uint32Array): Uint8Array {
   const w = words(bytes, elementBytes);
   const rows = shape[0]!;
   const rowLength = shape.length > 1 ? shape[1]! : 1;
-  const out = how === 'transpose' ? transpose(w, rows, rowLength)
-    : how === 'permute-q' ? permuteRows(w, rows, rowLength, h.heads)
-      : permuteRows(w, rows, rowLength, h.kvHeads);
+  const out = how === 'transpose' ? transpose(w, rows, rowLength, into)
+    : how === 'permute-q' ? permuteRows(w, rows, rowLength, h.heads, into)
+      : permuteRows(w, rows, rowLength, h.kvHeads, into);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
