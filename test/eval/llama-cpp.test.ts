@@ -11,6 +11,7 @@ import { EvolutionRun } from '../../lib/evolve/engine.js';
 import { evaluatorFor } from '../../lib/evolve/fitness.js';
 import { readJournal } from '../../lib/evolve/journal.js';
 import { exportGguf } from '../../lib/export/gguf-export.js';
+import { skipWithoutLlamaCpp } from './llama-cpp-available.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { GgufFile } from '../../lib/store/gguf.js';
 import { kv, withKV, writeGguf } from '../../lib/store/gguf-writer.js';
@@ -56,14 +57,7 @@ async function ggufWith(dir: string, name: string, changes: Parameters<typeof wi
 describe('llama.cpp evaluator (node-llama-cpp)', function () {
   this.timeout(300_000);
 
-  before(async function () {
-    try {
-      await importNodeLlamaCpp();
-    } catch (err) {
-      console.log(`    skipped: node-llama-cpp cannot be imported (${(err as Error).message})`);
-      this.skip();
-    }
-  });
+  before(skipWithoutLlamaCpp);
 
   for (const [folder, key, tolerance] of [['models', 'float32', 1e-4], ['models-bf16', 'bfloat16', 2e-3]] as const) {
     it(`scores the bundled ${key} base on all six dev sets like the ONNX reference (within ${tolerance})`, async () => {

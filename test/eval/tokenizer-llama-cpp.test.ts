@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { GgufNotLoadableError } from '../../lib/eval/gguf-loadable.js';
 import { createLlamaCppEvaluator } from '../../lib/eval/llama-cpp.js';
-import { importNodeLlamaCpp } from '../../lib/eval/llama-cpp-runtime.js';
+import { skipWithoutLlamaCpp } from './llama-cpp-available.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { F32_BASE, FORTUNES, tempDir, writeTemp } from '../helpers.js';
 import { byteTokenizer, SP_TOKENIZER } from './tokenizers.js';
@@ -15,14 +15,7 @@ const quiet = () => {};
 describe('llama.cpp evaluator with a tokenizer', function () {
   this.timeout(300_000);
 
-  before(async function () {
-    try {
-      await importNodeLlamaCpp();
-    } catch (err) {
-      console.log(`    skipped: node-llama-cpp cannot be imported (${(err as Error).message})`);
-      this.skip();
-    }
-  });
+  before(skipWithoutLlamaCpp);
 
   it('byte-identical tokenizer: the same NLL; another vocabulary: refused naming the GGUF and the id', async () => {
     const dir = tempDir('evolver-tok-llama-');
