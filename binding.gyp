@@ -23,6 +23,7 @@
     {
       "target_name": "evolver",
       "dependencies": ["evolver_avx2", "evolver_avx512"],
+      "include_dirs": ["/usr/include/eigen3"],
       "sources": [
         "cpp/addon.cc",
         "cpp/mapping.cc",
@@ -44,7 +45,8 @@
         "cpp/napi_cuda.cc",
         "cpp/napi_nll.cc",
         "cpp/napi_fs.cc",
-        "cpp/napi_hash.cc"
+        "cpp/napi_hash.cc",
+        "cpp/napi_regmean.cc"
       ]
     }
   ]

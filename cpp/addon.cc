@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNll(env, exports);
   InitFs(env, exports);
   InitHash(env, exports);
+  InitRegmean(env, exports);
   return exports;
 }
 

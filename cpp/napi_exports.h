@@ -19,5 +19,6 @@ void InitCuda(Napi::Env env, Napi::Object exports);
 void InitNll(Napi::Env env, Napi::Object exports);
 void InitFs(Napi::Env env, Napi::Object exports);
 void InitHash(Napi::Env env, Napi::Object exports);
+void InitRegmean(Napi::Env env, Napi::Object exports);
 
 }  // namespace evolver

@@ -48,6 +48,8 @@ export interface NativeBackend {
 }
 
 export type KernelDType = 'F32' | 'F16' | 'BF16';
+/** How a linear layer's weight is stored: y = x W with W [in, out], or W [out, in] (torch nn.Linear). */
+export type RegmeanLayout = 'in_out' | 'out_in';
 export interface NativeDeviceTensor {
   readonly bytes: number;
   upload(src: ArrayBufferView | ArrayBuffer): void;
@@ -121,6 +123,16 @@ export interface NativeAddon {
   };
   /** Token NLL from causal-LM logits [batch, seq, vocab]; position p < length-1 predicts ids[p+1]. */
   nll(o: { logits: Float32Array; ids: Int32Array; lengths: Int32Array; vocab: number }): Promise<{ sum: number; count: number; perSequence: Float64Array }>;
+  /**
+   * RegMean's linear algebra (Eigen, double precision, cpp/napi_regmean.cc). Matrices are
+   * row-major; `dim` is the layer's input width, `cols` its output width; G~ = alpha G + (1 -
+   * alpha) diag(G). regmeanFactor writes the Cholesky factor of sum G~_i (zero-diagonal features
+   * pinned to 1 and listed); regmeanTerm writes G~ W; regmeanSolve sums the terms in order and
+   * solves, writing W* in the tensor's layout and returning the relative residual.
+   */
+  regmeanFactor(o: { grams: Float32Array[]; alpha: number; dim: number; factor: Float64Array }): Promise<{ zeroRows: number[] }>;
+  regmeanTerm(o: { gram: Float32Array; alpha: number; weight: Float32Array; layout: RegmeanLayout; dim: number; cols: number; term: Float64Array }): Promise<void>;
+  regmeanSolve(o: { factor: Float64Array; terms: Float64Array[]; zeroRows: number[]; fallback: Float32Array; layout: RegmeanLayout; dim: number; cols: number; out: Float32Array }): Promise<{ residual: number }>;
   /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
   stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
   /**
@@ -183,7 +195,7 @@ function typedFaults(addon: NativeAddon): NativeAddon {
     (...args: A): Promise<R> => fn(...args).catch((err: unknown) => Promise.reject(toTyped(err)));
   const k = addon.kernels;
   const kernels: NativeKernels = { ...k, de: wrap(k.de), merge: wrap(k.merge), convert: wrap(k.convert), slerp: wrap(k.slerp), reduce: wrap(k.reduce) };
-  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream) };
+  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream), regmeanFactor: wrap(addon.regmeanFactor), regmeanTerm: wrap(addon.regmeanTerm), regmeanSolve: wrap(addon.regmeanSolve) };
 }
 
 /** Atomically swaps two existing paths (renameat2 RENAME_EXCHANGE); see NativeAddon.exchangePaths. */

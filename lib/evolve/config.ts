@@ -110,9 +110,14 @@ const commandFitness = z.strictObject({
 
 /** Evolution with a merger: fitness = the dev score of the merged population (sequential schedule). */
 const merger = z.strictObject({
-  method: z.enum(['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'model_stock']),
-  /** Needed by every method but linear. */
+  method: z.enum(['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties', 'breadcrumbs', 'breadcrumbs_ties', 'model_stock', 'fisher', 'regmean']),
+  /** Needed by the task-vector methods (task_arithmetic, ties, dare_*, breadcrumbs*, model_stock). */
   base: z.string().min(1).optional(),
+  /**
+   * fisher / regmean: one statistics file per member, in the order of `models` (diagonal Fisher
+   * files; Gram files from `evolver stats regmean`), computed once from the original models.
+   */
+  stats: z.array(z.string().min(1)).optional(),
   /** One weight per member (default: equal). */
   weights: z.array(z.number()).optional(),
   /** Global parameters of the method (lambda, density, normalize, ...). */
@@ -189,6 +194,12 @@ export function validateConfig(raw: unknown, file: string): EvolveConfig {
     const [keyPath, message] = formatIssue(parsed.error.issues[0]!);
     throw new ConfigError(file, keyPath, message);
   }
+  const m = parsed.data.merger;
+  const statsMethod = m !== undefined && (m.method === 'fisher' || m.method === 'regmean');
+  if (statsMethod && m.stats?.length !== parsed.data.models.length) {
+    throw new ConfigError(file, 'merger.stats', `merger.method ${m.method} needs one statistics file per model (${parsed.data.models.length}), in the order of models; got ${m.stats?.length ?? 0}`);
+  }
+  if (m !== undefined && !statsMethod && m.stats !== undefined) throw new ConfigError(file, 'merger.stats', `merger.method ${m.method} takes no statistics files`);
   return parsed.data;
 }
 
@@ -233,7 +244,7 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ...(c.copy_files_from === undefined ? {} : { copy_files_from: abs(c.copy_files_from) }),
     ...(fitness === undefined ? {} : { fitness }),
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
-    ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
+    ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }), ...(c.merger.stats === undefined ? {} : { stats: c.merger.stats.map(abs) }) } }),
   };
 }
 

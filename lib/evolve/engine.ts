@@ -372,6 +372,7 @@ export class EvolutionRun extends EventEmitter {
     if (!fs.existsSync(this.mergedFile())) {
       await this.merger.full(this.members.map((x) => x.weights), this.mergerBase, this.evolved, this.mergedFile());
     }
+    await this.merger.prepare(this.members.map((x) => x.weights), this.evolved);
     const weights = openWeights(this.mergedFile());
     const sum = await this.hash(weights);
     const expected = lastAccepted?.mergedChecksum ?? this.runJson.initialMerged?.checksum;
@@ -644,7 +645,7 @@ export class EvolutionRun extends EventEmitter {
       const m0 = performance.now();
       const mergedTrial = this.mergedFile(k);
       fs.rmSync(mergedTrial, { force: true });
-      if (this.merger.incremental) await this.merger.update(this.merged!.weights, parents[target]!.weights, child, target, this.evolved, mergedTrial);
+      if (this.merger.incremental) await this.merger.update(this.merged!.weights, parents.map((p) => p.weights), child, target, this.evolved, mergedTrial);
       else await this.merger.full(parents.map((p, i) => (i === target ? child : p.weights)), this.mergerBase, this.evolved, mergedTrial);
       this.timing.offspring += (performance.now() - m0) / 1000;
       scored = openWeights(mergedTrial);
@@ -741,6 +742,7 @@ export class EvolutionRun extends EventEmitter {
 
   private acceptMerged(entry: JournalEntry): void {
     if (this.merged === undefined) return;
+    this.merger!.memberReplaced(entry.target);
     this.merged.weights.close();
     fs.renameSync(this.mergedFile(entry.k), this.mergedFile());
     this.merged = { weights: openWeights(this.mergedFile()), checksum: entry.mergedChecksum!, fitness: { score: entry.fitness, metrics: entry.metrics } };
@@ -1204,6 +1206,7 @@ export class EvolutionRun extends EventEmitter {
     for (const i of this.inputs) i.close();
     this.merged?.weights.close();
     this.mergerBase?.close();
+    this.merger?.close();
     for (const slot of this.slots) slot?.close();
     this.journal?.close();
     this.release?.();

@@ -4,11 +4,19 @@
  * beats the current merged model. Linear merges are updated incrementally — merged + w_t ·
  * (offspring − target) — so a trial costs one model's worth of memory traffic, not N. The merged
  * model is kept in float32.
+ *
+ * Fisher and RegMean take per-member statistics files (`stats`), computed once from the original
+ * models and frozen, as the paper's code does. RegMean is incremental too: the Cholesky factor of
+ * the summed Grams is made once per layer, each member's term G~_i W_i is kept, and a trial
+ * computes only the offspring's term (lib/merge/regmean.ts); its other tensors are averaged
+ * incrementally like the linear merge.
  */
 import * as k from '../kernels/index.js';
 import { MERGE_METHODS, type MergeMethod, type TensorJob } from '../merge/methods.js';
+import { RegmeanLayer, layerGrams } from '../merge/regmean.js';
 import type { KernelDType } from '../native.js';
-import type { WeightSet } from '../store/checkpoint.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import { WeightFileError } from '../errors.js';
 import { isComputeDType } from '../store/dtypes.js';
 import { SafetensorsWriter } from '../store/writer.js';
 
@@ -16,8 +24,10 @@ export interface MergerConfig {
   method: string;
   /** Per-member weights (default: equal, 1/N). */
   weights?: number[];
-  /** Global parameters of the method (scalars), e.g. lambda, density, t. */
+  /** Global parameters of the method (scalars), e.g. lambda, density, t, alpha. */
   parameters?: Record<string, number | boolean>;
+  /** fisher / regmean: one statistics file per member (diagonal Fisher / Gram matrices), in member order. */
+  stats?: string[];
 }
 
 async function asF32(w: WeightSet, name: string): Promise<Float32Array> {
@@ -32,12 +42,27 @@ export class Merger {
   readonly method: MergeMethod;
   private readonly weights: number[];
   private readonly config: MergerConfig;
+  private readonly stats: WeightSet[];
+  /** regmean: per linear tensor, its factor and the members' terms (made by the first full()). */
+  private readonly layers = new Map<string, RegmeanLayer>();
+  /** regmean: members whose term must be recomputed (replaced since it was made). */
+  private readonly stale = new Set<number>();
+  private prepared = false;
 
   constructor(config: MergerConfig, members: number) {
     const method = MERGE_METHODS[config.method];
     if (method === undefined) throw new Error(`unknown merger method '${config.method}'`);
     this.method = method;
     this.config = config;
+    const needsStats = method.params.some((p) => p.path);
+    if (needsStats && config.stats?.length !== members) throw new Error(`merger.method ${method.name} needs merger.stats: one statistics file per member (${members}), got ${config.stats?.length ?? 0}`);
+    this.stats = [];
+    try {
+      for (const f of needsStats ? config.stats! : []) this.stats.push(openWeights(f));
+    } catch (err) {
+      this.close();
+      throw err;
+    }
     const w = config.weights ?? Array.from({ length: members }, () => 1 / members);
     const sum = w.reduce((a, b) => a + b, 0);
     // linear normalizes by default (mergekit): done once here, so incremental updates use the same weights.
@@ -69,12 +94,14 @@ export class Merger {
           inputs: await Promise.all(members.map(view)),
           base: base ? await view(base) : undefined,
           out: writer.view(name) as Float32Array,
-          global: Object.fromEntries(this.method.params.filter((p) => !p.perModel).map((p) => [p.name, this.config.parameters?.[p.name] ?? p.default!])),
-          perModel: members.map((_, i) => Object.fromEntries(this.method.params.filter((p) => p.perModel).map((p) => [p.name, Number(p.name === 'weight' ? this.weights[i] : (this.config.parameters?.[p.name] ?? p.default))]))),
+          global: this.global(),
+          perModel: members.map((_, i) => Object.fromEntries(this.method.params.filter((p) => p.perModel && !p.path).map((p) => [p.name, Number(p.name === 'weight' ? this.weights[i] : (this.config.parameters?.[p.name] ?? p.default))]))),
           seed: 0,
           tensorIndex: j,
+          ...(this.method.name === 'fisher' ? { fisher: this.fisherViews(name) } : {}),
         };
-        await this.method.run(job);
+        if (this.method.name === 'regmean') await this.regmeanFull(name, job, members);
+        else await this.method.run(job);
       }
       await writer.commitAsync();
     } catch (err) {
@@ -83,15 +110,73 @@ export class Merger {
     }
   }
 
-  /** Whether a trial's merge can be updated from the current one instead of recomputed. */
-  get incremental(): boolean {
-    return this.method.name === 'linear';
+  private global(): Record<string, number | boolean> {
+    return Object.fromEntries(this.method.params.filter((p) => !p.perModel).map((p) => [p.name, this.config.parameters?.[p.name] ?? p.default!]));
   }
 
-  /** merged' = merged + w_t (offspring − target), tensor by tensor, into `file`. */
-  async update(merged: WeightSet, target: WeightSet, offspring: WeightSet, t: number, evolved: readonly string[], file: string): Promise<void> {
+  private fisherViews(name: string): NonNullable<TensorJob['fisher']> {
+    for (const f of this.stats) {
+      if (!f.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', f.path, `the Fisher file has no tensor '${name}'`, { tensor: name });
+      if (f.meta(name).dtype !== this.stats[0]!.meta(name).dtype || !isComputeDType(f.meta(name).dtype)) {
+        throw new WeightFileError('SIZE_MISMATCH', f.path, `Fisher tensor '${name}' is ${f.meta(name).dtype}; Fisher files must all be F32, F16 or BF16 alike`, { tensor: name });
+      }
+    }
+    return { views: this.stats.map((f) => f.view(name) as Float32Array | Uint16Array), dtype: this.stats[0]!.meta(name).dtype as KernelDType };
+  }
+
+  /** RegMean of one tensor from scratch (the cached layers, if any, are left as they are). */
+  private async regmeanFull(name: string, job: TensorJob, members: readonly WeightSet[]): Promise<void> {
+    const layer = await this.layerFor(name, members);
+    if (layer === undefined) return this.method.run(job);  // not a linear layer: the average
+    const fallback = k.scratchF32(job.out.length);
+    await k.linear({ inputs: job.inputs, weights: job.inputs.map(() => 1 / job.inputs.length), inDtype: job.inDtype, outDtype: 'F32', out: fallback });
+    await layer.solve(fallback, job.out as Float32Array);
+  }
+
+  /** A linear layer's factor and the members' terms; undefined when `name` is not a linear layer. */
+  private async layerFor(name: string, members: readonly WeightSet[]): Promise<RegmeanLayer | undefined> {
+    const grams = layerGrams(this.stats, name, members[0]!.meta(name).shape);
+    if (grams === undefined) return undefined;
+    const layer = await RegmeanLayer.create(grams, Number(this.global().alpha));
+    for (const [i, m] of members.entries()) await layer.setMember(i, m.view(name) as Float32Array | Uint16Array, m.meta(name).dtype as KernelDType);
+    return layer;
+  }
+
+  /**
+   * regmean: makes each linear layer's factor and the terms of `members` (the population), which
+   * update() then reuses. Called once before the first trial, fresh or resumed; other methods
+   * keep nothing.
+   */
+  async prepare(members: readonly WeightSet[], evolved: readonly string[]): Promise<void> {
+    if (this.method.name !== 'regmean' || this.prepared) return;
+    for (const name of evolved) {
+      if (!isComputeDType(members[0]!.meta(name).dtype)) continue;
+      const layer = await this.layerFor(name, members);
+      if (layer !== undefined) this.layers.set(name, layer);
+    }
+    this.prepared = true;
+  }
+
+  /** Whether a trial's merge can be updated from the current one instead of recomputed. */
+  get incremental(): boolean {
+    return this.method.name === 'linear' || this.method.name === 'regmean';
+  }
+
+  /** Member `t` was replaced (its offspring accepted): its RegMean term is remade at the next update. */
+  memberReplaced(t: number): void {
+    if (this.method.name === 'regmean') this.stale.add(t);
+  }
+
+  /**
+   * The merge of `members` with member t replaced by `offspring`, from the current one, into
+   * `file`: linear, merged + w_t (offspring − members[t]); regmean, the offspring's term and a
+   * solve for linear layers, the linear update (w_t = 1/N) for the rest.
+   */
+  async update(merged: WeightSet, members: readonly WeightSet[], offspring: WeightSet, t: number, evolved: readonly string[], file: string): Promise<void> {
     const names = merged.names();
     const changed = new Set(evolved.filter((n) => merged.meta(n).dtype === 'F32'));
+    const target = members[t]!;
+    if (this.method.name === 'regmean' && !this.prepared) throw new Error('Merger.update: a regmean merger needs prepare(population) first');
     const writer = SafetensorsWriter.create(file, { tensors: names.map((n) => merged.meta(n)), metadata: { format: 'pt', evolver_merger: this.method.name } });
     try {
       for (const name of names) {
@@ -99,13 +184,25 @@ export class Merger {
           writer.write(name, merged.chunks(name));
           continue;
         }
-        const w = this.weights[t]!;
-        await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out: writer.view(name) as Float32Array });
+        const w = this.method.name === 'linear' ? this.weights[t]! : 1 / members.length;
+        const out = writer.view(name) as Float32Array;
+        await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out });
+        const layer = this.layers.get(name);
+        if (layer === undefined) continue;
+        // A linear layer: `out` now holds the updated average, the fallback for rows no data reached.
+        for (const i of this.stale) await layer.setMember(i, members[i]!.view(name) as Float32Array | Uint16Array, members[i]!.meta(name).dtype as KernelDType);
+        await layer.setTrial(t, offspring.view(name) as Float32Array | Uint16Array, offspring.meta(name).dtype as KernelDType);
+        await layer.solve(out.slice(), out);
       }
+      this.stale.clear();
       await writer.commitAsync();
     } catch (err) {
       writer.abort();
       throw err;
     }
+  }
+
+  close(): void {
+    for (const s of this.stats) s.close();
   }
 }

@@ -5,6 +5,7 @@
  */
 import * as k from '../kernels/index.js';
 import type { KernelDType } from '../native.js';
+import { type LayerGrams, regmeanTensor } from './regmean.js';
 import { karcher, multislerp, nuslerp } from './sphere-methods.js';
 
 export interface ParamDef {
@@ -37,6 +38,8 @@ export interface TensorJob {
   tensorIndex: number;
   /** fisher: each input's diagonal Fisher for this tensor. */
   fisher?: { views: (Float32Array | Uint16Array)[]; dtype: KernelDType };
+  /** regmean: the models' Gram matrices for this tensor; undefined = not a linear layer (averaged). */
+  grams?: LayerGrams;
 }
 
 export interface MergeMethod {
@@ -235,6 +238,17 @@ export const MERGE_METHODS: Readonly<Record<string, MergeMethod>> = {
         outDtype: j.outDtype,
         out: j.out,
       });
+    },
+  },
+  regmean: {
+    name: 'regmean',
+    paper: 'Dataless Knowledge Fusion by Merging Weights of Language Models (RegMean), Jin et al. 2023 (arXiv 2212.09849)',
+    needsBase: false,
+    minModels: 2,
+    // alpha scales the Grams' off-diagonal part (the paper's reduction; 1 = exact RegMean).
+    params: [{ name: 'grams', perModel: true, path: true }, { name: 'alpha', default: 0.9, min: 0, max: 1 }],
+    async run(j) {
+      await regmeanTensor({ grams: j.grams, alpha: j.global.alpha as number, inputs: j.inputs, inDtype: j.inDtype, out: j.out, outDtype: j.outDtype });
     },
   },
   model_stock: {

@@ -20,6 +20,7 @@ import { SafetensorsWriter } from '../store/writer.js';
 import { carryModelFiles, carryTokenizer } from '../store/carried-files.js';
 import { type MergeConfig, resolveParam } from './config.js';
 import type { TensorJob } from './methods.js';
+import { layerGrams } from './regmean.js';
 import { type TensorCompute, type TensorRef, planModels } from './plan.js';
 import { planSlices, setLayerCount } from './slice-plan.js';
 
@@ -53,7 +54,9 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
     return w;
   };
   try {
-    const fishers = config.method.params.some((p) => p.name === 'fisher') ? config.models.filter((m) => m.model !== config.baseModel).map((m) => open(String(m.parameters.fisher))) : undefined;
+    // Per-model statistics files (fisher: diagonal Fisher; regmean: Gram matrices), in model order.
+    const statsParam = config.method.params.find((p) => p.path)?.name;
+    const stats = statsParam === undefined ? undefined : config.models.filter((m) => m.model !== config.baseModel).map((m) => open(String(m.parameters[statsParam])));
     const planned = config.slices !== undefined ? planSlices(config, open) : planModels(config, open);
     const ref = planned.carryFrom;
     const names = planned.tensors.map((t) => t.name);
@@ -95,7 +98,7 @@ export async function runMerge(config: MergeConfig, outDir: string, o: MergeRunO
             bytesRead += meta.byteLength;
           } else {
             writer.advise(name, 'populate');  // the output pages in one call, not a fault per page
-            bytesRead += await mergeTensor(config, name, t.compute, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, jIndex.get(name)!, o.seed ?? 0, fishers);
+            bytesRead += await mergeTensor(config, name, t.compute, writer.view(name) as Float32Array | Uint16Array, meta.dtype as KernelDType, jIndex.get(name)!, o.seed ?? 0, stats);
           }
           bytesWritten += meta.byteLength;
           o.onTensor?.({ name, index: index++, total: names.length, bytes: meta.byteLength });
@@ -146,7 +149,7 @@ function toGgufLike(template: GgufFile, dir: string, shards: readonly string[]):
   return GGUF_NAME;
 }
 
-async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, out: Float32Array | Uint16Array, outDtype: KernelDType, j: number, seed: number, fishers?: WeightSet[]): Promise<number> {
+async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, out: Float32Array | Uint16Array, outDtype: KernelDType, j: number, seed: number, stats?: WeightSet[]): Promise<number> {
   const method = config.method;
   const entries = c.models;
   const layers = c.layers;
@@ -189,6 +192,9 @@ async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, 
     await k.convert({ src: v, inDtype: own, out: copy, outDtype: inDtype });
     return copy;
   };
+  const shape = all[0]!.set.meta(all[0]!.name).shape;
+  const fishers = method.name === 'fisher' ? stats : undefined;
+  const grams = method.name === 'regmean' ? layerGrams(stats!, name, shape) : undefined;
   let fisher: TensorJob['fisher'];
   if (fishers !== undefined) {
     const f0 = fishers[0]!;
@@ -203,8 +209,9 @@ async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, 
   }
   const job: TensorJob = {
     name,
-    shape: all[0]!.set.meta(all[0]!.name).shape,
+    shape,
     ...(fisher ? { fisher } : {}),
+    ...(grams ? { grams } : {}),
     inDtype,
     outDtype,
     inputs: await Promise.all(c.inputs.map(view)),
