@@ -64,6 +64,37 @@ describe('accumulateGram', () => {
   });
 });
 
+describe('findLinearLayers: the rule', () => {
+  const input = (name: string, dims: number[], elemType = 1) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const node = (opType: string, inputs: string[], output: string, attribute: onnxProto.onnx.IAttributeProto[] = []) => onnx.NodeProto.create({ opType, input: inputs, output: [output], attribute });
+  const layers = (nodes: onnxProto.onnx.INodeProto[], extra: onnxProto.onnx.IValueInfoProto[] = []) =>
+    findLinearLayers({ input: [input('x', [1, 2, 4]), input('W', [4, 4]), ...extra], node: nodes, output: [input('y', [2, 4])] }).map((l) => `${l.weight}:${l.layout}:${l.inputs.join('+')}`);
+  const transB = (v: number) => onnx.AttributeProto.create({ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: v });
+  const perm = (p: number[]) => onnx.AttributeProto.create({ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: p });
+
+  it('MatMul as B: in_out; as A: not linear', () => {
+    assert.deepEqual(layers([node('MatMul', ['x', 'W'], 'y')]), ['W:in_out:x']);
+    assert.deepEqual(layers([node('MatMul', ['W', 'x'], 'y')]), []);
+  });
+  it('Gemm as B: transB=1 out_in, else in_out; Gemm as C (a bias): not linear', () => {
+    assert.deepEqual(layers([node('Gemm', ['x', 'W'], 'y', [transB(1)])]), ['W:out_in:x']);
+    assert.deepEqual(layers([node('Gemm', ['x', 'W'], 'y')]), ['W:in_out:x']);
+    assert.deepEqual(layers([node('Gemm', ['x', 'V', 'W'], 'y')], [input('V', [4, 4])]), ['V:in_out:x']);
+  });
+  it('Transpose [1, 0] (or no perm) then MatMul as B: out_in; the transpose used otherwise: not linear', () => {
+    assert.deepEqual(layers([node('Transpose', ['W'], 't', [perm([1, 0])]), node('MatMul', ['x', 't'], 'y')]), ['W:out_in:x']);
+    assert.deepEqual(layers([node('Transpose', ['W'], 't'), node('MatMul', ['x', 't'], 'y')]), ['W:out_in:x']);
+    assert.deepEqual(layers([node('Transpose', ['W'], 't', [perm([1, 0])]), node('MatMul', ['x', 't'], 'y'), node('Relu', ['t'], 'z')]), []);
+    assert.deepEqual(layers([node('Transpose', ['W'], 't', [perm([1, 0])]), node('MatMul', ['t', 'x'], 'y')]), []);
+  });
+  it('several MatMuls: the sum of their inputs; any other consumer (a tied embedding) or a 1-D / integer input: not linear', () => {
+    assert.deepEqual(layers([node('MatMul', ['x', 'W'], 'a'), node('MatMul', ['a', 'W'], 'y')]), ['W:in_out:x+a']);
+    assert.deepEqual(layers([node('Gather', ['W', 'i'], 'e'), node('Transpose', ['W'], 't'), node('MatMul', ['e', 't'], 'y')], [input('i', [2], 7)]), []);
+    assert.deepEqual(layers([node('MatMul', ['x', 'b'], 'y')], [input('b', [4])]), []);
+    assert.deepEqual(layers([node('MatMul', ['x', 'k'], 'y')], [input('k', [4, 4], 7)]), []);
+  });
+});
+
 describe('RegMean statistics on a toy graph (TypeScript reference)', () => {
   const dir = tempDir('evolver-regmean-');
   const graph = toyGraph(path.join(dir, 'toy', 'toy.onnx'));
