@@ -13,6 +13,7 @@ import { registerMerge } from './merge-command.js';
 import { registerRecipe } from './recipe-command.js';
 import { registerWorker } from './worker-command.js';
 import { registerExport } from './export-command.js';
+import { registerStats } from './stats-command.js';
 import { ExitCode, reportError } from './exit.js';
 
 /** The package version, from package.json (two levels up from lib/cli and from dist/cli). */
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRecipe(program);
   registerWorker(program);
   registerExport(program);
+  registerStats(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;

@@ -1,18 +1,11 @@
 /** `evolver worker --queue redis://HOST:PORT[/DB] [--concurrency N] [--models-root DIR]`. */
 import type { Command } from 'commander';
 
-import { EvolverArgumentError } from '../errors.js';
 import { TrialWorker } from '../distributed/worker.js';
+import { positiveInteger } from './options.js';
 
 /** The exit code of a worker that refused a run (its inputs or its build make other weights). */
 export const WORKER_REFUSED = 3;
-
-function positiveInteger(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new EvolverArgumentError(`${flag}: expected a positive integer, got '${text}'`);
-  return n;
-}
 
 export function registerWorker(program: Command): void {
   program

@@ -6,31 +6,18 @@
  * ONNX Runtime silently ignores unknown feed names and initializer overrides, so this check is
  * the only protection against evaluating the wrong weights.
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import type * as ort from 'onnxruntime-node';
 
-import * as ort from 'onnxruntime-node';
-
-import { BadInputError } from '../errors.js';
 import type { Evaluator, Fitness } from '../evolve/evaluator.js';
-import { convert, scratchF32 } from '../kernels/index.js';
 import { native } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { type Example, readExamples } from './data.js';
-import { configTokenId, loadTokenizer, type TextTokenizer } from './tokenizer.js';
+import { GraphError, checkWeightInputs, graphInputs, openSession, tokenDefaults, tokenFeeds, weightFeeder } from './onnx-inputs.js';
+import type { TextTokenizer } from './tokenizer.js';
 
-export class GraphError extends BadInputError {
-  override readonly name = 'GraphError';
-}
+export { GraphError } from './onnx-inputs.js';
 
 export type MetricName = 'nll' | 'accuracy' | 'f1';
-
-/** attention_mask (1 for real tokens, 0 for padding), position_ids (0..L-1) and token_type_ids (0), from the lengths. */
-const AUXILIARY_INPUTS = new Map<string, (lengths: Int32Array, seq: number) => Int32Array>([
-  ['attention_mask', (lengths, seq) => Int32Array.from({ length: lengths.length * seq }, (_, i) => (i % seq < lengths[Math.floor(i / seq)]! ? 1 : 0))],
-  ['position_ids', (lengths, seq) => Int32Array.from({ length: lengths.length * seq }, (_, i) => i % seq)],
-  ['token_type_ids', (lengths, seq) => new Int32Array(lengths.length * seq)],
-]);
 
 export interface OnnxEvaluatorOptions {
   graph: string;
@@ -64,44 +51,12 @@ export interface OnnxEvaluator extends Evaluator {
   readonly metric: MetricName;
 }
 
-function modelConfig(graph: string): Record<string, unknown> {
-  const file = path.join(path.dirname(graph), 'config.json');
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
 export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<OnnxEvaluator> {
-  if (!fs.existsSync(o.graph)) throw new GraphError(`${o.graph}: no such graph file`);
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(o.graph, {
-      executionProviders: [o.provider ?? 'cpu'],
-      ...(o.intraOpThreads ? { intraOpNumThreads: o.intraOpThreads } : {}),
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    });
-  } catch (err) {
-    throw new GraphError(`${o.graph}: ONNX Runtime cannot load it (${(err as Error).message.split('\n')[0]})`);
-  }
+  const session = await openSession(o.graph, { ...(o.provider ? { provider: o.provider } : {}), ...(o.intraOpThreads ? { intraOpThreads: o.intraOpThreads } : {}) });
   const metric = o.metric ?? 'nll';
-  const cfg = modelConfig(o.graph);
-  const maxLength = o.maxLength ?? Number(cfg.n_positions ?? cfg.max_position_embeddings ?? 1024);
-  const tokenizer = typeof o.tokenizer === 'string' ? loadTokenizer(o.tokenizer) : o.tokenizer;
-  const endToken = o.endToken ?? (tokenizer === undefined ? Number(cfg.eos_token_id ?? 0) : configTokenId(cfg.eos_token_id) ?? tokenizer.eos);
-  const inputs = session.inputMetadata.filter((m) => m.isTensor) as (ort.InferenceSession.ValueMetadata & { type: string; shape: (number | string)[] })[];
-  const idsInput = o.inputName ?? inputs.find((m) => m.type === 'int64' || m.type === 'int32')?.name;
-  if (idsInput === undefined || !session.inputNames.includes(idsInput)) throw new GraphError(`${o.graph}: no token-id input (int64) found; name it with inputName`);
-  const idsType = inputs.find((m) => m.name === idsInput)!.type;
+  const { maxLength, endToken, tokenizer } = tokenDefaults(o.graph, o);
+  const inputs = graphInputs(session, o.graph, o.inputName);
   const outputName = o.outputName ?? session.outputNames[0]!;
-  // Integer inputs that exports commonly add beside the token ids, fed from the batch.
-  const auxiliary = inputs.filter((m) => m.name !== idsInput && (m.type === 'int64' || m.type === 'int32') && AUXILIARY_INPUTS.has(m.name));
-  const weightInputs = inputs.filter((m) => m.name !== idsInput && !auxiliary.includes(m));
-  if (weightInputs.length === 0) {
-    throw new GraphError(`${o.graph}: the graph takes no weights as inputs (its weights are initializers, which ONNX Runtime would not let us replace); convert it with \`evolver onnx prepare ${o.graph} OUT_DIR\``);
-  }
   const sets = o.data.map((d) => (typeof d === 'string' ? { file: d, weight: 1 } : { file: d.file, weight: d.weight ?? 1 }));
   const examples = new Map<string, Example[]>();
   for (const s of sets) {
@@ -109,45 +64,15 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
   }
   let maxId = 0;
   for (const list of examples.values()) for (const e of list) for (const id of e.ids) if (id > maxId) maxId = id;
-  const scratch = new Map<string, Float32Array>();
+  const feeds = weightFeeder(inputs.weights);
   const batchSize = o.batchSize ?? 16;
   let checkedNames: string | undefined;
 
-  /** Graph inputs vs weights: every weight input present with its shape, no weight left unused. */
   function check(weights: WeightSet): void {
     const signature = weights.names().join('\n');
     if (signature === checkedNames) return;
-    const wanted = new Set(weightInputs.map((m) => m.name));
-    for (const m of weightInputs) {
-      if (!weights.has(m.name)) throw new GraphError(`${o.graph}: graph input '${m.name}' has no tensor in ${weights.path}`);
-      if (m.type !== 'float32') throw new GraphError(`${o.graph}: graph input '${m.name}' is ${m.type}; weights are fed as float32`);
-      const shape = weights.meta(m.name).shape;
-      const ok = m.shape.length === shape.length && m.shape.every((d, i) => typeof d !== 'number' || d === shape[i]);
-      if (!ok) throw new GraphError(`${o.graph}: graph input '${m.name}' has shape ${JSON.stringify(m.shape)} but ${weights.path} holds ${JSON.stringify(shape)}`);
-      const dtype = weights.meta(m.name).dtype;
-      if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new GraphError(`${weights.path}: tensor '${m.name}' is ${dtype}; the graph needs float32`);
-    }
-    for (const name of weights.names()) {
-      if (!wanted.has(name)) throw new GraphError(`${weights.path}: tensor '${name}' is not an input of ${o.graph} (ONNX Runtime would silently ignore it, evaluating other weights than these)`);
-    }
+    checkWeightInputs(o.graph, inputs.weights, weights);
     checkedNames = signature;
-  }
-
-  async function feeds(weights: WeightSet): Promise<Record<string, ort.Tensor>> {
-    const out: Record<string, ort.Tensor> = {};
-    for (const m of weightInputs) {
-      const meta = weights.meta(m.name);
-      let data: Float32Array;
-      if (meta.dtype === 'F32') {
-        data = weights.view(m.name) as Float32Array;  // zero copy: the mapped file
-      } else {
-        data = scratch.get(m.name) ?? scratchF32(meta.elements);
-        scratch.set(m.name, data);
-        await convert({ src: weights.view(m.name), inDtype: meta.dtype as 'F16' | 'BF16', out: data, outDtype: 'F32' });
-      }
-      out[m.name] = new ort.Tensor('float32', data, [...meta.shape]);
-    }
-    return out;
   }
 
   async function evaluateSets(weights: WeightSet, signal?: AbortSignal): Promise<Record<string, number>> {
@@ -168,14 +93,9 @@ export async function createOnnxEvaluator(o: OnnxEvaluatorOptions): Promise<Onnx
           ids.set(e.ids, b * seq);  // right padding with 0: causal attention never looks ahead, and padded positions never count
           lengths[b] = e.ids.length;
         });
-        const intTensor = (type: string, values: Int32Array) =>
-          type === 'int32' ? new ort.Tensor('int32', values, [batch.length, seq]) : new ort.Tensor('int64', BigInt64Array.from(values, (x) => BigInt(x)), [batch.length, seq]);
-        const idsTensor = intTensor(idsType, ids);
-        const extra: Record<string, ort.Tensor> = {};
-        for (const a of auxiliary) extra[a.name] = intTensor(a.type, AUXILIARY_INPUTS.get(a.name)!(lengths, seq));
         let results: ort.InferenceSession.OnnxValueMapType;
         try {
-          results = await session.run({ ...weightFeeds, ...extra, [idsInput!]: idsTensor });
+          results = await session.run({ ...weightFeeds, ...tokenFeeds(inputs, ids, lengths, seq) });
         } catch (err) {
           throw new GraphError(`${o.graph}: ONNX Runtime failed on a batch of ${batch.length} x ${seq} tokens from ${s.file} (context length ${maxLength}; set max_length if the graph's is shorter): ${(err as Error).message.split('\n')[0]}`);
         }
