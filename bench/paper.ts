@@ -32,7 +32,8 @@ const arg = (name: string, fallback: number) => {
 const seeds = Array.from({ length: arg('--seeds', 3) }, (_, i) => i + 1);
 const generations = arg('--generations', 10);
 const alphas = [0.1, 0.3, 0.5, 0.7, 0.9];
-const resultPath = resultFile('paper', targetFromArgv());
+const target = targetFromArgv();
+const resultPath = resultFile('paper', target);
 
 const graph = path.join(ex, 'classifier.onnx');
 const sets = { dev: path.join(ex, 'data', 'dev.jsonl'), test: path.join(ex, 'data', 'test.jsonl'), ood: path.join(ex, 'data', 'ood-test.jsonl') };
@@ -43,6 +44,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'evolver-paper-'));
 interface Scores { testF1: number; testAcc: number; oodF1: number; oodAcc: number; devF1: number }
 const f1 = await createOnnxEvaluator({ graph, data: [sets.dev, sets.test, sets.ood], metric: 'f1' });
 const acc = await createOnnxEvaluator({ graph, data: [sets.test, sets.ood], metric: 'accuracy' });
+// The fitness of the evolution runs: dev macro-F1 (one session, shared by every run).
+const f1Dev = await createOnnxEvaluator({ graph, data: [sets.dev], metric: 'f1' });
 async function score(file: string): Promise<Scores> {
   using w = openWeights(file);
   const f = await f1.evaluateSets(w), a = await acc.evaluateSets(w);
@@ -136,7 +139,8 @@ for (const r of rows) {
   console.log(`| ${r.method}${detail} | ${cell(r, 'testF1')} | ${cell(r, 'testAcc')} | ${cell(r, 'oodF1')} | ${cell(r, 'oodAcc')} | ${cell(r, 'devF1')} | ${mean(r.runs.map((x) => x.seconds)).toFixed(1)} |`);
 }
 writeResult(resultPath, { bench: 'paper', date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, seeds, generations, alphas, chosenAlpha: alpha, statsSeconds, members, rows });
-console.log(wroteLine(resultPath));
+console.log(wroteLine(resultPath, target));
 await f1.close();
 await acc.close();
+await f1Dev.close();
 fs.rmSync(work, { recursive: true, force: true });

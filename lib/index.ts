@@ -28,6 +28,7 @@ export { GgufNotLoadableError, checkLoadableGguf } from './eval/gguf-loadable.js
 export { LlamaCppMissingError } from './eval/llama-cpp-runtime.js';
 export { type JournalEntry, readJournal } from './evolve/journal.js';
 export { type RunReport } from './evolve/report.js';
-export { regmeanStats, RegMeanStatsError, REGMEAN_STATS_FORMAT, type RegMeanStatsOptions, type RegMeanStatsResult, type RegMeanLayerStats } from './stats/regmean-stats.js';
+export { REGMEAN_STATS_FORMAT, RegmeanLayer, layerGrams, regmeanLayouts } from './merge/regmean.js';
+export { regmeanStats, RegMeanStatsError, type RegMeanStatsOptions, type RegMeanStatsResult, type RegMeanLayerStats } from './stats/regmean-stats.js';
 export { accumulateGram } from './stats/gram.js';
 export { findLinearLayers, exposeTensors, type LinearLayer, type LinearLayout } from './onnx/linear-layers.js';

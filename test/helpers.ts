@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,4 +91,10 @@ export function bf16RoundNearestEven(f: number): number {
   let upper = u >>> 16;
   if (lower > 0x8000 || (lower === 0x8000 && (upper & 1) === 1)) upper += 1;
   return upper & 0xffff;
+}
+
+/** Runs the CLI from source (test/run-cli.ts) in the repository root and waits for it. */
+export function evolverCli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), ...args], { encoding: 'utf8', cwd: ROOT });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -15,6 +15,7 @@ import path from 'node:path';
 
 import onnxProto from 'onnx-proto';
 
+import { REGMEAN_STATS_FORMAT } from '../merge/regmean.js';
 import { BadInputError, WeightFileError } from '../errors.js';
 import { type Example, readExamples } from '../eval/data.js';
 import { GraphError, checkWeightInputs, graphInputs, openSession, tokenDefaults, tokenFeeds, weightFeeder } from '../eval/onnx-inputs.js';
@@ -25,9 +26,6 @@ import { SafetensorsWriter } from '../store/writer.js';
 import { accumulateGram } from './gram.js';
 
 const { onnx } = onnxProto;
-
-/** The `evolver_stats` metadata value of the files written here. */
-export const REGMEAN_STATS_FORMAT = 'regmean/1';
 
 export class RegMeanStatsError extends BadInputError {
   override readonly name = 'RegMeanStatsError';

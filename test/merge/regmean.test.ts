@@ -12,7 +12,7 @@ import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import type { TensorMeta } from '../../lib/store/source.js';
 import { SafetensorsWriter } from '../../lib/store/writer.js';
-import { tempDir } from '../helpers.js';
+import { FORTUNES, evolverCli, tempDir } from '../helpers.js';
 
 // A tiny model: two linear layers (one torch-style [out, in], one Conv1D-style [in, out]), an
 // embedding and a bias, which RegMean averages.
@@ -153,6 +153,30 @@ describe('merge_method: regmean against a plain TypeScript RegMean', function ()
     fs.copyFileSync(same.models[0]!, same.models[1]!);
     using s = openWeights(await merge(same, { alpha: 1 }));
     assertClose(s.view('fc2.weight') as Float32Array, same.weights[0]!['fc2.weight']!, 1e-5, 'fc2.weight');
+  });
+
+  it('end to end on the fortunes models: Grams from `evolver stats regmean` (real layer inputs), then `evolver merge` with regmean', async () => {
+    const dir = tempDir();
+    const domains = ['computers', 'science'];
+    const grams = domains.map((d) => {
+      const out = path.join(dir, `${d}.grams.safetensors`);
+      const r = evolverCli(...['stats', 'regmean', '--model', path.join(FORTUNES, 'models', `${d}.safetensors`), '--graph', path.join(FORTUNES, 'lm.onnx'), '--data', path.join(FORTUNES, 'data', d, 'dev.jsonl'), '--max-examples', '8', '--out', out]);
+      assert.equal(r.code, 0, r.stderr);
+      return out;
+    });
+    const cfg = path.join(dir, 'regmean.yml');
+    fs.writeFileSync(cfg, stringify({ models: domains.map((d, i) => ({ model: path.join(FORTUNES, 'models', `${d}.safetensors`), parameters: { grams: grams[i] } })), merge_method: 'regmean', parameters: { alpha: 0.9 } }));
+    const r = evolverCli('merge', cfg, path.join(dir, 'out'));
+    assert.equal(r.code, 0, r.stderr);
+    using merged = openWeights(path.join(dir, 'out'));
+    using a = openWeights(path.join(FORTUNES, 'models', 'computers.safetensors'));
+    using b = openWeights(path.join(FORTUNES, 'models', 'science.safetensors'));
+    // Linear layers: the closed form (not the average); everything else: the average.
+    const name = 'transformer.h.2.mlp.c_fc.weight';
+    const avg = (a.view(name) as Float32Array).map((x, i) => (x + (b.view(name) as Float32Array)[i]!) / 2);
+    assert.ok((merged.view(name) as Float32Array).some((x, i) => Math.abs(x - avg[i]!) > 1e-4), 'a linear layer is not the average');
+    const ln = 'transformer.h.2.ln_2.weight';
+    (merged.view(ln) as Float32Array).forEach((x, i) => assert.ok(Math.abs(x - ((a.view(ln) as Float32Array)[i]! + (b.view(ln) as Float32Array)[i]!) / 2) < 1e-6, ln));
   });
 
   it('refuses, naming the problem: singular Grams at alpha 1, a file that is not RegMean statistics, mismatched shapes, non-finite values, missing grams', async () => {

@@ -1,7 +1,6 @@
 // RegMean statistics: the Grams of every linear layer's inputs, against plain TypeScript
 // references (a toy graph built here; block 0 of the fortunes model), and every bad input.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -17,15 +16,12 @@ import { RegMeanStatsError, regmeanStats } from '../../lib/stats/regmean-stats.j
 import { SafetensorsFile } from '../../lib/store/safetensors.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { graphWithAttentionMask } from '../eval/graphs.js';
-import { FORTUNES, ROOT, tempDir, writeTemp } from '../helpers.js';
+import { FORTUNES, ROOT, evolverCli, tempDir, writeTemp } from '../helpers.js';
 import { TOY, embeddingOnlyGraph, toyGraph, toyTensors, toyWeights, values } from './graphs.js';
 
 const { onnx } = onnxProto;
 
-function evolver(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'run-cli.ts'), ...args], { encoding: 'utf8', cwd: ROOT });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const evolver = evolverCli;
 
 /** G += x xᵀ for one row, the textbook way (float64). */
 function addOuter(g: Float64Array, row: ArrayLike<number>): void {
