@@ -17,6 +17,9 @@
 //       R = sum of the terms in the order given, rows in zeroRows taken from `fallback`; solves
 //       L L^T X = R and writes X (rounded to float32, in the tensor's layout) to `out`. The
 //       relative residual ||L L^T X - R|| / ||R|| is returned; a non-finite result is ENUMERIC.
+//   gramAccumulate({ x: Float32Array, rows, cols, gram: Float64Array }) -> Promise<void>
+//       gram += x^T x (x row-major [rows, cols], in double; the whole symmetric matrix is written):
+//       the statistics `evolver stats regmean` collects.
 // Eigen's reductions are single-threaded here, so for a given build the bits do not depend on
 // the thread pool's size.
 #include <napi.h>
@@ -281,12 +284,38 @@ Napi::Value RegmeanSolve(const Napi::CallbackInfo& info) {
   return p;
 }
 
+Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EVOLVER_GUARD(env, info.Length() >= 1 && info[0].IsObject(), "EINVAL", "gramAccumulate(options)");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const uint64_t rows = Count(env, o, "rows"), cols = Count(env, o, "cols");
+  std::vector<BufferArg> buffers;
+  buffers.push_back(Sized(env, o.Get("x"), "x", rows * cols * 4));
+  buffers.push_back(Sized(env, o.Get("gram"), "gram", cols * cols * 8, BufferArg::Use::kWrite));
+  const float* x = reinterpret_cast<const float*>(buffers[0].data());
+  double* gram = reinterpret_cast<double*>(buffers[1].data());
+  auto work = [=]() -> std::string {
+    const auto r = static_cast<Eigen::Index>(rows), c = static_cast<Eigen::Index>(cols);
+    const MatD xd = Eigen::Map<const MatF>(x, r, c).cast<double>();
+    MapD g(gram, c, c);
+    MatD update = MatD::Zero(c, c);
+    update.selfadjointView<Eigen::Upper>().rankUpdate(xd.transpose());
+    g += update.selfadjointView<Eigen::Upper>();
+    return "";
+  };
+  auto* w = new LinalgWorker(env, std::move(buffers), work, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 }  // namespace
 
 void InitRegmean(Napi::Env env, Napi::Object exports) {
   exports.Set("regmeanFactor", Napi::Function::New(env, RegmeanFactor, "regmeanFactor"));
   exports.Set("regmeanTerm", Napi::Function::New(env, RegmeanTerm, "regmeanTerm"));
   exports.Set("regmeanSolve", Napi::Function::New(env, RegmeanSolve, "regmeanSolve"));
+  exports.Set("gramAccumulate", Napi::Function::New(env, GramAccumulate, "gramAccumulate"));
 }
 
 }  // namespace evolver

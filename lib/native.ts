@@ -133,6 +133,8 @@ export interface NativeAddon {
   regmeanFactor(o: { grams: Float32Array[]; alpha: number; dim: number; factor: Float64Array }): Promise<{ zeroRows: number[] }>;
   regmeanTerm(o: { gram: Float32Array; alpha: number; weight: Float32Array; layout: RegmeanLayout; dim: number; cols: number; term: Float64Array }): Promise<void>;
   regmeanSolve(o: { factor: Float64Array; terms: Float64Array[]; zeroRows: number[]; fallback: Float32Array; layout: RegmeanLayout; dim: number; cols: number; out: Float32Array }): Promise<{ residual: number }>;
+  /** gram += xᵀx in double (x row-major [rows, cols] float32; the whole symmetric matrix is written). */
+  gramAccumulate(o: { x: Float32Array; rows: number; cols: number; gram: Float64Array }): Promise<void>;
   /** STREAM-like copy / triad over double arrays: the best of `reps` runs. */
   stream(o: { kind: 'copy' | 'triad'; a: Float64Array; b: Float64Array; c: Float64Array; threads: number; reps: number }): Promise<{ seconds: number; bytes: number }>;
   /**
@@ -195,7 +197,7 @@ function typedFaults(addon: NativeAddon): NativeAddon {
     (...args: A): Promise<R> => fn(...args).catch((err: unknown) => Promise.reject(toTyped(err)));
   const k = addon.kernels;
   const kernels: NativeKernels = { ...k, de: wrap(k.de), merge: wrap(k.merge), convert: wrap(k.convert), slerp: wrap(k.slerp), reduce: wrap(k.reduce) };
-  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream), regmeanFactor: wrap(addon.regmeanFactor), regmeanTerm: wrap(addon.regmeanTerm), regmeanSolve: wrap(addon.regmeanSolve) };
+  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream), regmeanFactor: wrap(addon.regmeanFactor), regmeanTerm: wrap(addon.regmeanTerm), regmeanSolve: wrap(addon.regmeanSolve), gramAccumulate: wrap(addon.gramAccumulate) };
 }
 
 /** Atomically swaps two existing paths (renameat2 RENAME_EXCHANGE); see NativeAddon.exchangePaths. */

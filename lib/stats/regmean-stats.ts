@@ -21,6 +21,7 @@ import { type Example, readExamples } from '../eval/data.js';
 import { GraphError, checkWeightInputs, graphInputs, openSession, tokenDefaults, tokenFeeds, weightFeeder } from '../eval/onnx-inputs.js';
 import type { TextTokenizer } from '../eval/tokenizer.js';
 import { exposeTensors, findLinearLayers, type LinearLayout } from '../onnx/linear-layers.js';
+import { native } from '../native.js';
 import { openWeights } from '../store/checkpoint.js';
 import { SafetensorsWriter } from '../store/writer.js';
 import { accumulateGram } from './gram.js';
@@ -100,6 +101,9 @@ export async function regmeanStats(o: RegMeanStatsOptions): Promise<RegMeanStats
     });
     const byInput = new Map<string, typeof stats>();
     for (const s of stats) for (const x of s.inputs) byInput.set(x, [...(byInput.get(x) ?? []), s]);
+    // One Gram per layer input, however many weights read it (attention's q, k and v share theirs),
+    // in native memory the kernel updates in place; each weight's Gram is the sum of its inputs'.
+    const inputGrams = new Map([...byInput].map(([name, users]) => [name, { gram: new Float64Array(native.allocate(users[0]!.in * users[0]!.in * 8)), rows: 0 }]));
     const fetches = [...byInput.keys()];
 
     const { maxLength, endToken, tokenizer } = tokenDefaults(o.graph, { ...o, ...(o.maxLength === undefined ? {} : { maxLength: o.maxLength }) });
@@ -124,20 +128,27 @@ export async function regmeanStats(o: RegMeanStatsOptions): Promise<RegMeanStats
           const t = results[name];
           if (t === undefined || t.type !== 'float32') throw new GraphError(`${o.graph}: the input '${name}' of linear layer '${users[0]!.weight}' is ${t === undefined ? 'missing from the run' : t.type}; only float32 layer inputs are supported`);
           const x = t.data as Float32Array;
+          const cols = users[0]!.in;
           for (const s of users) {
-            const cols = s.in;
-            if (t.dims.length === 0 || t.dims[t.dims.length - 1] !== cols) throw new GraphError(`${o.graph}: the input '${name}' of linear layer '${s.weight}' has shape ${JSON.stringify(t.dims)}, expected [..., ${cols}]`);
-            const at = firstNonFinite(x);
-            if (at >= 0) throw new RegMeanStatsError(`${set.file}: example ${k + 1} gives ${x[at]} in the input '${name}' of linear layer '${s.weight}' (row ${Math.floor(at / cols)}, column ${at % cols}); the Gram would not be finite — check the weights of ${weights.path}`);
-            const rows = x.length / cols;
-            accumulateGram(s.gram, x, rows, cols);
-            s.rows += rows;
+            if (t.dims.length === 0 || t.dims[t.dims.length - 1] !== s.in) throw new GraphError(`${o.graph}: the input '${name}' of linear layer '${s.weight}' has shape ${JSON.stringify(t.dims)}, expected [..., ${s.in}]`);
           }
+          const at = firstNonFinite(x);
+          if (at >= 0) throw new RegMeanStatsError(`${set.file}: example ${k + 1} gives ${x[at]} in the input '${name}' of linear layer '${users[0]!.weight}' (row ${Math.floor(at / cols)}, column ${at % cols}); the Gram would not be finite — check the weights of ${weights.path}`);
+          const acc = inputGrams.get(name)!;
+          await accumulateGram(acc.gram, x, x.length / cols, cols);
+          acc.rows += x.length / cols;
         }
         examples++;
       }
     }
     if (examples === 0) throw new RegMeanStatsError(`${o.data.join(', ')}: no example with at least one token`);
+    for (const s of stats) {
+      for (const x of s.inputs) {
+        const acc = inputGrams.get(x)!;
+        for (let i = 0; i < s.gram.length; i++) s.gram[i] = s.gram[i]! + acc.gram[i]!;
+        s.rows += acc.rows;
+      }
+    }
 
     checkOutput(o.out);
     const metadata: Record<string, string> = {

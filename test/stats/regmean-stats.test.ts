@@ -11,6 +11,7 @@ import { WeightFileError } from '../../lib/errors.js';
 import { EvalDataError, readExamples } from '../../lib/eval/data.js';
 import { GraphError } from '../../lib/eval/onnx-inputs.js';
 import { findLinearLayers } from '../../lib/onnx/linear-layers.js';
+import { native } from '../../lib/native.js';
 import { accumulateGram } from '../../lib/stats/gram.js';
 import { RegMeanStatsError, regmeanStats } from '../../lib/stats/regmean-stats.js';
 import { SafetensorsFile } from '../../lib/store/safetensors.js';
@@ -46,12 +47,12 @@ function readGrams(file: string): { metadata: Record<string, string>; grams: Map
 }
 
 describe('accumulateGram', () => {
-  it('equals the sum of outer products for any row count (the 4-row blocks and the leftovers), accumulating', () => {
-    for (const [rows, cols] of [[1, 1], [3, 5], [4, 4], [9, 7], [17, 16]] as const) {
+  it('equals the sum of outer products for any shape (Eigen\'s blocked rank update), accumulating, in JS-heap or native memory', async () => {
+    for (const [rows, cols] of [[1, 1], [3, 5], [4, 4], [9, 7], [17, 16], [300, 70]] as const) {
       const x = values(rows * cols, rows * 31 + cols);
-      const g = new Float64Array(cols * cols);
-      accumulateGram(g, x, rows, cols);
-      accumulateGram(g, x.subarray(cols), rows - 1, cols);
+      const g = cols % 2 === 0 ? new Float64Array(native.allocate(cols * cols * 8)) : new Float64Array(cols * cols);
+      await accumulateGram(g, x, rows, cols);
+      await accumulateGram(g, x.subarray(cols), rows - 1, cols);
       const ref = new Float64Array(cols * cols);
       for (let r = 0; r < rows; r++) addOuter(ref, x.subarray(r * cols, (r + 1) * cols));
       for (let r = 1; r < rows; r++) addOuter(ref, x.subarray(r * cols, (r + 1) * cols));
