@@ -43,6 +43,7 @@ IN_DOMAIN_MAX_BYTES = 256   # in-domain pool: entries of at most this many UTF-8
 OOD_MIN_BYTES = 385         # out-of-domain pool: entries of more than 384 bytes
 N_DEV, N_TEST, N_OOD = 40, 60, 40   # per label (balanced sets)
 N_MAJOR, N_MINOR = 126, 8           # per member: 126 texts of each major label, 8 of each other label
+SPLIT_RULE = "entries split at lines '%', stripped, < 20 UTF-8 bytes dropped, texts occurring more than once among the label categories dropped; per label: in-domain pool = entries <= 256 bytes, ood pool = entries > 384 bytes; in-domain pool permuted with numpy.random.RandomState((seed*1000003 + zlib.crc32(category)) % 2**32).permutation(n): first 40 dev, next 60 test (each in file order), rest = train pool in permuted order; ood pool permuted with the seed expression + 1: first 40 (in file order) = ood-test; partition: from each label's train pool the owner member takes the first 126, then each other member the next 8 (members in the order of 'members'); each member's 300 texts shuffled with RandomState((seed*1000003 + crc32(member) + 2) % 2**32)"
 
 MAX_LEN = 128      # tokens per text (UTF-8 bytes + end token), truncated
 EOS = 256
@@ -296,7 +297,7 @@ def make_optimizer(model, lr):
 # ----------------------------------------------------------------------------- training
 
 PRETRAIN = {"steps": 1200, "batch": 32, "peak_lr": 1e-3, "warmup": 100, "mask_prob": 0.15, "dropout": 0.1, "clip": 1.0}
-FINETUNE = {"epochs": 10, "batch": 16, "peak_lr": 2e-4, "warmup_frac": 0.1, "dropout": 0.1, "clip": 1.0}
+FINETUNE = {"epochs": 20, "oracle_epochs": 10, "batch": 16, "peak_lr": 5e-4, "warmup_frac": 0.1, "dropout": 0.1, "clip": 1.0}
 
 
 def pretrain(texts):
@@ -352,7 +353,7 @@ def base_classifier(encoder_state):
     return model
 
 
-def finetune(base_state, examples, seed):
+def finetune(base_state, examples, seed, epochs):
     torch.manual_seed(seed)
     model = Classifier(len(LABELS), dropout=FINETUNE["dropout"])
     model.load_state_dict(base_state)
@@ -361,12 +362,12 @@ def finetune(base_state, examples, seed):
     g = torch.Generator().manual_seed(seed)
     bs = FINETUNE["batch"]
     steps_per_epoch = math.ceil(len(data) / bs)
-    total = steps_per_epoch * FINETUNE["epochs"]
+    total = steps_per_epoch * epochs
     warmup = max(1, int(total * FINETUNE["warmup_frac"]))
     model.train()
     t0 = time.time()
     step = 0
-    for epoch in range(FINETUNE["epochs"]):
+    for epoch in range(epochs):
         order = torch.randperm(len(data), generator=g).tolist()
         tot = 0.0
         for b in range(0, len(order), bs):
@@ -383,7 +384,7 @@ def finetune(base_state, examples, seed):
             tot += loss.item() * len(batch)
             step += 1
         print(f"  epoch {epoch} loss {tot / len(data):.4f}", flush=True)
-    return state(model), {"wall_s": round(time.time() - t0, 1), "steps": total, "examples": len(data)}
+    return state(model), {"wall_s": round(time.time() - t0, 1), "steps": total, "epochs": epochs, "examples": len(data), "final_epoch_loss": round(tot / len(data), 4)}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -478,7 +479,7 @@ def main():
         out = {"base": base, "members": {}, "info": {}}
         for i, (m, ex) in enumerate(list(members.items()) + [("oracle", [e for m in MEMBERS for e in members[m]])]):
             print(f"fine-tune {m} ({len(ex)} texts)", flush=True)
-            w, info = finetune(base, ex, SEED + 100 + i)
+            w, info = finetune(base, ex, SEED + 100 + i, FINETUNE["oracle_epochs" if m == "oracle" else "epochs"])
             out["members"][m] = w
             out["info"][m] = info
             p, _ = predict(w, split["dev"])
@@ -548,7 +549,7 @@ def main():
                              "parameters": int(sum(v.numel() for v in params.values())),
                              "parameter_shapes": {k: list(v.shape) for k, v in params.items()}},
             "split": {"seed": SEED, "label_categories": stats, "pretraining_categories": pre_cats,
-                      "rule": "see README (Data and split)", "in_domain_max_bytes": IN_DOMAIN_MAX_BYTES, "ood_min_bytes": OOD_MIN_BYTES,
+                      "rule": SPLIT_RULE, "in_domain_max_bytes": IN_DOMAIN_MAX_BYTES, "ood_min_bytes": OOD_MIN_BYTES,
                       "per_member": {"major_texts_per_label": N_MAJOR, "minor_texts_per_other_label": N_MINOR}},
             "training": {"pretrain": {**PRETRAIN, **ck["info"]}, "finetune": {**FINETUNE, "runs": ft["info"]},
                          "fisher": {"kind": "empirical diagonal Fisher, true labels, mean over the member's training texts, eval mode", "wall_s": fisher_wall},

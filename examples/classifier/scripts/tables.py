@@ -14,7 +14,7 @@ def size(p):
 
 print("| path | size |\n|---|---:|")
 total = 0
-for root, dirs, files in sorted(os.walk(OUT)):
+for root, dirs, files in os.walk(OUT):
     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
     for f in sorted(files):
         p = os.path.relpath(os.path.join(root, f), OUT)
