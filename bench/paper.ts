@@ -31,7 +31,7 @@ const arg = (name: string, fallback: number) => {
 };
 const seeds = Array.from({ length: arg('--seeds', 3) }, (_, i) => i + 1);
 const generations = arg('--generations', 10);
-const alphas = [0.1, 0.3, 0.5, 0.7, 0.9];
+const alphas = [0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99, 1];
 const target = targetFromArgv();
 const resultPath = resultFile('paper', target);
 
@@ -82,7 +82,7 @@ console.log(`RegMean statistics for ${members.length} members: ${statsSeconds.to
 
 for (const m of members) rows.push({ method: `member ${m}`, runs: [{ ...(await score(model(m))), seconds: 0 }] });
 {
-  const [out, s] = await timed(() => merge('average', { models: members.map((m) => ({ model: model(m) })), merge_method: 'linear', out_dtype: 'float32' }));
+  const [out, s] = await timed(() => merge('average', { models: members.map((m) => ({ model: model(m), parameters: { weight: 1 } })), merge_method: 'linear', out_dtype: 'float32' }));
   rows.push({ method: 'simple average', runs: [{ ...(await score(out)), seconds: s }] });
 }
 {
@@ -94,7 +94,13 @@ let alpha = alphas[0]!;
 {
   let best: (Scores & { seconds: number; detail: string }) | undefined;
   for (const a of alphas) {
-    const [out, s] = await timed(() => merge(`regmean-${a}`, { models: members.map((m, i) => ({ model: model(m), parameters: { grams: grams[i] } })), merge_method: 'regmean', parameters: { alpha: a }, out_dtype: 'float32' }));
+    let out: string, s: number;
+    try {
+      [out, s] = await timed(() => merge(`regmean-${a}`, { models: members.map((m, i) => ({ model: model(m), parameters: { grams: grams[i] } })), merge_method: 'regmean', parameters: { alpha: a }, out_dtype: 'float32' }));
+    } catch (err) {
+      console.log(`  RegMean alpha ${a}: refused (${(err as Error).message.split('\n')[0]})`);
+      continue;
+    }
     const r = await score(out);
     console.log(`  RegMean alpha ${a}: dev macro-F1 ${r.devF1.toFixed(4)}`);
     if (best === undefined || r.devF1 > best.devF1) {

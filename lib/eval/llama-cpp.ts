@@ -188,7 +188,8 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
       lastScratch = scratch;
       log(`llama.cpp fitness: offspring GGUFs are written to ${scratch}${scratch === (o.shm ?? '/dev/shm') ? ' (RAM)' : ' (no room in /dev/shm)'}`);
     }
-    const dir = fs.mkdtempSync(path.join(scratch, 'evolver-llama-'));
+    // The process id in the name tells whose scratch folder it is (several runs may share /dev/shm).
+    const dir = fs.mkdtempSync(path.join(scratch, `evolver-llama-${process.pid}-`));
     try {
       const file = path.join(dir, 'model.gguf');
       const t = performance.now();

@@ -76,7 +76,7 @@ describe('llama.cpp evaluator (node-llama-cpp)', function () {
         assert.ok(evaluator.device !== undefined && lines.some((l) => l.includes(`llama.cpp fitness: ${evaluator.device}`)), lines.join('\n'));
         assert.equal(evaluator.timings.evaluations, 1);
         // The offspring's GGUF is gone once scored.
-        assert.deepEqual(fs.readdirSync('/dev/shm').filter((f) => f.startsWith('evolver-llama-')), []);
+        assert.deepEqual(fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`evolver-llama-${process.pid}-`)), []);
       } finally {
         await evaluator.close();
       }
