@@ -334,8 +334,10 @@ describe('evolver export gguf: refusals', () => {
     await expectExport(exportGguf(noQ, path.join(root, 'm.gguf')), 'MISSING_TENSOR', /'model.layers.1.self_attn.q_proj.weight'/);
     const extra = llamaFolder(path.join(root, 'extra'), { qkvBias: true });
     await expectExport(exportGguf(extra, path.join(root, 'e.gguf')), 'UNMAPPED_TENSOR', /6 tensor\(s\) have no place in a llama GGUF: model.layers.0.self_attn.k_proj.bias/);
-    const spm = llamaFolder(path.join(root, 'spm'), { tokenizer: { model: { type: 'BPE', vocab: { '▁a': 0 }, byte_fallback: true }, pre_tokenizer: { type: 'Metaspace' } } });
-    await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /SentencePiece-style.*byte fallback/);
+    // Neither byte-level nor SentencePiece-style (no byte fallback): refused. (The SentencePiece-style
+    // export is checked against llama.cpp's own tokenizer in test/eval/real-tokenizers-llama-cpp.test.ts.)
+    const spm = llamaFolder(path.join(root, 'spm'), { tokenizer: { model: { type: 'BPE', vocab: { '▁a': 0 }, byte_fallback: false }, pre_tokenizer: { type: 'Metaspace' } } });
+    await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /neither byte-level .* nor SentencePiece-style/);
     fs.rmSync(path.join(spm, 'tokenizer.json'));
     fs.writeFileSync(path.join(spm, 'tokenizer.model'), 'x');
     await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /tokenizer.model: a SentencePiece model/);
