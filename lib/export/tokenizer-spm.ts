@@ -58,7 +58,7 @@ export function sentencePieceKV(file: string, json: TokenizerJson, t: SpmInput):
     const id = idOf.get(m.slice(0, space) + m.slice(space + 1));
     if (id === undefined) throw new ExportError('BAD_TOKENIZER', `${file}: merge ${rank} (${JSON.stringify(m)}) makes a token that is not in the vocabulary`);
     if (scored[id] === 0) {
-      scores[id] = -rank;
+      scores[id] = 0 - rank;  // +0 for the first merge, not -0
       scored[id] = 1;
     }
   });
