@@ -2,6 +2,7 @@
 // evolved for one generation with `fitness: {type: llama.cpp}`, f32 and bf16 models; prints
 // seconds per evaluation split into GGUF export / load / scoring / unload and evaluations per minute.
 //   npx tsx bench/llama-cpp.ts [--threads N] [--gpu-layers auto|N]
+// (bench/llama-cpp-scale.ts: the same fitness on a synthetic Llama-shaped population of ~0.5-1B parameters.)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -144,7 +144,7 @@ for (const r of rows) {
   const detail = r.runs[0]!.detail ? ` (${r.runs[0]!.detail})` : '';
   console.log(`| ${r.method}${detail} | ${cell(r, 'testF1')} | ${cell(r, 'testAcc')} | ${cell(r, 'oodF1')} | ${cell(r, 'oodAcc')} | ${cell(r, 'devF1')} | ${mean(r.runs.map((x) => x.seconds)).toFixed(1)} |`);
 }
-writeResult(resultPath, { bench: 'paper', date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, seeds, generations, alphas, chosenAlpha: alpha, statsSeconds, members, rows });
+writeResult(resultPath, { bench: 'paper', date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, loadAverage: os.loadavg(), seeds, generations, evolution: 'config defaults (strategy, F, CR, schedule)', alphas, chosenAlpha: alpha, statsSeconds, members, rows });
 console.log(wroteLine(resultPath, target));
 await f1.close();
 await acc.close();

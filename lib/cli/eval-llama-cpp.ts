@@ -7,10 +7,10 @@
 import path from 'node:path';
 
 import { EvolverArgumentError } from '../errors.js';
+import { ggufDefaults } from '../eval/gguf-defaults.js';
 import { createLlamaCppEvaluator } from '../eval/llama-cpp.js';
 import { fitnessTokenizerFile } from '../evolve/fitness-tokenizer.js';
 import { openWeights } from '../store/checkpoint.js';
-import { GgufFile } from '../store/gguf.js';
 import { type EvalOptions, printMetrics } from './eval-print.js';
 
 const positive = (flag: string, v: string | undefined): number | undefined => {
@@ -55,20 +55,5 @@ export async function evalLlamaCpp(o: EvalOptions): Promise<void> {
     }
   } finally {
     await evaluator.close();
-  }
-}
-
-/** The end token and context length a GGUF file states (tokenizer.ggml.eos_token_id, <arch>.context_length). */
-function ggufDefaults(file: string): { endToken?: number; context?: number } {
-  const g = GgufFile.open(file);
-  try {
-    const eos = g.value('tokenizer.ggml.eos_token_id');
-    const context = g.value(`${g.architecture}.context_length`);
-    return {
-      ...(typeof eos === 'number' ? { endToken: eos } : {}),
-      ...(typeof context === 'number' ? { context } : {}),
-    };
-  } finally {
-    g.close();
   }
 }

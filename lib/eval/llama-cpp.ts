@@ -2,7 +2,8 @@
  * Dev-set fitness with llama.cpp (node-llama-cpp): for each offspring, its weights are exported
  * to GGUF straight from their mapping into RAM (/dev/shm when there is room), the file is
  * checked (gguf-loadable.ts), loaded (mmap), every dev sequence is scored, and the model is
- * unloaded and the file deleted.
+ * unloaded and the file deleted. For a GGUF population the offspring is written as the GGUF it
+ * already is, and a member that is one .gguf file is loaded directly (offspring-gguf.ts).
  *
  * The NLL protocol is the ONNX evaluator's (onnx.ts, data.ts): the same data files and token ids
  * (the model's tokenizer.json when given, else byte-level ids; fed as ids, never re-tokenized by
@@ -18,12 +19,12 @@ import type { ControlledEvaluateInputItem, Token } from 'node-llama-cpp';
 
 import { BadInputError } from '../errors.js';
 import type { Evaluator, Fitness } from '../evolve/evaluator.js';
-import { exportWeightSetGguf } from '../export/gguf-export.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { type Example, readExamples } from './data.js';
 import { checkLoadableGguf } from './gguf-loadable.js';
 import { type Llama, startLlama } from './llama-cpp-runtime.js';
 import { scratchFor } from './materialize.js';
+import { offspringGguf, ownGgufFile } from './offspring-gguf.js';
 import { configTokenId, loadTokenizer, type TextTokenizer } from './tokenizer.js';
 
 export class LlamaCppEvalError extends BadInputError {
@@ -56,6 +57,11 @@ export interface LlamaCppEvaluatorOptions {
   textField?: string;
   /** One line when the device or the scratch folder is first known (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * The population is GGUF: this .gguf (the first member) gives the key/values and tensor order
+   * every offspring is written with (offspring-gguf.ts); config.json is then not used.
+   */
+  ggufTemplate?: string;
   /** Test seam: the RAM-backed folder tried first. */
   shm?: string;
 }
@@ -182,28 +188,30 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
 
   const evaluateGgufSets = (file: string, signal?: AbortSignal) => serial(() => scoreFile(file, signal));
 
+  const offspring = offspringGguf({
+    ...(o.ggufTemplate === undefined ? {} : { ggufTemplate: o.ggufTemplate }),
+    ...(configFile === undefined ? {} : { config: configFile }),
+    ...(o.modelFolder === undefined ? {} : { tokenizerFolder: o.modelFolder }),
+  });
+
   const evaluateSets = (weights: WeightSet, signal?: AbortSignal) => serial(async () => {
-    const scratch = scratchFor(weights.dataBytes, o.shm);
-    if (scratch !== lastScratch) {
+    // A member that is one .gguf file is loaded as it is: nothing to write.
+    const scratch = ownGgufFile(weights) === undefined ? scratchFor(weights.dataBytes, o.shm) : undefined;
+    if (scratch !== undefined && scratch !== lastScratch) {
       lastScratch = scratch;
       log(`llama.cpp fitness: offspring GGUFs are written to ${scratch}${scratch === (o.shm ?? '/dev/shm') ? ' (RAM)' : ' (no room in /dev/shm)'}`);
     }
     // The process id in the name tells whose scratch folder it is (several runs may share /dev/shm).
-    const dir = fs.mkdtempSync(path.join(scratch, `evolver-llama-${process.pid}-`));
+    const dir = scratch === undefined ? undefined : fs.mkdtempSync(path.join(scratch, `evolver-llama-${process.pid}-`));
     try {
-      const file = path.join(dir, 'model.gguf');
       const t = performance.now();
-      await exportWeightSetGguf(weights, file, {
-        name: 'offspring',
-        ...(configFile === undefined ? {} : { config: configFile }),
-        ...(o.modelFolder === undefined ? {} : { tokenizerFolder: o.modelFolder }),
-      });
+      const file = await offspring.place(weights, path.join(dir ?? '', 'model.gguf'));
       timings.exportMs += performance.now() - t;
       const result = await scoreFile(file, signal);
       timings.evaluations++;
       return result;
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -224,6 +232,7 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
     metric: 'nll',
     close: async () => {
       await queue;
+      offspring.close();
       if (llama !== undefined) await (await llama).dispose();
       llama = undefined;
     },

@@ -1,13 +1,18 @@
 /**
  * Builds a `type: llama.cpp` evaluator from the config. What would fail every trial the same way
  * is a config error up front: no config.json beside the models, an architecture the GGUF export
- * does not know, node-llama-cpp not installed.
+ * does not know, node-llama-cpp not installed. A GGUF population (the first model is a .gguf, or
+ * a folder holding model.gguf) needs neither config.json nor an export: its offspring are written
+ * like the first model's file, and its end token and context length come from that file.
  */
 import path from 'node:path';
 
+import { ggufDefaults } from '../eval/gguf-defaults.js';
 import { createLlamaCppEvaluator, type LlamaCppEvaluator } from '../eval/llama-cpp.js';
 import { importNodeLlamaCpp } from '../eval/llama-cpp-runtime.js';
+import { ownGgufFile } from '../eval/offspring-gguf.js';
 import { carriedFilesFolder } from '../store/carried-files.js';
+import { openWeights } from '../store/checkpoint.js';
 import { checkGgufExportable } from './command-fitness.js';
 import type { EvolveConfig } from './config.js';
 import { fitnessTokenizer } from './fitness-tokenizer.js';
@@ -17,14 +22,16 @@ type LlamaCppFitness = Extract<EvolveConfig['fitness'], { type: 'llama.cpp' }>;
 export async function llamaCppEvaluatorFor(f: LlamaCppFitness, config: EvolveConfig, configFile: string, log?: (line: string) => void): Promise<LlamaCppEvaluator> {
   // config.json / tokenizer files: copy_files_from, else the first model that has them.
   const modelFolder = config.copy_files_from ?? config.models.map(carriedFilesFolder).find((d) => d !== undefined);
-  checkGgufExportable(modelFolder, configFile, 'fitness.type');
+  const ggufTemplate = firstGguf(config.models[0]);
+  if (ggufTemplate === undefined) checkGgufExportable(modelFolder, configFile, 'fitness.type');
   await importNodeLlamaCpp();  // LlamaCppMissingError now, not at the first trial
   const tokenizer = fitnessTokenizer(f.tokenizer, config);
   return createLlamaCppEvaluator({
     ...(tokenizer === undefined ? {} : { tokenizer }),
+    ...(ggufTemplate === undefined ? {} : { ggufTemplate, ...ggufDefaults(ggufTemplate) }),
     data: f.data,
     metric: f.metric,
-    modelFolder: path.resolve(modelFolder),
+    ...(modelFolder === undefined ? {} : { modelFolder: path.resolve(modelFolder) }),
     gpuLayers: f.gpu_layers,
     textField: f.text_field,
     ...(f.context === undefined ? {} : { context: f.context }),
@@ -33,4 +40,11 @@ export async function llamaCppEvaluatorFor(f: LlamaCppFitness, config: EvolveCon
     ...(f.end_token === undefined ? {} : { endToken: f.end_token }),
     ...(log === undefined ? {} : { log }),
   });
+}
+
+/** The .gguf file of a GGUF population's first model (a .gguf, or a folder holding model.gguf), else undefined. */
+function firstGguf(model: string | undefined): string | undefined {
+  if (model === undefined) return undefined;
+  using weights = openWeights(model);
+  return ownGgufFile(weights);
 }

@@ -8,8 +8,9 @@
  *   vocabulary of one token per byte in GPT-2's byte-to-unicode form, the end token at
  *   eos_token_id, and an empty but present merges array (llama.cpp requires the key), so
  *   llama.cpp tokenizes text into exactly its UTF-8 bytes, as evolver's byte-level data does.
- * - SentencePiece-style tokenizers (Llama 2, Mistral: tokenizer.model, or a tokenizer.json with
- *   Metaspace / byte fallback) are refused: their scores and byte tokens need sentencepiece.
+ * - a SentencePiece-style BPE tokenizer.json (Llama 2, Mistral: byte fallback, `▁` for spaces):
+ *   llama.cpp's "llama" vocabulary with scores from the merge ranks (tokenizer-spm.ts).
+ * - a bare SentencePiece tokenizer.model (no tokenizer.json) is refused: reading it needs sentencepiece.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,9 +18,10 @@ import path from 'node:path';
 import { ExportError } from '../errors.js';
 import type { GgufKV } from '../store/gguf-header.js';
 import { kv } from '../store/gguf-writer.js';
+import { isSentencePieceStyle, sentencePieceKV } from './tokenizer-spm.js';
+import { hasType, mergeList, TOKEN_TYPE, tokenTable, type TokenizerJson } from './tokenizer-vocab.js';
 
-/** llama.cpp's token types (gguf-py TokenType). */
-export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export { TOKEN_TYPE } from './tokenizer-vocab.js';
 
 /** GPT-2's bytes_to_unicode: printable bytes stand for themselves, the others map to U+0100 on. */
 export function byteToUnicode(): string[] {
@@ -88,22 +90,6 @@ function vocabularyKV(pre: string, tokens: string[], types: number[], merges: st
   return out;
 }
 
-interface TokenizerJson {
-  model?: { type?: unknown; vocab?: unknown; merges?: unknown; byte_fallback?: unknown };
-  added_tokens?: unknown;
-  pre_tokenizer?: unknown;
-  decoder?: unknown;
-}
-
-/** Whether a tokenizers component (or a Sequence of them) includes `type`. */
-function hasType(component: unknown, type: string): boolean {
-  if (component === null || typeof component !== 'object') return false;
-  const c = component as { type?: unknown; pretokenizers?: unknown; decoders?: unknown };
-  if (c.type === type) return true;
-  const children = Array.isArray(c.pretokenizers) ? c.pretokenizers : Array.isArray(c.decoders) ? c.decoders : [];
-  return children.some((x) => hasType(x, type));
-}
-
 function fromTokenizerJson(file: string, t: TokenizerInput): GgufKV[] {
   let json: TokenizerJson;
   try {
@@ -113,42 +99,14 @@ function fromTokenizerJson(file: string, t: TokenizerInput): GgufKV[] {
   }
   const model = json?.model;
   if (model?.type !== 'BPE') {
-    throw new ExportError('TOKENIZER_UNSUPPORTED', `${file}: a ${String(model?.type ?? 'model-less')} tokenizer cannot be exported to GGUF by evolver (byte-level BPE can); convert with llama.cpp's convert_hf_to_gguf.py`);
+    throw new ExportError('TOKENIZER_UNSUPPORTED', `${file}: a ${String(model?.type ?? 'model-less')} tokenizer cannot be exported to GGUF by evolver (byte-level and SentencePiece-style BPE can); convert with llama.cpp's convert_hf_to_gguf.py`);
   }
   if (!hasType(json.pre_tokenizer, 'ByteLevel') && !hasType(json.decoder, 'ByteLevel')) {
-    throw new ExportError('TOKENIZER_UNSUPPORTED', `${file}: a SentencePiece-style BPE tokenizer (no ByteLevel pre-tokenizer${model.byte_fallback === true ? ', byte fallback' : ''}) needs llama.cpp's "llama" vocabulary with scores, which evolver does not write; convert with llama.cpp's convert_hf_to_gguf.py`);
+    if (isSentencePieceStyle(json)) return sentencePieceKV(file, json, t);
+    throw new ExportError('TOKENIZER_UNSUPPORTED', `${file}: a BPE tokenizer that is neither byte-level (a ByteLevel pre-tokenizer) nor SentencePiece-style (byte fallback and ▁ for spaces) cannot be exported to GGUF by evolver; convert with llama.cpp's convert_hf_to_gguf.py`);
   }
-  const vocab = model.vocab;
-  if (vocab === null || typeof vocab !== 'object' || Array.isArray(vocab)) throw new ExportError('BAD_TOKENIZER', `${file}: model.vocab is not an object of token -> id`);
-  const tokens: (string | undefined)[] = new Array(t.vocabSize);
-  const types: number[] = new Array(t.vocabSize).fill(TOKEN_TYPE.NORMAL);
-  const place = (token: string, id: unknown, type: number) => {
-    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new ExportError('BAD_TOKENIZER', `${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}`);
-    if ((id as number) >= t.vocabSize) {
-      throw new ExportError('CONFIG_MISMATCH', `${file}: token ${JSON.stringify(token)} has id ${String(id)} but the token embedding has ${t.vocabSize} rows`);
-    }
-    tokens[id as number] = token;
-    types[id as number] = type;
-  };
-  for (const [token, id] of Object.entries(vocab as Record<string, unknown>)) place(token, id, TOKEN_TYPE.NORMAL);
-  for (const a of Array.isArray(json.added_tokens) ? json.added_tokens : []) {
-    const { id, content, special } = a as { id?: unknown; content?: unknown; special?: unknown };
-    if (typeof content !== 'string') throw new ExportError('BAD_TOKENIZER', `${file}: an added token has no content`);
-    place(content, id, special === true ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED);
-  }
-  // Ids the tokenizer does not use (embedding rows padded to a round number): unused tokens.
-  for (let id = 0; id < t.vocabSize; id++) {
-    if (tokens[id] === undefined) {
-      tokens[id] = `[PAD${id}]`;
-      types[id] = TOKEN_TYPE.UNUSED;
-    }
-  }
-  const rawMerges = Array.isArray(model.merges) ? model.merges : [];
-  const merges = rawMerges.map((m, i) => {
-    if (typeof m === 'string') return m;
-    if (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string')) return `${m[0]} ${m[1]}`;
-    throw new ExportError('BAD_TOKENIZER', `${file}: merge ${i} is ${JSON.stringify(m)}, expected "a b" or ["a", "b"]`);
-  });
+  const { tokens, types } = tokenTable(file, json, t.vocabSize);
+  const merges = mergeList(file, json);
   const inVocab = (id: number | undefined) => (id !== undefined && id < t.vocabSize ? id : undefined);
-  return vocabularyKV(t.bpePre, tokens as string[], types, merges, inVocab(t.bosId), inVocab(t.eosId));
+  return vocabularyKV(t.bpePre, tokens, types, merges, inVocab(t.bosId), inVocab(t.eosId));
 }

@@ -274,6 +274,37 @@ describe('evolver export gguf: Llama layout', () => {
     assert.deepEqual(arrayItems(g, 'tokenizer.ggml.merges'), ['Ġ t', 'Ġt h']);
     assert.equal(kvValue(g, 'tokenizer.ggml.pre'), 'llama-bpe');
   });
+
+  // The sp-bpe fixture: <unk>=0 <s>=1 </s>=2, <0xNN>=NN+3, ▁=259 ... ▁h=267 ll=268 ▁he=269 ▁hell=270
+  // ▁hello=271, merges (▁ h), (l l), (▁h e), (▁he ll), (▁hell o); Metaspace, byte fallback.
+  it('carries a SentencePiece-style BPE tokenizer.json as llama.cpp\'s llama vocabulary: BYTE tokens, merge-rank scores', async () => {
+    const sp = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'tokenizers', 'sp-bpe', 'tokenizer.json'), 'utf8'));
+    const out = path.join(root, 'sp.gguf');
+    assert.equal((await exportGguf(llamaFolder(path.join(root, 'sp'), { tokenizer: sp }), out)).tokenizer, 'tokenizer.json');
+    using g = GgufFile.open(out);
+    assert.equal(kvValue(g, 'tokenizer.ggml.model'), 'llama');
+    assert.equal(kvValue(g, 'tokenizer.ggml.pre'), 'default');
+    const tokens = arrayItems(g, 'tokenizer.ggml.tokens') as string[];
+    assert.deepEqual([tokens.length, tokens[68], tokens[271], tokens[272]], [300, '<0x41>', '▁hello', '[PAD272]']);
+    const types = arrayItems(g, 'tokenizer.ggml.token_type') as Int32Array;
+    // UNKNOWN, CONTROL, CONTROL, BYTE, BYTE, NORMAL, NORMAL, UNUSED
+    assert.deepEqual([0, 1, 2, 3, 68, 259, 271, 272].map((i) => types[i]), [2, 3, 3, 6, 6, 1, 1, 5]);
+    const scores = arrayItems(g, 'tokenizer.ggml.scores') as Float32Array;
+    // Minus the rank of the merge that makes the token; every other token below all of them (-6).
+    assert.deepEqual([267, 268, 269, 270, 271, 259, 1, 68].map((i) => scores[i]), [0, -1, -2, -3, -4, -6, -6, -6]);
+    assert.deepEqual(['add_space_prefix', 'unknown_token_id', 'bos_token_id', 'eos_token_id'].map((k) => kvValue(g, `tokenizer.ggml.${k}`)), [true, 0, 1, 2]);
+    assert.equal(g.value('tokenizer.ggml.merges'), undefined);
+
+    // No prefix space when Metaspace says never; a merge that makes no vocabulary token is refused.
+    const never = { ...sp, pre_tokenizer: { ...sp.pre_tokenizer, prepend_scheme: 'never' } };
+    const neverOut = path.join(root, 'sp-never.gguf');
+    await exportGguf(llamaFolder(path.join(root, 'sp-never'), { tokenizer: never }), neverOut);
+    using gn = GgufFile.open(neverOut);
+    assert.equal(kvValue(gn, 'tokenizer.ggml.add_space_prefix'), false);
+    const bad = { ...sp, model: { ...sp.model, merges: [...sp.model.merges, ['w', 'o']] } };
+    await assert.rejects(exportGguf(llamaFolder(path.join(root, 'sp-bad'), { tokenizer: bad }), path.join(root, 'sp-bad.gguf')),
+      (e: unknown) => e instanceof ExportError && e.code === 'BAD_TOKENIZER' && /tokenizer\.json: merge 5 \("w o"\) makes a token that is not in the vocabulary/.test(e.message));
+  });
 });
 
 describe('evolver export gguf: refusals', () => {
@@ -334,8 +365,10 @@ describe('evolver export gguf: refusals', () => {
     await expectExport(exportGguf(noQ, path.join(root, 'm.gguf')), 'MISSING_TENSOR', /'model.layers.1.self_attn.q_proj.weight'/);
     const extra = llamaFolder(path.join(root, 'extra'), { qkvBias: true });
     await expectExport(exportGguf(extra, path.join(root, 'e.gguf')), 'UNMAPPED_TENSOR', /6 tensor\(s\) have no place in a llama GGUF: model.layers.0.self_attn.k_proj.bias/);
-    const spm = llamaFolder(path.join(root, 'spm'), { tokenizer: { model: { type: 'BPE', vocab: { '▁a': 0 }, byte_fallback: true }, pre_tokenizer: { type: 'Metaspace' } } });
-    await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /SentencePiece-style.*byte fallback/);
+    // Neither byte-level nor SentencePiece-style (no byte fallback): refused. (The SentencePiece-style
+    // export is checked against llama.cpp's own tokenizer in test/eval/real-tokenizers-llama-cpp.test.ts.)
+    const spm = llamaFolder(path.join(root, 'spm'), { tokenizer: { model: { type: 'BPE', vocab: { '▁a': 0 }, byte_fallback: false }, pre_tokenizer: { type: 'Metaspace' } } });
+    await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /neither byte-level .* nor SentencePiece-style/);
     fs.rmSync(path.join(spm, 'tokenizer.json'));
     fs.writeFileSync(path.join(spm, 'tokenizer.model'), 'x');
     await expectExport(exportGguf(spm, path.join(root, 's.gguf')), 'TOKENIZER_UNSUPPORTED', /tokenizer.model: a SentencePiece model/);
