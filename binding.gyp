@@ -23,7 +23,7 @@
     {
       "target_name": "evolver",
       "dependencies": ["evolver_avx2", "evolver_avx512"],
-      "include_dirs": ["/usr/include/eigen3"],
+      "include_dirs": ["<!(node cpp/find-eigen.cjs)"],
       "sources": [
         "cpp/addon.cc",
         "cpp/mapping.cc",

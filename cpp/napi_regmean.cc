@@ -9,14 +9,17 @@
 //       in every Gram never reached the layer (its rows and columns are 0 too): its pivot is set
 //       to 1 and its row of W* is the plain average (regmeanSolve's fallback). Then the Cholesky
 //       factor L of S (row-major, lower triangle) is written to `factor`. S not positive
-//       definite (e.g. alpha = 1 with fewer rows than features) is an ENOTPD error.
+//       definite (e.g. alpha = 1 with fewer rows than features) is an ENOTPD error; a Gram that is
+//       not finite or not symmetric, ENONFINITE / ENOTSYM.
 //   regmeanTerm({ gram: Float32Array, alpha, weight: Float32Array, layout, dim, cols, term: Float64Array })
 //       term = G~ W in double (W read as [in, out]: layout 'out_in' means the tensor is [out, in]).
 //   regmeanSolve({ factor, terms: Float64Array[], zeroRows, fallback: Float32Array, layout, dim, cols, out: Float32Array })
 //     -> Promise<{ residual }>
 //       R = sum of the terms in the order given, rows in zeroRows taken from `fallback`; solves
 //       L L^T X = R and writes X (rounded to float32, in the tensor's layout) to `out`. The
-//       relative residual ||L L^T X - R|| / ||R|| is returned; a non-finite result is ENUMERIC.
+//       relative residual ||L L^T X - R|| / ||R|| of the solve (in double, before rounding X) is
+//       returned: a check that the triangular solves held; accuracy is guarded by the
+//       conditioning check of regmeanFactor. A non-finite result is ENUMERIC.
 //   gramAccumulate({ x: Float32Array, rows, cols, gram: Float64Array }) -> Promise<void>
 //       gram += x^T x (x row-major [rows, cols], in double; the whole symmetric matrix is written):
 //       the statistics `evolver stats regmean` collects.
@@ -122,6 +125,22 @@ void AddShrunk(MapD& sum, const float* g, uint64_t dim, double alpha) {
   }
 }
 
+// A Gram matrix is symmetric; rounding may make g[r][c] and g[c][r] differ by a few ulps of the
+// Cauchy-Schwarz bound sqrt(g[r][r] g[c][c]), not more.
+std::string Symmetric(const float* g, uint64_t dim, const std::string& name) {
+  for (uint64_t r = 0; r < dim; ++r) {
+    for (uint64_t c = r + 1; c < dim; ++c) {
+      const double a = g[r * dim + c], b = g[c * dim + r];
+      const double bound = std::sqrt(std::fabs(static_cast<double>(g[r * dim + r])) * std::fabs(static_cast<double>(g[c * dim + c])));
+      if (std::fabs(a - b) > 1e-5 * bound + 1e-30) {
+        return "ENOTSYM: " + name + " is not symmetric (element [" + std::to_string(r) + ", " + std::to_string(c) + "] = " + std::to_string(a) + ", [" +
+               std::to_string(c) + ", " + std::to_string(r) + "] = " + std::to_string(b) + "): not a Gram matrix";
+      }
+    }
+  }
+  return "";
+}
+
 std::string Finite(const float* p, uint64_t n, const std::string& name) {
   for (uint64_t i = 0; i < n; ++i) {
     if (!std::isfinite(p[i])) return "ENONFINITE: " + name + " holds a non-finite value at element " + std::to_string(i);
@@ -152,6 +171,7 @@ Napi::Value RegmeanFactor(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < n; ++i) {
       const float* g = reinterpret_cast<const float*>(grams[i]);
       std::string bad = Finite(g, dim * dim, "grams[" + std::to_string(i) + "]");
+      if (bad.empty()) bad = Symmetric(g, dim, "grams[" + std::to_string(i) + "]");
       if (!bad.empty()) return bad;
       AddShrunk(s, g, dim, alpha);
     }

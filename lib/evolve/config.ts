@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { EvolverArgumentError } from '../errors.js';
+import { MERGE_METHODS } from '../merge/methods.js';
 import { GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
 import { nameRegexProblem } from './tensor-regex.js';
 
@@ -200,7 +201,25 @@ export function validateConfig(raw: unknown, file: string): EvolveConfig {
     throw new ConfigError(file, 'merger.stats', `merger.method ${m.method} needs one statistics file per model (${parsed.data.models.length}), in the order of models; got ${m.stats?.length ?? 0}`);
   }
   if (m !== undefined && !statsMethod && m.stats !== undefined) throw new ConfigError(file, 'merger.stats', `merger.method ${m.method} takes no statistics files`);
+  if (m !== undefined) checkMergerParameters(m, file);
   return parsed.data;
+}
+
+/**
+ * merger.parameters: the method's parameters (a per-model one applies to every member), within
+ * their ranges; `weights` only where the method has a weight.
+ */
+function checkMergerParameters(m: NonNullable<EvolveConfig['merger']>, file: string): void {
+  const method = MERGE_METHODS[m.method]!;
+  const known = method.params.filter((p) => !p.path && p.name !== 'weight');
+  for (const [name, value] of Object.entries(m.parameters)) {
+    const def = known.find((p) => p.name === name);
+    if (def === undefined) throw new ConfigError(file, `merger.parameters.${name}`, `${m.method} has no parameter '${name}' (it has: ${known.map((p) => p.name).join(', ') || 'none'})`);
+    if (typeof value === 'number' && ((def.min !== undefined && value < def.min) || (def.max !== undefined && value > def.max))) {
+      throw new ConfigError(file, `merger.parameters.${name}`, `${value} is outside [${def.min ?? '-inf'}, ${def.max ?? 'inf'}]`);
+    }
+  }
+  if (m.weights !== undefined && !method.params.some((p) => p.name === 'weight')) throw new ConfigError(file, 'merger.weights', `${m.method} takes no per-member weights`);
 }
 
 /** Reads, validates and resolves a YAML config: every path becomes absolute. */

@@ -24,7 +24,7 @@ import type { EvolveConfig } from './config.js';
 import { DRAW, dither, trialUniforms } from './draws.js';
 import { type Evaluator, type Fitness, checkFitness } from './evaluator.js';
 import { Journal, type JournalEntry, byteLengthOfLines, decodeNumber, readJournal } from './journal.js';
-import { InputWatch, type InputIdentity, identify, verifyInputs } from './inputs.js';
+import { InputWatch, type InputFileIdentity, type InputIdentity, fingerprintFile, identify, mergerFiles, verifyFiles, verifyInputs } from './inputs.js';
 import { type TrialMembers, chooseMembers } from './members.js';
 import { makeOffspring } from './offspring.js';
 import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content-hash.js';
@@ -66,6 +66,8 @@ interface RunJson {
   checksum?: ChecksumAlgorithm;
   /** What identifies each input model's files (lib/evolve/inputs.ts); absent in runs made before it. */
   inputs?: InputIdentity[];
+  /** The merger's files (statistics, base), identified like the inputs; absent without a merger or in older runs. */
+  mergerInputs?: InputFileIdentity[];
   initial?: InitialScore[];
   /** With a merger: the merged initial population's fitness. */
   initialMerged?: { checksum: string; fitness: number; metrics: Record<string, number> };
@@ -258,6 +260,8 @@ export class EvolutionRun extends EventEmitter {
     if (this.resume) {
       this.release = this.folder.acquireLock();
       if (this.runJson.inputs !== undefined) verifyInputs(this.runJson.inputs, this.inputs);
+      // Statistics regenerated between a stop and a resume would mix two mergers in one run.
+      if (this.runJson.mergerInputs !== undefined) verifyFiles(this.runJson.mergerInputs);
     } else {
       this.createdFolder = !fs.existsSync(this.folder.dir);
       try {
@@ -273,6 +277,7 @@ export class EvolutionRun extends EventEmitter {
           environment: { node: process.version, isa: bestIsa(), host: os.hostname() },
           checksum: DEFAULT_CHECKSUM,
           inputs: this.inputs.map(identify),
+          ...(c.merger === undefined ? {} : { mergerInputs: mergerFiles(c).map(fingerprintFile) }),
         };
         this.folder.writeJson(this.folder.runJson, this.runJson);
       } catch (err) {

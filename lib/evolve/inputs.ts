@@ -17,7 +17,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
-import type { WeightSet } from '../store/checkpoint.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import type { EvolveConfig } from './config.js';
 import { RunFolderError } from './run-folder.js';
 
 const BLOCKS = 64;
@@ -39,7 +40,7 @@ export class InputChangedError extends RunFolderError {
   override readonly name = 'InputChangedError';
   readonly file: string;
   constructor(file: string, what: string) {
-    super(`${file}: this input model changed since the run started (${what}); a run (or its resume) only continues on the inputs it began with — restore the original file or start a new run`);
+    super(`${file}: this input changed since the run started (${what}); a run (or its resume) only continues on the inputs it began with — restore the original file or start a new run`);
     this.file = file;
   }
 }
@@ -92,17 +93,34 @@ export function verifyInputs(recorded: readonly InputIdentity[], models: readonl
     const now = m.files.map((f) => f.path);
     const then = r.files.map((f) => f.file);
     if (now.join('\n') !== then.join('\n')) throw new InputChangedError(m.path, `its files are now ${now.join(', ')}, were ${then.join(', ')}`);
-    for (const f of r.files) {
-      let current: InputFileIdentity;
-      try {
-        current = fingerprintFile(f.file);
-      } catch (err) {
-        throw new InputChangedError(f.file, `cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      if (current.size !== f.size) throw new InputChangedError(f.file, `size ${current.size} bytes, was ${f.size}`);
-      if (current.fingerprint !== f.fingerprint) throw new InputChangedError(f.file, 'its header or sampled contents differ');
-    }
+    verifyFiles(r.files);
   });
+}
+
+/** Throws InputChangedError naming the first file whose size or fingerprint differs from what was recorded. */
+export function verifyFiles(recorded: readonly InputFileIdentity[]): void {
+  for (const f of recorded) {
+    let current: InputFileIdentity;
+    try {
+      current = fingerprintFile(f.file);
+    } catch (err) {
+      throw new InputChangedError(f.file, `cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (current.size !== f.size) throw new InputChangedError(f.file, `size ${current.size} bytes, was ${f.size}`);
+    if (current.fingerprint !== f.fingerprint) throw new InputChangedError(f.file, 'its header or sampled contents differ');
+  }
+}
+
+/** The files a merger reads besides the population: its statistics files and its base model's files. */
+export function mergerFiles(c: EvolveConfig): string[] {
+  const m = c.merger;
+  if (m === undefined) return [];
+  let base: string[] = [];
+  if (m.base !== undefined) {
+    using w = openWeights(m.base);
+    base = w.files.map((f) => f.path);
+  }
+  return [...(m.stats ?? []), ...base];
 }
 
 /** Cheap per-trial check: stat every input file; fingerprint again only those whose stat moved. */

@@ -5,6 +5,7 @@
  * a folder holding model.gguf) needs neither config.json nor an export: its offspring are written
  * like the first model's file, and its end token and context length come from that file.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { ggufDefaults } from '../eval/gguf-defaults.js';
@@ -12,7 +13,7 @@ import { createLlamaCppEvaluator, type LlamaCppEvaluator } from '../eval/llama-c
 import { importNodeLlamaCpp } from '../eval/llama-cpp-runtime.js';
 import { ownGgufFile } from '../eval/offspring-gguf.js';
 import { carriedFilesFolder } from '../store/carried-files.js';
-import { openWeights } from '../store/checkpoint.js';
+import { GGUF_NAME, openWeights } from '../store/checkpoint.js';
 import { checkGgufExportable } from './command-fitness.js';
 import type { EvolveConfig } from './config.js';
 import { fitnessTokenizer } from './fitness-tokenizer.js';
@@ -42,9 +43,15 @@ export async function llamaCppEvaluatorFor(f: LlamaCppFitness, config: EvolveCon
   });
 }
 
-/** The .gguf file of a GGUF population's first model (a .gguf, or a folder holding model.gguf), else undefined. */
+/**
+ * The .gguf file of a GGUF population's first model (a .gguf file, or a folder holding
+ * model.gguf), else undefined. Decided from the path alone: a missing model is reported by the
+ * run, which opens every input, not here.
+ */
 function firstGguf(model: string | undefined): string | undefined {
-  if (model === undefined) return undefined;
-  using weights = openWeights(model);
+  if (model === undefined || !fs.existsSync(model)) return undefined;
+  const file = fs.statSync(model).isDirectory() ? path.join(model, GGUF_NAME) : model;
+  if (!file.endsWith('.gguf') || !fs.existsSync(file)) return undefined;
+  using weights = openWeights(file);
   return ownGgufFile(weights);
 }

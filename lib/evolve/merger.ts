@@ -13,10 +13,10 @@
  */
 import * as k from '../kernels/index.js';
 import { MERGE_METHODS, type MergeMethod, type TensorJob } from '../merge/methods.js';
-import { RegmeanLayer, layerGrams } from '../merge/regmean.js';
+import { fisherViews } from '../merge/fisher-files.js';
+import { RegmeanLayer, averageInto, f32, layerGrams } from '../merge/regmean.js';
 import type { KernelDType } from '../native.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
-import { WeightFileError } from '../errors.js';
 import { isComputeDType } from '../store/dtypes.js';
 import { SafetensorsWriter } from '../store/writer.js';
 
@@ -30,11 +30,15 @@ export interface MergerConfig {
   stats?: string[];
 }
 
-async function asF32(w: WeightSet, name: string): Promise<Float32Array> {
-  const v = w.view(name);
-  if (v instanceof Float32Array) return v;
-  const out = k.scratchF32(w.meta(name).elements);
-  await k.convert({ src: v as Uint16Array, inDtype: w.meta(name).dtype as KernelDType, out, outDtype: 'F32' });
+const asF32 = (w: WeightSet, name: string): Promise<Float32Array> => f32(w.view(name) as Float32Array | Uint16Array, w.meta(name).dtype as KernelDType);
+
+/** The plain average of the sets' tensor `name`, in float32 (RegMean's rows that no data reached). */
+async function averageOf(sets: readonly WeightSet[], name: string): Promise<Float32Array> {
+  const dtype = sets[0]!.meta(name).dtype as KernelDType;
+  const same = sets.every((s) => s.meta(name).dtype === dtype);
+  const inputs = await Promise.all(sets.map((s) => (same ? Promise.resolve(s.view(name) as Float32Array | Uint16Array) : asF32(s, name))));
+  const out = k.scratchF32(sets[0]!.meta(name).elements);
+  await averageInto(inputs, same ? dtype : 'F32', out, 'F32');
   return out;
 }
 
@@ -98,7 +102,7 @@ export class Merger {
           perModel: members.map((_, i) => Object.fromEntries(this.method.params.filter((p) => p.perModel && !p.path).map((p) => [p.name, Number(p.name === 'weight' ? this.weights[i] : (this.config.parameters?.[p.name] ?? p.default))]))),
           seed: 0,
           tensorIndex: j,
-          ...(this.method.name === 'fisher' ? { fisher: this.fisherViews(name) } : {}),
+          ...(this.method.name === 'fisher' ? { fisher: fisherViews(this.stats, name, first.meta(name).elements) } : {}),
         };
         if (this.method.name === 'regmean') await this.regmeanFull(name, job, members);
         else await this.method.run(job);
@@ -114,23 +118,11 @@ export class Merger {
     return Object.fromEntries(this.method.params.filter((p) => !p.perModel).map((p) => [p.name, this.config.parameters?.[p.name] ?? p.default!]));
   }
 
-  private fisherViews(name: string): NonNullable<TensorJob['fisher']> {
-    for (const f of this.stats) {
-      if (!f.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', f.path, `the Fisher file has no tensor '${name}'`, { tensor: name });
-      if (f.meta(name).dtype !== this.stats[0]!.meta(name).dtype || !isComputeDType(f.meta(name).dtype)) {
-        throw new WeightFileError('SIZE_MISMATCH', f.path, `Fisher tensor '${name}' is ${f.meta(name).dtype}; Fisher files must all be F32, F16 or BF16 alike`, { tensor: name });
-      }
-    }
-    return { views: this.stats.map((f) => f.view(name) as Float32Array | Uint16Array), dtype: this.stats[0]!.meta(name).dtype as KernelDType };
-  }
-
   /** RegMean of one tensor from scratch (the cached layers, if any, are left as they are). */
   private async regmeanFull(name: string, job: TensorJob, members: readonly WeightSet[]): Promise<void> {
     const layer = await this.layerFor(name, members);
     if (layer === undefined) return this.method.run(job);  // not a linear layer: the average
-    const fallback = k.scratchF32(job.out.length);
-    await k.linear({ inputs: job.inputs, weights: job.inputs.map(() => 1 / job.inputs.length), inDtype: job.inDtype, outDtype: 'F32', out: fallback });
-    await layer.solve(fallback, job.out as Float32Array);
+    await layer.solve(await averageOf(members, name), job.out as Float32Array);
   }
 
   /** A linear layer's factor and the members' terms; undefined when `name` is not a linear layer. */
@@ -189,10 +181,12 @@ export class Merger {
         await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out });
         const layer = this.layers.get(name);
         if (layer === undefined) continue;
-        // A linear layer: `out` now holds the updated average, the fallback for rows no data reached.
+        // A linear layer: from the members' terms (the stale ones remade) and the offspring's; rows
+        // no data reached take the members' plain average, computed from them (not the running
+        // average above), so the layer equals a merge from scratch bit for bit.
         for (const i of this.stale) await layer.setMember(i, members[i]!.view(name) as Float32Array | Uint16Array, members[i]!.meta(name).dtype as KernelDType);
         await layer.setTrial(t, offspring.view(name) as Float32Array | Uint16Array, offspring.meta(name).dtype as KernelDType);
-        await layer.solve(out.slice(), out);
+        await layer.solve(await averageOf(members.map((m, i) => (i === t ? offspring : m)), name), out);
       }
       this.stale.clear();
       await writer.commitAsync();

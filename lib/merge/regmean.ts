@@ -12,7 +12,7 @@
  * the population alone (resume and replay are exact).
  */
 import * as k from '../kernels/index.js';
-import { WeightFileError } from '../errors.js';
+import { BadInputError, WeightFileError } from '../errors.js';
 import { native, type KernelDType, type RegmeanLayout } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 
@@ -22,8 +22,26 @@ export const REGMEAN_STATS_FORMAT = 'regmean/1';
 /** A relative residual above this after the solve is refused: the system was too ill-conditioned. */
 export const REGMEAN_MAX_RESIDUAL = 1e-6;
 
+/**
+ * RegMean's algebra failed on one layer: Grams that are not finite or not symmetric (ENONFINITE,
+ * ENOTSYM, naming the statistics file), a summed matrix that is not positive definite or
+ * numerically singular (ENOTPD), a solve that did not hold (ENUMERIC).
+ */
+export class RegmeanError extends BadInputError {
+  override readonly name = 'RegmeanError';
+  override readonly code: string;
+  constructor(code: string, readonly tensor: string, readonly file: string | undefined, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const layoutCache = new WeakMap<WeightSet, Record<string, RegmeanLayout>>();
+
 /** The layouts recorded in a RegMean statistics file (tensor name -> layout). */
 export function regmeanLayouts(stats: WeightSet): Record<string, RegmeanLayout> {
+  const cached = layoutCache.get(stats);
+  if (cached !== undefined) return cached;
   const meta = stats.metadata ?? {};
   if (meta.evolver_stats !== REGMEAN_STATS_FORMAT) {
     throw new WeightFileError('BAD_METADATA', stats.path, `is not a RegMean statistics file (its metadata 'evolver_stats' is ${JSON.stringify(meta.evolver_stats)}, expected '${REGMEAN_STATS_FORMAT}'; make one with \`evolver stats regmean\`)`);
@@ -37,11 +55,15 @@ export function regmeanLayouts(stats: WeightSet): Record<string, RegmeanLayout> 
   if (layouts === null || typeof layouts !== 'object' || Object.values(layouts).some((l) => l !== 'in_out' && l !== 'out_in')) {
     throw new WeightFileError('BAD_METADATA', stats.path, "metadata 'layouts' must be a JSON object of tensor name -> 'in_out' | 'out_in'");
   }
+  layoutCache.set(stats, layouts as Record<string, RegmeanLayout>);
   return layouts as Record<string, RegmeanLayout>;
 }
 
 /** One linear layer's Grams, checked against the weight's shape. */
 export interface LayerGrams {
+  /** The weight tensor, and the statistics files the Grams come from (for errors). */
+  name: string;
+  files: string[];
   views: Float32Array[];
   layout: RegmeanLayout;
   /** Input width (the Gram is dim x dim) and output width. */
@@ -70,11 +92,11 @@ export function layerGrams(stats: readonly WeightSet[], name: string, shape: rea
       throw new WeightFileError('SIZE_MISMATCH', s.path, `Gram matrix '${name}' is ${m.dtype} ${JSON.stringify(m.shape)}; the weight ${JSON.stringify(shape)} (${layout}) needs F32 [${dim}, ${dim}]`, { tensor: name });
     }
   }
-  return { views: stats.map((s) => s.view(name) as Float32Array), layout, dim, cols };
+  return { name, files: stats.map((s) => s.path), views: stats.map((s) => s.view(name) as Float32Array), layout, dim, cols };
 }
 
 /** A weight in float32 (a view when it already is one). */
-async function f32(view: Float32Array | Uint16Array, dtype: KernelDType): Promise<Float32Array> {
+export async function f32(view: Float32Array | Uint16Array, dtype: KernelDType): Promise<Float32Array> {
   if (dtype === 'F32') return view as Float32Array;
   const out = k.scratchF32(view.length);
   await k.convert({ src: view, inDtype: dtype, out, outDtype: 'F32' });
@@ -84,12 +106,14 @@ async function f32(view: Float32Array | Uint16Array, dtype: KernelDType): Promis
 /**
  * One linear layer under frozen statistics: the Cholesky factor of sum G~_i and one term G~_i W_i
  * per member. setMember replaces a member's term; setTrial computes a trial's term for member t
- * aside, used by the next solve only (the member's own term is kept for when it is rejected);
- * solve writes W*.
+ * into a buffer of its own, used by the next solve only (the member's own term is kept for when
+ * the trial is rejected); solve writes W*. The factor and the terms live in native memory, which
+ * the native calls use in place (no copy on the JS thread).
  */
 export class RegmeanLayer {
   private readonly terms: Float64Array[];
-  private trial: { t: number; term: Float64Array } | undefined;
+  private readonly trialTerm: Float64Array;
+  private trial: number | undefined;
 
   private constructor(
     readonly grams: LayerGrams,
@@ -97,12 +121,14 @@ export class RegmeanLayer {
     private readonly factor: Float64Array,
     private readonly zeroRows: number[],
   ) {
-    this.terms = grams.views.map(() => new Float64Array(grams.dim * grams.cols));
+    const size = grams.dim * grams.cols;
+    this.terms = grams.views.map(() => nativeF64(size));
+    this.trialTerm = nativeF64(size);
   }
 
   static async create(grams: LayerGrams, alpha: number): Promise<RegmeanLayer> {
-    const factor = new Float64Array(grams.dim * grams.dim);
-    const { zeroRows } = await native.regmeanFactor({ grams: grams.views, alpha, dim: grams.dim, factor });
+    const factor = nativeF64(grams.dim * grams.dim);
+    const { zeroRows } = await typed(grams, native.regmeanFactor({ grams: grams.views, alpha, dim: grams.dim, factor }));
     return new RegmeanLayer(grams, alpha, factor, zeroRows);
   }
 
@@ -111,28 +137,47 @@ export class RegmeanLayer {
   }
 
   async setTrial(t: number, weight: Float32Array | Uint16Array, dtype: KernelDType): Promise<void> {
-    const term = this.trial?.term ?? new Float64Array(this.grams.dim * this.grams.cols);
-    await this.term(t, weight, dtype, term);
-    this.trial = { t, term };
+    await this.term(t, weight, dtype, this.trialTerm);
+    this.trial = t;
   }
 
   private async term(i: number, weight: Float32Array | Uint16Array, dtype: KernelDType, term: Float64Array): Promise<void> {
     const g = this.grams;
-    await native.regmeanTerm({ gram: g.views[i]!, alpha: this.alpha, weight: await f32(weight, dtype), layout: g.layout, dim: g.dim, cols: g.cols, term });
+    await typed(g, native.regmeanTerm({ gram: g.views[i]!, alpha: this.alpha, weight: await f32(weight, dtype), layout: g.layout, dim: g.dim, cols: g.cols, term }));
   }
 
   /**
-   * W* into `out` (float32, the weight's layout). `fallback` (the members' average) gives the
-   * rows of input features no member's data ever reached. Returns the relative residual.
+   * W* into `out` (float32, the weight's layout). `fallback` (the members' plain average) gives
+   * the rows of input features no member's data ever reached. Returns the relative residual of
+   * the solve.
    */
   async solve(fallback: Float32Array, out: Float32Array): Promise<number> {
     const g = this.grams;
     const trial = this.trial;
     this.trial = undefined;
-    const terms = this.terms.map((x, i) => (trial !== undefined && i === trial.t ? trial.term : x));
-    const { residual } = await native.regmeanSolve({ factor: this.factor, terms, zeroRows: this.zeroRows, fallback, layout: g.layout, dim: g.dim, cols: g.cols, out });
-    if (residual > REGMEAN_MAX_RESIDUAL) throw new Error(`RegMean's solve left a relative residual of ${residual.toExponential(2)} (> ${REGMEAN_MAX_RESIDUAL}): the summed Gram matrix is too ill-conditioned; lower alpha`);
+    const terms = this.terms.map((x, i) => (i === trial ? this.trialTerm : x));
+    const { residual } = await typed(g, native.regmeanSolve({ factor: this.factor, terms, zeroRows: this.zeroRows, fallback, layout: g.layout, dim: g.dim, cols: g.cols, out }));
+    if (residual > REGMEAN_MAX_RESIDUAL) throw new RegmeanError('ENUMERIC', g.name, undefined, `'${g.name}': RegMean's solve left a relative residual of ${residual.toExponential(2)} (> ${REGMEAN_MAX_RESIDUAL}); lower alpha`);
     return residual;
+  }
+}
+
+function nativeF64(elements: number): Float64Array {
+  return new Float64Array(native.allocate(Math.max(1, elements) * 8), 0, elements);
+}
+
+/** A native RegMean error as a RegmeanError naming the tensor and, for one Gram, its file. */
+async function typed<T>(g: LayerGrams, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === undefined || !['ENONFINITE', 'ENOTSYM', 'ENOTPD', 'ENUMERIC'].includes(e.code)) throw err;
+    // The native messages name a Gram by its index (grams[i]): name its file instead.
+    const index = /grams\[(\d+)\]/.exec(e.message ?? '');
+    const file = index ? g.files[Number(index[1])] : e.code === 'ENONFINITE' || e.code === 'ENOTSYM' ? g.files[0] : undefined;
+    const message = (e.message ?? '').replace(/grams\[(\d+)\]|\bgram\b/, file === undefined ? 'a Gram' : `the Gram in ${file}`);
+    throw new RegmeanError(e.code, g.name, file, `'${g.name}': ${message}`);
   }
 }
 

@@ -8,19 +8,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import * as k from '../kernels/index.js';
-import { EvolverArgumentError, WeightFileError } from '../errors.js';
+import { EvolverArgumentError } from '../errors.js';
 import type { KernelDType } from '../native.js';
 import { GGUF_NAME, INDEX_NAME, SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { GgufFile } from '../store/gguf.js';
 import { writeLike } from '../store/write-gguf-like.js';
-import { isComputeDType, dtypeBytes } from '../store/dtypes.js';
+import { dtypeBytes } from '../store/dtypes.js';
 import type { TensorMeta } from '../store/source.js';
 import { type OutputFolder, copyCarriedFiles, openOutputFolder, planShards, shardName, writeFileAtomic } from '../store/write-checkpoint.js';
 import { SafetensorsWriter } from '../store/writer.js';
 import { carryModelFiles, carryTokenizer } from '../store/carried-files.js';
 import { type MergeConfig, resolveParam } from './config.js';
 import type { TensorJob } from './methods.js';
-import { layerGrams } from './regmean.js';
+import { fisherViews } from './fisher-files.js';
+import { RegmeanError, layerGrams } from './regmean.js';
 import { type TensorCompute, type TensorRef, planModels } from './plan.js';
 import { planSlices, setLayerCount } from './slice-plan.js';
 
@@ -195,18 +196,7 @@ async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, 
   const shape = all[0]!.set.meta(all[0]!.name).shape;
   const fishers = method.name === 'fisher' ? stats : undefined;
   const grams = method.name === 'regmean' ? layerGrams(stats!, name, shape) : undefined;
-  let fisher: TensorJob['fisher'];
-  if (fishers !== undefined) {
-    const f0 = fishers[0]!;
-    for (const [i, f] of fishers.entries()) {
-      if (!f.has(name)) throw new WeightFileError('TENSOR_NOT_FOUND', f.path, `the Fisher file of models[${i}] has no tensor '${name}'`, { tensor: name });
-      const m = f.meta(name);
-      if (m.elements !== c.inputs[0]!.set.meta(c.inputs[0]!.name).elements || m.dtype !== f0.meta(name).dtype || !isComputeDType(m.dtype)) {
-        throw new WeightFileError('SIZE_MISMATCH', f.path, `Fisher tensor is ${m.dtype} ${JSON.stringify(m.shape)}; it must match the model's shape, in F32, F16 or BF16 (the same in every Fisher file)`, { tensor: name });
-      }
-    }
-    fisher = { views: fishers.map((f) => f.view(name) as Float32Array | Uint16Array), dtype: f0.meta(name).dtype as KernelDType };
-  }
+  const fisher = fishers === undefined ? undefined : fisherViews(fishers, name, c.inputs[0]!.set.meta(c.inputs[0]!.name).elements);
   const job: TensorJob = {
     name,
     shape,
@@ -225,6 +215,7 @@ async function mergeTensor(config: MergeConfig, name: string, c: TensorCompute, 
   try {
     await method.run(job);
   } catch (err) {
+    if (err instanceof RegmeanError) throw err;  // typed, naming the tensor and the statistics file
     throw new EvolverArgumentError(`${config.file}: merging tensor '${name}' with ${method.name} failed: ${(err as Error).message}`);
   }
   return all.reduce((a, r) => a + r.set.meta(r.name).byteLength, 0);

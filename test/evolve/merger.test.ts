@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { ConfigError, type EvolveConfig } from '../../lib/evolve/config.js';
 import { EvolutionRun } from '../../lib/evolve/engine.js';
+import { InputChangedError } from '../../lib/evolve/inputs.js';
 import { readJournal } from '../../lib/evolve/journal.js';
 import { Merger } from '../../lib/evolve/merger.js';
 import { loadMergeConfig } from '../../lib/merge/config.js';
@@ -17,7 +18,8 @@ import { BF16_MODELS, distanceEvaluator, testConfig } from './helpers.js';
 
 /**
  * Stand-in RegMean statistics for a fortunes model: X^T X of 24 seeded random rows for every
- * GPT-2 Conv1D weight (y = x W, W [in, out]); RegMean with alpha < 1 is well posed with them.
+ * GPT-2 Conv1D weight (y = x W, W [in, out]); RegMean with alpha < 1 is well posed with them. One
+ * feature of one layer is dead (always 0), as a ReLU unit or an unused byte can be.
  */
 function syntheticGrams(dir: string, member: number): string {
   using w = openWeights(BF16_MODELS[0]!);
@@ -29,7 +31,9 @@ function syntheticGrams(dir: string, member: number): string {
   const writer = SafetensorsWriter.create(file, { tensors: metas, metadata: { evolver_stats: REGMEAN_STATS_FORMAT, layouts: JSON.stringify(Object.fromEntries(linear.map((n) => [n, 'in_out']))) } });
   for (const name of linear) {
     const dim = w.meta(name).shape[0]!;
-    const rows = Array.from({ length: 24 }, () => Float64Array.from({ length: dim }, rnd));
+    // Input feature 5 of block 0's attention projection never fires: RegMean's row for it is the plain average.
+    const dead = name === 'transformer.h.0.attn.c_proj.weight' ? 5 : -1;
+    const rows = Array.from({ length: 24 }, () => Float64Array.from({ length: dim }, (_, c) => (c === dead ? 0 : rnd())));
     const g = writer.view(name) as Float32Array;
     for (let r = 0; r < dim; r++) for (let c = 0; c < dim; c++) g[r * dim + c] = rows.reduce((s, x) => s + x[r]! * x[c]!, 0);
   }
@@ -153,9 +157,13 @@ describe('evolution with a merger (Evolver + merging)', function () {
     for (const m of members) m.close();
   });
 
-  it('regmean and fisher mergers need one statistics file per member (config error naming merger.stats)', () => {
+  it('merger config errors name the key: statistics files per member, parameters and their ranges, weights', () => {
     assert.throws(() => testConfig({ merger: { method: 'regmean', stats: ['a'] } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.stats' && /one statistics file per model \(5\)/.test(e.message));
     assert.throws(() => testConfig({ merger: { method: 'linear', stats: ['a'] } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.stats');
+    const five = ['a', 'b', 'c', 'd', 'e'];
+    assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, parameters: { alpha: 1.5 } } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.parameters.alpha' && /outside \[0, 1\]/.test(e.message));
+    assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, parameters: { lambda: 1 } } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.parameters.lambda' && /it has: alpha/.test(e.message));
+    assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, weights: [1, 1, 1, 1, 1] } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.weights');
   });
 
   it('an interrupted regmean-merger run resumes to the same merged model, bit for bit', async () => {
@@ -165,6 +173,19 @@ describe('evolution with a merger (Evolver + merging)', function () {
     const report = await new EvolutionRun({ config: reference, evaluator: await distanceEvaluator() }).run();
     assert.ok(report.merged && report.merged.final > report.merged.initial, 'the merged model improved');
     await assertResumesIdentically(reference);
+  });
+
+  it('a resume refuses statistics files that changed since the run started, naming the file', async () => {
+    const dir = tempDir();
+    const stats = [0, 1, 2, 3].map((i) => syntheticGrams(dir, i));
+    const config = { ...testConfig({ generations: 1, models: BF16_MODELS.slice(0, 4) }), merger: { method: 'regmean' as const, stats, parameters: { alpha: 0.9 } } };
+    const controller = new AbortController();
+    const run = new EvolutionRun({ config, evaluator: await distanceEvaluator(), signal: controller.signal });
+    run.on('trial', () => controller.abort());
+    assert.equal((await run.run()).stop, 'aborted');
+    fs.rmSync(stats[2]!);
+    fs.renameSync(syntheticGrams(tempDir(), 7), stats[2]!);  // regenerated with other data
+    await assert.rejects(new EvolutionRun({ folder: config.output, evaluator: await distanceEvaluator(), resume: true }).run(), (e: unknown) => e instanceof InputChangedError && e.file === stats[2]);
   });
 
   it('an interrupted merger run resumes to the same merged model', async () => {

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../../lib/evolve/config.js';
 import { EvolverArgumentError, WeightFileError } from '../../lib/errors.js';
 import { loadMergeConfig, validateMergeConfig } from '../../lib/merge/config.js';
-import { REGMEAN_STATS_FORMAT } from '../../lib/merge/regmean.js';
+import { REGMEAN_STATS_FORMAT, RegmeanError } from '../../lib/merge/regmean.js';
 import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import type { TensorMeta } from '../../lib/store/source.js';
@@ -182,7 +182,7 @@ describe('merge_method: regmean against a plain TypeScript RegMean', function ()
   it('refuses, naming the problem: singular Grams at alpha 1, a file that is not RegMean statistics, mismatched shapes, non-finite values, missing grams', async () => {
     // 2 rows per model for 5 features: sum of two rank-2 Grams is singular with alpha = 1.
     const thin = family({ members: 2, rows: 2 });
-    await assert.rejects(merge(thin, { alpha: 1 }), (e: unknown) => e instanceof EvolverArgumentError && /fc2\.weight/.test((e as Error).message) && /not positive definite/.test((e as Error).message) && /lower alpha/.test((e as Error).message));
+    await assert.rejects(merge(thin, { alpha: 1 }), (e: unknown) => e instanceof RegmeanError && e.code === 'ENOTPD' && e.tensor === 'fc2.weight' && /not positive definite/.test(e.message) && /lower alpha/.test(e.message));
     await merge(thin, { alpha: 0.9 });  // the shrunk diagonal makes it solvable
 
     const f = family({ members: 2 });
@@ -198,7 +198,12 @@ describe('merge_method: regmean against a plain TypeScript RegMean', function ()
     const nan = f.grams[1]!['fc2.weight']!.slice();
     nan[3] = NaN;
     const bad = writeFile(path.join(f.dir, 'nan.safetensors'), { ...f.grams[1]!, 'fc2.weight': nan }, { 'fc1.weight': [4, 4], 'fc2.weight': [5, 5] }, { evolver_stats: REGMEAN_STATS_FORMAT, layouts: JSON.stringify(LAYOUTS) });
-    await assert.rejects(merge(f, {}, [f.stats[0]!, bad]), (e: unknown) => e instanceof EvolverArgumentError && /fc2\.weight/.test((e as Error).message) && /non-finite/.test((e as Error).message));
+    await assert.rejects(merge(f, {}, [f.stats[0]!, bad]), (e: unknown) => e instanceof RegmeanError && e.code === 'ENONFINITE' && e.file === bad && e.tensor === 'fc2.weight' && e.message.includes(bad) && /non-finite/.test(e.message));
+
+    const skew = f.grams[1]!['fc1.weight']!.slice();
+    skew[1] = skew[1]! + 1;  // [0][1] no longer equals [1][0]
+    const asym = writeFile(path.join(f.dir, 'asym.safetensors'), { ...f.grams[1]!, 'fc1.weight': skew }, { 'fc1.weight': [4, 4], 'fc2.weight': [5, 5] }, { evolver_stats: REGMEAN_STATS_FORMAT, layouts: JSON.stringify(LAYOUTS) });
+    await assert.rejects(merge(f, {}, [f.stats[0]!, asym]), (e: unknown) => e instanceof RegmeanError && e.code === 'ENOTSYM' && e.file === asym && e.tensor === 'fc1.weight' && /not symmetric/.test(e.message));
 
     assert.throws(() => validateMergeConfig({ models: [{ model: 'a' }, { model: 'b' }], merge_method: 'regmean' }, 'r.yml'), (e: unknown) => e instanceof ConfigError && /needs 'grams'/.test((e as Error).message));
     await assert.rejects(merge(f, { alpha: 2 }), (e: unknown) => e instanceof EvolverArgumentError && /alpha = 2/.test((e as Error).message));
