@@ -19,6 +19,7 @@ import { resolvePaths, validateConfig } from '../lib/evolve/config.js';
 import { EvolutionRun } from '../lib/evolve/engine.js';
 import { createOnnxEvaluator, type OnnxEvaluator } from '../lib/eval/onnx.js';
 import { loadMergeConfig } from '../lib/merge/config.js';
+import { RegmeanError } from '../lib/merge/regmean.js';
 import { runMerge } from '../lib/merge/run.js';
 import { regmeanStats } from '../lib/stats/regmean-stats.js';
 import { openWeights } from '../lib/store/checkpoint.js';
@@ -98,7 +99,9 @@ let alpha = alphas[0]!;
     try {
       [out, s] = await timed(() => merge(`regmean-${a}`, { models: members.map((m, i) => ({ model: model(m), parameters: { grams: grams[i] } })), merge_method: 'regmean', parameters: { alpha: a }, out_dtype: 'float32' }));
     } catch (err) {
-      console.log(`  RegMean alpha ${a}: refused (${(err as Error).message.split('\n')[0]})`);
+      // A singular system at this alpha is a result (RegMean is not defined there), not a failure of the bench.
+      if (!(err instanceof RegmeanError && err.code === 'ENOTPD')) throw err;
+      console.log(`  RegMean alpha ${a}: refused (${err.message})`);
       continue;
     }
     const r = await score(out);
@@ -108,7 +111,8 @@ let alpha = alphas[0]!;
       alpha = a;
     }
   }
-  rows.push({ method: 'RegMean', runs: [best!] });
+  if (best === undefined) throw new Error(`RegMean was refused at every alpha of ${alphas.join(', ')}`);
+  rows.push({ method: 'RegMean', runs: [best] });
 }
 
 const variants: [string, Record<string, unknown> | undefined][] = [
