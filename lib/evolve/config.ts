@@ -119,6 +119,21 @@ const merger = z.strictObject({
   parameters: z.record(z.string(), z.union([z.number(), z.boolean()])).default({}),
 });
 
+/**
+ * Extra initial members: one-shot merges of `models`, made when the run starts (initial-merges.ts).
+ * task_arithmetic and ties list λ candidates; the one with the best fitness (dev) is the member.
+ */
+const initialMerges = z.strictObject({
+  /** The pretrained model the fine-tunes share: needed by task_arithmetic and ties. */
+  base: z.string().min(1).optional(),
+  average: z.boolean().default(false),
+  task_arithmetic: z.array(z.number()).min(1).optional(),
+  ties: z.strictObject({ density: z.number().gt(0).max(1).default(0.5), lambdas: z.array(z.number()).min(1).default([0.5, 0.75, 1.0, 1.25, 1.5]) }).optional(),
+}).superRefine((m, ctx) => {
+  if (!m.average && m.task_arithmetic === undefined && m.ties === undefined) ctx.addIssue({ code: 'custom', message: 'asks for no merge: set average: true, task_arithmetic: [λ, ...] or ties: {...}' });
+  if ((m.task_arithmetic !== undefined || m.ties !== undefined) && m.base === undefined) ctx.addIssue({ code: 'custom', path: ['base'], message: 'required by task_arithmetic and ties (the model the fine-tunes started from)' });
+});
+
 /** After the run: a table on held-out sets (never used for selection). */
 const finalTable = z.strictObject({
   /** Row name -> JSONL file, evaluated with the fitness graph. */
@@ -172,6 +187,7 @@ export const ConfigSchema = z.strictObject({
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
   merger: merger.optional(),
+  initial_merges: initialMerges.optional(),
 });
 
 export type EvolveConfig = z.infer<typeof ConfigSchema>;
@@ -234,6 +250,7 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ...(fitness === undefined ? {} : { fitness }),
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
     ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }) } }),
+    ...(c.initial_merges?.base === undefined ? {} : { initial_merges: { ...c.initial_merges, base: abs(c.initial_merges.base) } }),
   };
 }
 
