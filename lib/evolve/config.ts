@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { EvolverArgumentError } from '../errors.js';
-import { GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
+import { EVOLVE_GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
 import { nameRegexProblem } from './tensor-regex.js';
 
 export class ConfigError extends EvolverArgumentError {
@@ -161,7 +161,7 @@ export const ConfigSchema = z.strictObject({
   strategy: z.enum(STRATEGY_NAMES as [string, ...string[]]).default('interp'),
   F: fixedOrRange(0, 4).default(0.3),
   CR: fixedOrRange(0, 1).default(0.9),
-  granularity: z.enum(GRANULARITIES as unknown as [string, ...string[]]).default('element'),
+  granularity: z.enum(EVOLVE_GRANULARITIES as unknown as [string, ...string[]]).default('element'),
   schedule: z.enum(['sequential', 'generational', 'asynchronous']).default('sequential'),
   /**
    * Offspring in flight: generational, evaluated at once (with a queue: a whole generation is

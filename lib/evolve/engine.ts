@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { BadInputError, EvolverArgumentError } from '../errors.js';
-import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
+import { STRATEGIES, type EvolveGranularity, type Strategy } from '../kernels/strategies.js';
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { SafetensorsFile } from '../store/safetensors.js';
@@ -533,7 +533,7 @@ export class EvolutionRun extends EventEmitter {
       target,
       used,
       strategy: c.strategy as Strategy,
-      granularity: c.granularity as Granularity,
+      granularity: c.granularity as EvolveGranularity,
       F,
       CR,
       seed: c.seed,
