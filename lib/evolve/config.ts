@@ -178,6 +178,11 @@ export const ConfigSchema = z.strictObject({
   patience: z.number().int().min(1).optional(),
   /** Replace the target when the offspring is strictly better (default) or at least as good. */
   accept: z.enum(['better', 'better_or_equal']).default('better'),
+  /**
+   * Also refuse an offspring that is worse than its parent on any dev set by more than this
+   * (in the set's metric: nats for nll); absent: only the combined fitness decides.
+   */
+  per_set_tolerance: z.number().min(0).optional(),
   include: z.array(regexString).default(['.*']),
   exclude: z.array(regexString).default([]),
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */

@@ -31,6 +31,7 @@ import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content
 import { TrialSlot } from './trial-slot.js';
 import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
+import { accepts } from './acceptance.js';
 import { type InitialMerge, makeInitialMerges, openInitialMerges } from './initial-merges.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
@@ -700,8 +701,8 @@ export class EvolutionRun extends EventEmitter {
       if (scored !== child) scored.close();
     }
     this.cache.set(scoredSum, fitness);
-    const parentFitness = this.merged !== undefined ? this.merged.fitness.score : parents[target]!.fitness.score;
-    const better = c.accept === 'better' ? fitness.score > parentFitness : fitness.score >= parentFitness;
+    const parent = this.merged !== undefined ? this.merged.fitness : parents[target]!.fitness;
+    const parentFitness = parent.score;
     const entry: JournalEntry = {
       k,
       generation,
@@ -715,7 +716,7 @@ export class EvolutionRun extends EventEmitter {
       fitness: fitness.score,
       metrics: fitness.metrics,
       parentFitness,
-      accepted: better && fitness.score !== -Infinity,
+      accepted: accepts(c, fitness, parent),
       checksum: sum,
       seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: cached ? 0 : (performance.now() - e0) / 1000 },
     };
@@ -965,8 +966,7 @@ export class EvolutionRun extends EventEmitter {
     const W = c.concurrency;
     const t = entry.target;
     entry.parentFitness = this.members[t]!.fitness.score;
-    const better = c.accept === 'better' ? entry.fitness > entry.parentFitness : entry.fitness >= entry.parentFitness;
-    entry.accepted = better && entry.fitness !== -Infinity;
+    entry.accepted = accepts(c, { score: entry.fitness, metrics: entry.metrics }, this.members[t]!.fitness);
     const decided = entry.k + 1;
     if (entry.accepted) {
       const replaced = this.latestAccepted().get(t)?.k;
