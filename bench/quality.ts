@@ -2,7 +2,7 @@
 // reports the evolved model's TEST in-domain and out-of-domain mean NLL (mean ± sample standard
 // deviation over the seeds), its dev fitness, trials and time. Candidates are chosen on dev; the
 // test sets are only reported, never used to choose anything.
-//   npm run bench:quality [-- --candidates default,seed-average --seeds 20240601,20240602,20240603]
+//   npm run bench:quality [-- --candidates default,seed-average --seeds 20240601,20240602,20240603 --no-references]
 // Writes the JSON to a new file under bench/results/local/ (not committed); --save NAME writes
 // bench/results/NAME.json, --out FILE that file. Runs go to a temporary folder, removed after.
 import fs from 'node:fs';
@@ -45,7 +45,8 @@ const rows: Record<string, unknown>[] = [];
 try {
   console.log('| reference | in-domain mean | out-of-domain mean | dev fitness |');
   console.log('|---|---:|---:|---:|');
-  const references = await referenceRows(base, devEvaluator, test, work, mean);
+  // --no-references: skip them when iterating (they do not depend on the candidates or seeds).
+  const references = process.argv.includes('--no-references') ? [] : await referenceRows(base, devEvaluator, test, work, mean);
   for (const r of references) console.log(`| ${r.name} | ${r.inDomain.toFixed(4)} | ${r.outOfDomain.toFixed(4)} | ${r.dev === null ? '' : r.dev.toFixed(6)} |`);
   console.log('\n| candidate | seeds | in-domain mean | out-of-domain mean | dev fitness | trials | seconds |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
@@ -61,6 +62,7 @@ try {
       const best = openWeights(path.join(config.output, 'best'));
       const perFile = await test.evaluateSets(best);
       best.close();
+      console.error(`  ${name} seed ${seed}: in-domain ${mean(perFile, table.in_domain).toFixed(4)}, out-of-domain ${mean(perFile, table.out_of_domain).toFixed(4)}, dev ${report.finalBest.toFixed(6)}, ${report.trials} trials, ${seconds.toFixed(1)} s`);
       runs.push({ seed, inDomain: mean(perFile, table.in_domain), outOfDomain: mean(perFile, table.out_of_domain), dev: report.finalBest, trials: report.trials, seconds, stop: report.stop });
       fs.rmSync(config.output, { recursive: true, force: true });
     }

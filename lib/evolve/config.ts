@@ -183,6 +183,8 @@ export const ConfigSchema = z.strictObject({
    * (in the set's metric: nats for nll); absent: only the combined fitness decides.
    */
   per_set_tolerance: z.number().min(0).optional(),
+  /** none: F and CR as configured | jde: self-adaptive per member, starting from F and CR (self-adaptive.ts). */
+  adapt: z.enum(['none', 'jde']).default('none'),
   include: z.array(regexString).default(['.*']),
   exclude: z.array(regexString).default([]),
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
@@ -210,7 +212,10 @@ export function validateConfig(raw: unknown, file: string): EvolveConfig {
     const [keyPath, message] = formatIssue(parsed.error.issues[0]!);
     throw new ConfigError(file, keyPath, message);
   }
-  return parsed.data;
+  const c = parsed.data;
+  // jDE starts every member from one F and CR: a range has no single starting value.
+  if (c.adapt === 'jde') for (const key of ['F', 'CR'] as const) if (Array.isArray(c[key])) throw new ConfigError(file, key, 'adapt: jde starts from one value, not a range');
+  return c;
 }
 
 /** Reads, validates and resolves a YAML config: every path becomes absolute. */

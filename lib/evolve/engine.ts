@@ -32,6 +32,7 @@ import { TrialSlot } from './trial-slot.js';
 import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
 import { accepts } from './acceptance.js';
+import { jdeParameters } from './self-adaptive.js';
 import { type InitialMerge, makeInitialMerges, openInitialMerges } from './initial-merges.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
@@ -621,8 +622,9 @@ export class EvolutionRun extends EventEmitter {
     const target = k % this.n;
     const u = trialUniforms(c.seed, k);
     const used = chooseMembers(c.strategy as Strategy, target, this.n, u, parents.map((m) => m.fitness.score), generation, c.generations);
-    const F = dither(c.F, u[DRAW.F]!);
-    const CR = dither(c.CR, u[DRAW.CR]!);
+    const { F, CR } = c.adapt === 'jde'
+      ? jdeParameters(this.entries, target, version, { F: c.F as number, CR: c.CR as number }, u)
+      : { F: dither(c.F, u[DRAW.F]!), CR: dither(c.CR, u[DRAW.CR]!) };
     try {
       return await this.scoreTrial({ k, version, target, members: used, F, CR }, generation, parents, slot);
     } catch (err) {
