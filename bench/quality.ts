@@ -68,6 +68,8 @@ try {
     }
     const col = (k: 'inDomain' | 'outOfDomain' | 'dev' | 'trials' | 'seconds') => runs.map((r) => r[k]);
     rows.push({ candidate: name, description: CANDIDATES[name]!.description, config: CANDIDATES[name]!.config, runs, inDomain: spread(col('inDomain')), outOfDomain: spread(col('outOfDomain')), dev: spread(col('dev')), trials: spread(col('trials')), seconds: spread(col('seconds')) });
+    // Written after every candidate: a stopped study keeps what it measured.
+    writeResult(file, { host: os.hostname(), cores: os.cpus().length, date: new Date().toISOString(), seeds, references, rows });
     console.log(`| ${name} | ${seeds.length} | ${fmt(col('inDomain'))} | ${fmt(col('outOfDomain'))} | ${spread(col('dev')).mean.toFixed(6)} | ${spread(col('trials')).mean.toFixed(0)} | ${spread(col('seconds')).mean.toFixed(1)} |`);
   }
   writeResult(file, { host: os.hostname(), cores: os.cpus().length, date: new Date().toISOString(), seeds, references, rows });

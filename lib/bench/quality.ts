@@ -18,17 +18,18 @@ export interface Candidate {
 
 const TA_LAMBDAS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 const BASE = 'models-bf16/base.safetensors';
+const SEED_TA = { initial_merges: { base: BASE, task_arithmetic: TA_LAMBDAS } };
 
 export const CANDIDATES: Record<string, Candidate> = {
   default: { description: 'examples/fortunes/evolve.yaml as it is', config: {} },
   'seed-average': { description: 'the average as a 5th initial member', config: { initial_merges: { average: true } } },
-  'seed-ta': { description: 'task arithmetic (λ chosen on dev) as a 5th initial member', config: { initial_merges: { base: BASE, task_arithmetic: TA_LAMBDAS } } },
-  'seed-average-jde': { description: 'seed-average with self-adaptive F and CR (jDE)', config: { initial_merges: { average: true }, adapt: 'jde' } },
-  'seed-average-tol': { description: 'seed-average; offspring refused when a dev set gets worse by > 0.002 nats', config: { initial_merges: { average: true }, per_set_tolerance: 0.002 } },
-  'seed-average-layer': { description: 'seed-average with layer (transformer block) crossover', config: { initial_merges: { average: true }, granularity: 'layer' } },
-  'seed-average-ctb': { description: 'seed-average with current-to-best/1', config: { initial_merges: { average: true }, strategy: 'current-to-best/1' } },
-  'seed-average-F0.1': { description: 'seed-average with F 0.1', config: { initial_merges: { average: true }, F: 0.1 } },
-  'seed-average-long': { description: 'seed-average, 30 generations, patience 3', config: { initial_merges: { average: true }, generations: 30, patience: 3 } },
+  'seed-ta': { description: 'task arithmetic (λ chosen on dev) as a 5th initial member', config: SEED_TA },
+  'seed-ta-jde': { description: 'seed-ta with self-adaptive F and CR (jDE)', config: { ...SEED_TA, adapt: 'jde' } },
+  'seed-ta-tol': { description: 'seed-ta; offspring refused when a dev set gets worse by > 0.002 nats', config: { ...SEED_TA, per_set_tolerance: 0.002 } },
+  'seed-ta-layer': { description: 'seed-ta with layer (transformer block) crossover', config: { ...SEED_TA, granularity: 'layer' } },
+  'seed-ta-ctb': { description: 'seed-ta with current-to-best/1', config: { ...SEED_TA, strategy: 'current-to-best/1' } },
+  'seed-ta-F0.1': { description: 'seed-ta with F 0.1', config: { ...SEED_TA, F: 0.1 } },
+  'seed-ta-long': { description: 'seed-ta, 25 generations, patience 3', config: { ...SEED_TA, generations: 25, patience: 3 } },
   'merger-linear': { description: 'evolution with a merger: fitness = the dev score of the members\' average, output the average', config: { merger: { method: 'linear' } } },
   'seed-average-ta': { description: 'the average and task arithmetic (λ chosen on dev) as members 5 and 6', config: { initial_merges: { base: BASE, average: true, task_arithmetic: TA_LAMBDAS } } },
 };
