@@ -22,6 +22,8 @@ const SEED_TA = { initial_merges: { base: BASE, task_arithmetic: TA_LAMBDAS } };
 
 export const CANDIDATES: Record<string, Candidate> = {
   default: { description: 'examples/fortunes/evolve.yaml as it is', config: {} },
+  // The example before the study (no merged member): the baseline every candidate is read against.
+  before: { description: 'the example before this study: the four fine-tunes only', config: { initial_merges: undefined } },
   'seed-average': { description: 'the average as a 5th initial member', config: { initial_merges: { average: true } } },
   'seed-ta': { description: 'task arithmetic (λ chosen on dev) as a 5th initial member', config: SEED_TA },
   'seed-ta-jde': { description: 'seed-ta with self-adaptive F and CR (jDE)', config: { ...SEED_TA, adapt: 'jde' } },
@@ -30,7 +32,14 @@ export const CANDIDATES: Record<string, Candidate> = {
   'seed-ta-ctb': { description: 'seed-ta with current-to-best/1', config: { ...SEED_TA, strategy: 'current-to-best/1' } },
   'seed-ta-F0.1': { description: 'seed-ta with F 0.1', config: { ...SEED_TA, F: 0.1 } },
   'seed-ta-long': { description: 'seed-ta, 25 generations, patience 3', config: { ...SEED_TA, generations: 25, patience: 3 } },
-  'merger-linear': { description: 'evolution with a merger: fitness = the dev score of the members\' average, output the average', config: { merger: { method: 'linear' } } },
+  'seed-ta-CR0.5': { description: 'seed-ta with CR 0.5', config: { ...SEED_TA, CR: 0.5 } },
+  'seed-ta-F0.5': { description: 'seed-ta with F 0.5', config: { ...SEED_TA, F: 0.5 } },
+  'seed-ta-best1': { description: 'seed-ta with best/1', config: { ...SEED_TA, strategy: 'best/1' } },
+  'seed-ta-row': { description: 'seed-ta with row crossover', config: { ...SEED_TA, granularity: 'row' } },
+  'seed-ta-ties': { description: 'task arithmetic and TIES (λ chosen on dev) as members 5 and 6', config: { initial_merges: { ...SEED_TA.initial_merges, ties: { density: 0.5, lambdas: [0.5, 0.75, 1.0, 1.25, 1.5] } } } },
+  'merger-linear': { description: 'evolution with a merger: fitness = the dev score of the members\' average, output the average', config: { initial_merges: undefined, merger: { method: 'linear' } } },
+  'seed-ta-merger-linear': { description: 'seed-ta, evolved with a linear merger (output: the members\' average)', config: { ...SEED_TA, merger: { method: 'linear' } } },
+  'seed-all': { description: 'average, task arithmetic and TIES (λ chosen on dev) as members 5, 6 and 7', config: { initial_merges: { ...SEED_TA.initial_merges, average: true, ties: { density: 0.5, lambdas: [0.5, 0.75, 1.0, 1.25, 1.5] } } } },
   'seed-average-ta': { description: 'the average and task arithmetic (λ chosen on dev) as members 5 and 6', config: { initial_merges: { base: BASE, average: true, task_arithmetic: TA_LAMBDAS } } },
 };
 
