@@ -19,7 +19,7 @@ import { makeOffspring } from '../evolve/offspring.js';
 import { type TensorPlanEntry, openModels, tensorPlan } from '../evolve/population.js';
 import type { AcceptedTrial, RunSpec, TrialRecipe } from '../evolve/remote.js';
 import { TrialSlot } from '../evolve/trial-slot.js';
-import type { EvolveGranularity, Strategy } from '../kernels/strategies.js';
+import type { Granularity, Strategy } from '../kernels/strategies.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { StoredSpec } from './protocol.js';
 
@@ -164,7 +164,7 @@ export class WorkerRun {
       target: recipe.target,
       used: recipe.members,
       strategy: c.strategy as Strategy,
-      granularity: c.granularity as EvolveGranularity,
+      granularity: c.granularity as Granularity,
       F: recipe.F,
       CR: recipe.CR,
       seed: c.seed,

@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { EvolverArgumentError } from '../errors.js';
-import { EVOLVE_GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
+import { GRANULARITIES, STRATEGY_NAMES } from '../kernels/strategies.js';
 import { nameRegexProblem } from './tensor-regex.js';
 
 export class ConfigError extends EvolverArgumentError {
@@ -161,7 +161,7 @@ export const ConfigSchema = z.strictObject({
   strategy: z.enum(STRATEGY_NAMES as [string, ...string[]]).default('interp'),
   F: fixedOrRange(0, 4).default(0.3),
   CR: fixedOrRange(0, 1).default(0.9),
-  granularity: z.enum(EVOLVE_GRANULARITIES as unknown as [string, ...string[]]).default('element'),
+  granularity: z.enum(GRANULARITIES as unknown as [string, ...string[]]).default('element'),
   schedule: z.enum(['sequential', 'generational', 'asynchronous']).default('sequential'),
   /**
    * Offspring in flight: generational, evaluated at once (with a queue: a whole generation is
@@ -178,13 +178,6 @@ export const ConfigSchema = z.strictObject({
   patience: z.number().int().min(1).optional(),
   /** Replace the target when the offspring is strictly better (default) or at least as good. */
   accept: z.enum(['better', 'better_or_equal']).default('better'),
-  /**
-   * Also refuse an offspring that is worse than its parent on any dev set by more than this
-   * (in the set's metric: nats for nll); absent: only the combined fitness decides.
-   */
-  per_set_tolerance: z.number().min(0).optional(),
-  /** none: F and CR as configured | jde: self-adaptive per member, starting from F and CR (self-adaptive.ts). */
-  adapt: z.enum(['none', 'jde']).default('none'),
   include: z.array(regexString).default(['.*']),
   exclude: z.array(regexString).default([]),
   /** Where config.json / tokenizer files for best/ come from (default: the first model's folder). */
@@ -212,10 +205,7 @@ export function validateConfig(raw: unknown, file: string): EvolveConfig {
     const [keyPath, message] = formatIssue(parsed.error.issues[0]!);
     throw new ConfigError(file, keyPath, message);
   }
-  const c = parsed.data;
-  // jDE starts every member from one F and CR: a range has no single starting value.
-  if (c.adapt === 'jde') for (const key of ['F', 'CR'] as const) if (Array.isArray(c[key])) throw new ConfigError(file, key, 'adapt: jde starts from one value, not a range');
-  return c;
+  return parsed.data;
 }
 
 /** Reads, validates and resolves a YAML config: every path becomes absolute. */

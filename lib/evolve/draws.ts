@@ -8,8 +8,7 @@ import { native } from '../native.js';
 export const ORCHESTRATION_J = 2 ** 20 - 1;
 
 /** Draw slots of a trial's orchestration stream. */
-/** adaptF / adaptCR: the coins of self-adaptive F and CR (self-adaptive.ts). */
-export const DRAW = { a: 0, b: 1, third: 2, coin: 3, F: 4, CR: 5, adaptF: 6, adaptCR: 7 } as const;
+export const DRAW = { a: 0, b: 1, third: 2, coin: 3, F: 4, CR: 5 } as const;
 
 export function trialUniforms(seed: number | bigint, k: number): number[] {
   const words = native.kernels.philox({ seed: BigInt(seed), stream: BigInt(k) * 2n ** 20n + BigInt(ORCHESTRATION_J), first: 0, count: 8 });

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { BadInputError, EvolverArgumentError } from '../errors.js';
-import { STRATEGIES, type EvolveGranularity, type Strategy } from '../kernels/strategies.js';
+import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { SafetensorsFile } from '../store/safetensors.js';
@@ -31,8 +31,6 @@ import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content
 import { TrialSlot } from './trial-slot.js';
 import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
-import { accepts } from './acceptance.js';
-import { jdeParameters } from './self-adaptive.js';
 import { type InitialMerge, makeInitialMerges, openInitialMerges } from './initial-merges.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
@@ -535,7 +533,7 @@ export class EvolutionRun extends EventEmitter {
       target,
       used,
       strategy: c.strategy as Strategy,
-      granularity: c.granularity as EvolveGranularity,
+      granularity: c.granularity as Granularity,
       F,
       CR,
       seed: c.seed,
@@ -622,9 +620,8 @@ export class EvolutionRun extends EventEmitter {
     const target = k % this.n;
     const u = trialUniforms(c.seed, k);
     const used = chooseMembers(c.strategy as Strategy, target, this.n, u, parents.map((m) => m.fitness.score), generation, c.generations);
-    const { F, CR } = c.adapt === 'jde'
-      ? jdeParameters(this.entries, target, version, { F: c.F as number, CR: c.CR as number }, u)
-      : { F: dither(c.F, u[DRAW.F]!), CR: dither(c.CR, u[DRAW.CR]!) };
+    const F = dither(c.F, u[DRAW.F]!);
+    const CR = dither(c.CR, u[DRAW.CR]!);
     try {
       return await this.scoreTrial({ k, version, target, members: used, F, CR }, generation, parents, slot);
     } catch (err) {
@@ -703,8 +700,8 @@ export class EvolutionRun extends EventEmitter {
       if (scored !== child) scored.close();
     }
     this.cache.set(scoredSum, fitness);
-    const parent = this.merged !== undefined ? this.merged.fitness : parents[target]!.fitness;
-    const parentFitness = parent.score;
+    const parentFitness = this.merged !== undefined ? this.merged.fitness.score : parents[target]!.fitness.score;
+    const better = c.accept === 'better' ? fitness.score > parentFitness : fitness.score >= parentFitness;
     const entry: JournalEntry = {
       k,
       generation,
@@ -718,7 +715,7 @@ export class EvolutionRun extends EventEmitter {
       fitness: fitness.score,
       metrics: fitness.metrics,
       parentFitness,
-      accepted: accepts(c, fitness, parent),
+      accepted: better && fitness.score !== -Infinity,
       checksum: sum,
       seconds: { offspring: offspringSeconds, hash: hashSeconds, evaluation: cached ? 0 : (performance.now() - e0) / 1000 },
     };
@@ -968,7 +965,8 @@ export class EvolutionRun extends EventEmitter {
     const W = c.concurrency;
     const t = entry.target;
     entry.parentFitness = this.members[t]!.fitness.score;
-    entry.accepted = accepts(c, { score: entry.fitness, metrics: entry.metrics }, this.members[t]!.fitness);
+    const better = c.accept === 'better' ? entry.fitness > entry.parentFitness : entry.fitness >= entry.parentFitness;
+    entry.accepted = better && entry.fitness !== -Infinity;
     const decided = entry.k + 1;
     if (entry.accepted) {
       const replaced = this.latestAccepted().get(t)?.k;

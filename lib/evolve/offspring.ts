@@ -4,13 +4,12 @@
  * already there). Tensors over 4 GiB are processed in pieces with the kernel's offset.
  */
 import * as k from '../kernels/index.js';
-import type { EvolveGranularity, Granularity, Strategy } from '../kernels/strategies.js';
+import type { Granularity, Strategy } from '../kernels/strategies.js';
 import { streamFor } from '../kernels/strategies.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import type { KernelDType } from '../native.js';
 import type { TrialMembers } from './members.js';
 import type { TensorPlanEntry } from './population.js';
-import { layerTakesMutant } from './layer-crossover.js';
 
 export interface OffspringSpec {
   plan: readonly TensorPlanEntry[];
@@ -19,7 +18,7 @@ export interface OffspringSpec {
   target: number;
   used: TrialMembers;
   strategy: Strategy;
-  granularity: EvolveGranularity;
+  granularity: Granularity;
   F: number;
   CR: number;
   seed: number | bigint;
@@ -44,7 +43,6 @@ export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Pro
     if (next !== undefined) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
   };
   prefetch(0);
-  const layer = s.granularity === 'layer' ? layerTakesMutant(evolved.map((e) => e.name), s.seed, s.k, s.CR) : undefined;
   for (const [i, entry] of evolved.entries()) {
     prefetch(i + 1);
     const outs = out.chunks(entry.name);
@@ -57,14 +55,14 @@ export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Pro
       const thirdView = c?.[piece];
       await k.de({
         strategy: s.strategy,
-        granularity: layer === undefined ? (s.granularity as Granularity) : 'tensor',
+        granularity: s.granularity,
         dtype: entry.meta.dtype as KernelDType,
         target: x[piece]!,
         out: outs[piece]!,
         ...(a ? { a: a[piece]!, b: b![piece]! } : {}),
         ...(thirdView ? { r0: thirdView, best: thirdView, ref: thirdView } : {}),
         F: s.F,
-        CR: layer === undefined ? s.CR : layer[i] ? 1 : 0,
+        CR: s.CR,
         seed: s.seed,
         stream: streamFor(s.k, entry.j),
         rowLength: Math.max(1, rowLength),

@@ -26,9 +26,6 @@ export const STRATEGIES: Readonly<Record<Strategy, StrategySpec>> = {
 
 export const STRATEGY_NAMES = Object.keys(STRATEGIES) as Strategy[];
 export const GRANULARITIES: readonly Granularity[] = ['element', 'row', 'tensor'];
-/** What evolution offers: the kernel's granularities, and `layer` (lib/evolve/layer-crossover.ts). */
-export type EvolveGranularity = Granularity | 'layer';
-export const EVOLVE_GRANULARITIES: readonly EvolveGranularity[] = [...GRANULARITIES, 'layer'];
 
 /** Stream of tensor j in trial k: k * 2^20 + j (docs/design.md). */
 export function streamFor(trial: number | bigint, tensorIndex: number): bigint {
