@@ -125,6 +125,21 @@ const merger = z.strictObject({
   parameters: z.record(z.string(), z.union([z.number(), z.boolean()])).default({}),
 });
 
+/**
+ * Extra initial members: one-shot merges of `models`, made when the run starts (initial-merges.ts).
+ * task_arithmetic and ties list λ candidates; the one with the best fitness (dev) is the member.
+ */
+const initialMerges = z.strictObject({
+  /** The pretrained model the fine-tunes share: needed by task_arithmetic and ties. */
+  base: z.string().min(1).optional(),
+  average: z.boolean().default(false),
+  task_arithmetic: z.array(z.number()).min(1).optional(),
+  ties: z.strictObject({ density: z.number().gt(0).max(1).default(0.5), lambdas: z.array(z.number()).min(1).default([0.5, 0.75, 1.0, 1.25, 1.5]) }).optional(),
+}).superRefine((m, ctx) => {
+  if (!m.average && m.task_arithmetic === undefined && m.ties === undefined) ctx.addIssue({ code: 'custom', message: 'asks for no merge: set average: true, task_arithmetic: [λ, ...] or ties: {...}' });
+  if ((m.task_arithmetic !== undefined || m.ties !== undefined) && m.base === undefined) ctx.addIssue({ code: 'custom', path: ['base'], message: 'required by task_arithmetic and ties (the model the fine-tunes started from)' });
+});
+
 /** After the run: a table on held-out sets (never used for selection). */
 const finalTable = z.strictObject({
   /** Row name -> JSONL file, evaluated with the fitness graph. */
@@ -178,6 +193,7 @@ export const ConfigSchema = z.strictObject({
   /** Held-out evaluation after the run (with an onnx fitness). */
   final_table: finalTable.optional(),
   merger: merger.optional(),
+  initial_merges: initialMerges.optional(),
 });
 
 export type EvolveConfig = z.infer<typeof ConfigSchema>;
@@ -202,6 +218,9 @@ export function validateConfig(raw: unknown, file: string): EvolveConfig {
   }
   if (m !== undefined && !statsMethod && m.stats !== undefined) throw new ConfigError(file, 'merger.stats', `merger.method ${m.method} takes no statistics files`);
   if (m !== undefined) checkMergerParameters(m, file);
+  if (statsMethod && parsed.data.initial_merges !== undefined) {
+    throw new ConfigError(file, 'initial_merges', `does not combine with merger.method ${m.method}: its statistics exist for the input models only, not for merged members`);
+  }
   return parsed.data;
 }
 
@@ -264,6 +283,7 @@ export function resolvePaths(c: EvolveConfig, dir: string, map: (p: string) => s
     ...(fitness === undefined ? {} : { fitness }),
     ...(finalTable === undefined ? {} : { final_table: finalTable }),
     ...(c.merger === undefined ? {} : { merger: { ...c.merger, ...(c.merger.base === undefined ? {} : { base: abs(c.merger.base) }), ...(c.merger.stats === undefined ? {} : { stats: c.merger.stats.map(abs) }) } }),
+    ...(c.initial_merges?.base === undefined ? {} : { initial_merges: { ...c.initial_merges, base: abs(c.initial_merges.base) } }),
   };
 }
 

@@ -31,6 +31,7 @@ import { type ChecksumAlgorithm, DEFAULT_CHECKSUM, contentHash } from './content
 import { TrialSlot } from './trial-slot.js';
 import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
+import { type InitialMerge, makeInitialMerges, openInitialMerges } from './initial-merges.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
 import { type FinalTable, buildFinalTable } from '../eval/table.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
@@ -71,6 +72,8 @@ interface RunJson {
   initial?: InitialScore[];
   /** With a merger: the merged initial population's fitness. */
   initialMerged?: { checksum: string; fitness: number; metrics: Record<string, number> };
+  /** Extra initial members made from merges (config.initial_merges), members N.. in this order. */
+  initialMerges?: InitialMerge[];
   finished?: string;
 }
 
@@ -194,6 +197,7 @@ export class EvolutionRun extends EventEmitter {
   private static checkRemoteConfig(c: EvolveConfig): void {
     if (c.schedule === 'sequential') throw new EvolverArgumentError('evaluation on a queue needs schedule: generational or asynchronous (the sequential schedule decides each trial before the next is made: nothing to fan out)');
     if (c.merger !== undefined) throw new EvolverArgumentError('evaluation on a queue does not combine with a merger (a merger runs the sequential schedule)');
+    if (c.initial_merges !== undefined) throw new EvolverArgumentError('evaluation on a queue does not combine with initial_merges yet (workers rebuild members from the input models only)');
   }
   private readonly remote: RemoteEvaluator | undefined;
   /** With a remote evaluator the one slot is shared: held while an offspring is made and hashed. */
@@ -255,13 +259,17 @@ export class EvolutionRun extends EventEmitter {
     this.inputs = openModels(c.models);
     const { evolved, carried } = selectTensors(this.inputs[0]!.names(), c.include, c.exclude);
     this.evolved = evolved;
-    checkPopulation(this.inputs, evolved, STRATEGIES[c.strategy as Strategy].othersNeeded + 1, c.strategy);
+    // Extra members from merges count towards the strategy's minimum (they are made below).
+    const m = c.initial_merges;
+    const extra = m === undefined ? 0 : Number(m.average) + Number(m.task_arithmetic !== undefined) + Number(m.ties !== undefined);
+    checkPopulation(this.inputs, evolved, STRATEGIES[c.strategy as Strategy].othersNeeded + 1 - extra, c.strategy);
     this.plan = tensorPlan(this.inputs[0]!, evolved);
     if (this.resume) {
       this.release = this.folder.acquireLock();
       if (this.runJson.inputs !== undefined) verifyInputs(this.runJson.inputs, this.inputs);
       // Statistics regenerated between a stop and a resume would mix two mergers in one run.
       if (this.runJson.mergerInputs !== undefined) verifyFiles(this.runJson.mergerInputs);
+      await this.reopenInitialMerges();
     } else {
       this.createdFolder = !fs.existsSync(this.folder.dir);
       try {
@@ -279,6 +287,13 @@ export class EvolutionRun extends EventEmitter {
           inputs: this.inputs.map(identify),
           ...(c.merger === undefined ? {} : { mergerInputs: mergerFiles(c).map(fingerprintFile) }),
         };
+        // Made before run.json exists: a failure here leaves no folder behind (catch below).
+        const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, (w) => this.evaluate(w, `initial merge ${w.path}`));
+        if (merges.length > 0) {
+          this.inputs.push(...openInitialMerges(merges, this.folder.dir));
+          this.runJson.initialMerges = merges;
+          for (const x of merges) this.emit('log', `initial member ${this.inputs.length - merges.length + merges.indexOf(x)}: ${x.name} merge (${JSON.stringify(x.merge)})`);
+        }
         this.folder.writeJson(this.folder.runJson, this.runJson);
       } catch (err) {
         this.release?.();
@@ -334,6 +349,23 @@ export class EvolutionRun extends EventEmitter {
     // With a merger, trials are cached by the merged model's checksum, as in the live run.
     for (const e of this.entries) this.cache.set(e.mergedChecksum ?? e.checksum, { score: e.fitness, metrics: e.metrics });
   }
+  /**
+   * Resume: the merged members made at the start, checked against the checksums their initial
+   * scores recorded (a changed file would make every later trial differ from the journal).
+   */
+  private async reopenInitialMerges(): Promise<void> {
+    const recorded = this.runJson.initialMerges ?? [];
+    const opened = openInitialMerges(recorded, this.folder.dir);
+    this.inputs.push(...opened);
+    for (const [i, w] of opened.entries()) {
+      const member = this.inputs.length - opened.length + i;
+      const expected = this.runJson.initial?.[member]?.checksum;
+      if (expected === undefined) continue;  // not scored yet: it is scored (and recorded) now
+      const sum = await this.hash(w);
+      if (sum !== expected) throw new RunFolderError(`${w.path} does not hold the ${recorded[i]!.name} merge this run started with (checksum ${sum.slice(0, 12)} != ${expected.slice(0, 12)}); the run folder was changed by hand`);
+    }
+  }
+
   /** Publishes what workers need: the run's spec and its accepted history. */
   private async startRemote(): Promise<void> {
     const c = this.config;
@@ -397,7 +429,7 @@ export class EvolutionRun extends EventEmitter {
   /** Sequential, asynchronous: every line stands alone. Generational: only whole generations count. */
   private completeUnits(entries: JournalEntry[]): JournalEntry[] {
     if (this.config.schedule !== 'generational') return entries;
-    const n = this.config.models.length;
+    const n = this.inputs.length;
     return entries.slice(0, Math.floor(entries.length / n) * n);
   }
 

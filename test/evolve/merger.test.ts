@@ -164,6 +164,7 @@ describe('evolution with a merger (Evolver + merging)', function () {
     assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, parameters: { alpha: 1.5 } } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.parameters.alpha' && /outside \[0, 1\]/.test(e.message));
     assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, parameters: { lambda: 1 } } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.parameters.lambda' && /it has: alpha/.test(e.message));
     assert.throws(() => testConfig({ merger: { method: 'regmean', stats: five, weights: [1, 1, 1, 1, 1] } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'merger.weights');
+    assert.throws(() => testConfig({ merger: { method: 'fisher', stats: five }, initial_merges: { average: true } }), (e: unknown) => e instanceof ConfigError && e.keyPath === 'initial_merges');
   });
 
   it('an interrupted regmean-merger run resumes to the same merged model, bit for bit', async () => {

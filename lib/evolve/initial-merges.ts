@@ -1,0 +1,88 @@
+/**
+ * Extra initial members made from one-shot merges of the input models (docs/design.md: "extra
+ * initial members may come from merges"). A merge sits between the fine-tunes, near the base:
+ * it scores well on every domain at once, held-out ones included, so a member that starts there
+ * gives evolution a generalist to refine instead of four specialists to pull together.
+ *
+ * The merges are made once, when a run starts, into <run>/initial/, and recorded in run.json
+ * (name, file, recipe); a resume opens those files and checks them against the checksums
+ * run.json's initial scores recorded, so replay stays exact. A task-arithmetic member's λ is
+ * chosen on the fitness (the dev sets), never on held-out data.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { mergeToFile, type SimpleMerge } from '../merge/simple.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import type { EvolveConfig } from './config.js';
+import type { Fitness } from './evaluator.js';
+
+export interface InitialMerge {
+  /** average | task_arithmetic | ties */
+  name: string;
+  /** Relative to the run folder. */
+  file: string;
+  merge: SimpleMerge;
+  /** Dev fitness of each candidate λ tried (task arithmetic, TIES). */
+  candidates?: { lambda: number; fitness: number }[];
+}
+
+type Score = (w: WeightSet) => Promise<Fitness>;
+
+/** The merges `config.initial_merges` asks for, in a fixed order: average, task_arithmetic, ties. */
+export async function makeInitialMerges(config: EvolveConfig, inputs: readonly WeightSet[], runDir: string, score: Score): Promise<InitialMerge[]> {
+  const m = config.initial_merges;
+  if (m === undefined) return [];
+  const dir = path.join(runDir, 'initial');
+  fs.mkdirSync(dir, { recursive: true });
+  const base = m.base === undefined ? undefined : openWeights(m.base);
+  const made: InitialMerge[] = [];
+  const make = async (name: string, merge: SimpleMerge): Promise<string> => {
+    const file = path.join('initial', `${name}.safetensors`);
+    await mergeToFile(inputs, base, merge, path.join(runDir, file));
+    return file;
+  };
+  /** Makes each λ's merge, scores it on dev, keeps the best (ties: the first). */
+  const chooseOnDev = async (name: string, lambdas: readonly number[], merge: (lambda: number) => SimpleMerge): Promise<InitialMerge> => {
+    const candidates: { lambda: number; fitness: number }[] = [];
+    let best: { lambda: number; fitness: number } | undefined;
+    for (const lambda of lambdas) {
+      const file = await make(`${name}-candidate`, merge(lambda));
+      const w = openWeights(path.join(runDir, file));
+      let fitness: number;
+      try {
+        fitness = (await score(w)).score;
+      } finally {
+        w.close();
+      }
+      candidates.push({ lambda, fitness });
+      if (best === undefined || fitness > best.fitness) best = { lambda, fitness };
+    }
+    fs.rmSync(path.join(runDir, 'initial', `${name}-candidate.safetensors`), { force: true });
+    const chosen = merge(best!.lambda);
+    return { name, file: await make(name, chosen), merge: chosen, candidates };
+  };
+  try {
+    if (m.average) made.push({ name: 'average', file: await make('average', { kind: 'average' }), merge: { kind: 'average' } });
+    if (m.task_arithmetic !== undefined) made.push(await chooseOnDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda })));
+    if (m.ties !== undefined) {
+      const density = m.ties.density;
+      made.push(await chooseOnDev('ties', m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density })));
+    }
+  } finally {
+    base?.close();
+  }
+  return made;
+}
+
+/** Opens the recorded merges of a resumed run (their checksums are checked by the caller). */
+export function openInitialMerges(recorded: readonly InitialMerge[], runDir: string): WeightSet[] {
+  const opened: WeightSet[] = [];
+  try {
+    for (const r of recorded) opened.push(openWeights(path.join(runDir, r.file)));
+  } catch (err) {
+    for (const o of opened) o.close();
+    throw err;
+  }
+  return opened;
+}

@@ -1,0 +1,74 @@
+// Extra initial members from merges (config.initial_merges): validated, made once, used by the
+// evolution, and a stopped-and-resumed run ends bit-identical to an uninterrupted one.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ConfigError, validateConfig } from '../../lib/evolve/config.js';
+import { EvolutionRun } from '../../lib/evolve/engine.js';
+import { readJournal } from '../../lib/evolve/journal.js';
+import { FORTUNES } from '../helpers.js';
+import { distanceEvaluator, testConfig } from './helpers.js';
+
+const BASE = path.join(FORTUNES, 'models-bf16', 'base.safetensors');
+const merges = { base: BASE, average: true, task_arithmetic: [0.2, 0.5] };
+const minimal = { models: ['a', 'b'], output: 'o', seed: 1 };
+const expectError = (initial_merges: unknown, keyPath: string, pattern: RegExp) =>
+  assert.throws(() => validateConfig({ ...minimal, initial_merges }, 'cfg.yaml'), (e: unknown) => e instanceof ConfigError && e.keyPath === keyPath && pattern.test(e.message));
+
+describe('initial_merges: extra initial members from merges', function () {
+  this.timeout(120_000);
+
+  it('is validated: a merge is asked for, task_arithmetic and ties need a base', () => {
+    expectError({}, 'initial_merges', /asks for no merge/);
+    expectError({ task_arithmetic: [0.2] }, 'initial_merges.base', /required by task_arithmetic/);
+    expectError({ base: 'b', task_arithmetic: [] }, 'initial_merges.task_arithmetic', /./);
+    expectError({ average: 'yes' }, 'initial_merges.average', /boolean/);
+    expectError({ average: true, linear: true }, 'initial_merges', /linear/);
+  });
+
+  it('adds the merges as members N.. that evolution uses, λ chosen on the fitness', async () => {
+    const config = testConfig({ initial_merges: merges, generations: 2 });
+    const report = await new EvolutionRun({ config, evaluator: await distanceEvaluator() }).run();
+    const runJson = JSON.parse(fs.readFileSync(path.join(config.output, 'run.json'), 'utf8'));
+    assert.deepEqual(runJson.initialMerges.map((m: { name: string }) => m.name), ['average', 'task_arithmetic']);
+    const ta = runJson.initialMerges[1];
+    assert.equal(ta.merge.lambda, ta.candidates.reduce((a: { fitness: number }, b: { fitness: number }) => (b.fitness > a.fitness ? b : a)).lambda);
+    const n = config.models.length;
+    assert.equal(report.initial.length, n + 2);
+    assert.match(report.initial[n]!.model, /initial\/average\.safetensors$/);
+    // The fitness is the distance to the f32 average: the bf16 average merge starts best.
+    assert.equal(report.initial.reduce((b, s) => (s.fitness > report.initial[b]!.fitness ? s.member : b), 0), n);
+    const { entries } = readJournal(path.join(config.output, 'journal.jsonl'));
+    assert.equal(entries.length, 2 * (n + 2), 'a generation is one trial per member, the merges included');
+    assert.ok(entries.some((e) => e.target >= n), 'a merged member is a target');
+    assert.ok(entries.some((e) => Object.values(e.members).some((m) => (m as number) >= n)), 'a merged member is used to make offspring');
+  });
+
+  it('a stopped run resumes to bit-identical weights; a changed merge file is refused', async () => {
+    const overrides = { initial_merges: merges, generations: 3, strategy: 'interp', F: 0.3 };
+    const reference = testConfig(overrides);
+    await new EvolutionRun({ config: reference, evaluator: await distanceEvaluator() }).run();
+
+    const config = testConfig(overrides);
+    const stop = new AbortController();
+    const first = new EvolutionRun({ config, evaluator: await distanceEvaluator(), signal: stop.signal });
+    let seen = 0;
+    first.on('trial', () => ++seen === 5 && stop.abort());
+    assert.equal((await first.run()).stop, 'aborted');
+    await new EvolutionRun({ folder: config.output, resume: true, evaluator: await distanceEvaluator() }).run();
+    const journal = (dir: string) => readJournal(path.join(dir, 'journal.jsonl')).entries.map((e) => [e.k, e.target, e.accepted, e.checksum]);
+    assert.deepEqual(journal(config.output), journal(reference.output));
+    const best = (dir: string) => fs.readFileSync(path.join(dir, 'best', 'model.safetensors'));
+    assert.ok(best(config.output).equals(best(reference.output)), 'best/ is bit-identical');
+
+    // A run stopped early whose merged member was changed by hand: refused on resume.
+    const changed = testConfig(overrides);
+    const stop2 = new AbortController();
+    const run2 = new EvolutionRun({ config: changed, evaluator: await distanceEvaluator(), signal: stop2.signal });
+    run2.on('trial', () => stop2.abort());
+    await run2.run();
+    fs.copyFileSync(path.join(FORTUNES, 'models-bf16', 'science.safetensors'), path.join(changed.output, 'initial', 'average.safetensors'));
+    await assert.rejects(new EvolutionRun({ folder: changed.output, resume: true, evaluator: await distanceEvaluator() }).run(), /does not hold the average merge/);
+  });
+});
