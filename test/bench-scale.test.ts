@@ -98,8 +98,8 @@ describe('bench scale', function () {
     assert.equal(s.accepted, 1);
   });
 
-  it('samples memory on its own thread, per phase', async () => {
-    const sampler = new MemorySampler(['a', 'b'], 10);
+  it('samples memory on its own thread, per phase (smaps_rollup less often than status)', async () => {
+    const sampler = new MemorySampler(['a', 'b'], 10, 30);
     await sampler.ready();
     sampler.phase('b');
     const block = Date.now() + 100;
@@ -108,6 +108,7 @@ describe('bench scale', function () {
     assert.ok(sampler.samples >= 3, `${sampler.samples} samples`);
     assert.ok(sampler.peak('b').RssAnon! > 0 && sampler.peak().VmHWM! > 0);
     assert.ok(sampler.peak().AnonPlusShmem! >= sampler.peak('b').AnonPlusShmem!);
+    assert.ok(sampler.peak('b').PssAnonPlusShmem! > 0, 'the rollup was read during phase b');
   });
 
   it('bench/scale.ts runs end to end on a tiny population, writes its JSON where told and removes its folder', () => {

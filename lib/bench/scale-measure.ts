@@ -36,7 +36,8 @@ export type MemoryPeaks = Record<string, number>;
 const SAMPLER = `
 const { workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { peaks, control, fields, phases, ms } = workerData;
+const { peaks, control, fields, phases, ms, rollupEvery } = workerData;
+let n = 0;
 const P = new Float64Array(peaks), C = new Int32Array(control);
 const kb = (text, name) => { const m = new RegExp('^' + name + ':\\\\s+(\\\\d+)', 'm').exec(text); return m ? Number(m[1]) : NaN; };
 const statusFields = fields.filter((f) => !f.startsWith('rollup.') && f !== 'AnonPlusShmem' && f !== 'PssAnonPlusShmem');
@@ -49,7 +50,10 @@ function sample() {
     for (const f of statusFields) v.set(f, kb(s, f));
     v.set('AnonPlusShmem', v.get('RssAnon') + v.get('RssShmem'));
   } catch {}
-  try {
+  // smaps_rollup walks every page table of the process (millions of entries for mapped models),
+  // which costs the measured run CPU time (and, at 10 per second, seconds of system time per
+  // trial at 0.75B): it is read every rollupEvery-th sample only; /proc/self/status is counters.
+  if (n++ % rollupEvery === 0) try {
     const r = fs.readFileSync('/proc/self/smaps_rollup', 'utf8');
     for (const f of rollupFields) v.set('rollup.' + f, kb(r, f));
     v.set('PssAnonPlusShmem', kb(r, 'Pss_Anon') + kb(r, 'Pss_Shmem'));
@@ -70,8 +74,9 @@ setInterval(sample, ms);
 `;
 
 /**
- * Samples /proc/self/status and /proc/self/smaps_rollup every `ms` on a worker thread and keeps
- * the peak of each field per phase (the caller says which phase is running) and overall.
+ * Samples /proc/self/status every `ms` and /proc/self/smaps_rollup every `rollupMs` on a worker
+ * thread and keeps the peak of each field per phase (the caller says which phase is running) and
+ * overall.
  */
 export class MemorySampler {
   private readonly peaks: Float64Array;
@@ -79,12 +84,12 @@ export class MemorySampler {
   private readonly worker: Worker;
   private readonly exited: Promise<number>;
 
-  constructor(private readonly phases: readonly string[], ms = 100) {
+  constructor(private readonly phases: readonly string[], ms = 100, rollupMs = 2000) {
     const peaksBuffer = new SharedArrayBuffer(8 * FIELDS.length * (phases.length + 1));
     const controlBuffer = new SharedArrayBuffer(4 * 3);
     this.peaks = new Float64Array(peaksBuffer).fill(NaN);
     this.control = new Int32Array(controlBuffer);
-    this.worker = new Worker(SAMPLER, { eval: true, workerData: { peaks: peaksBuffer, control: controlBuffer, fields: FIELDS, phases: phases.length, ms } });
+    this.worker = new Worker(SAMPLER, { eval: true, workerData: { peaks: peaksBuffer, control: controlBuffer, fields: FIELDS, phases: phases.length, ms, rollupEvery: Math.max(1, Math.round(rollupMs / ms)) } });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
   }
