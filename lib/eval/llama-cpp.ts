@@ -196,24 +196,42 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
 
   const evaluateSets = (weights: WeightSet, signal?: AbortSignal) => serial(async () => {
     // A member that is one .gguf file is loaded as it is: nothing to write.
-    const scratch = ownGgufFile(weights) === undefined ? scratchFor(weights.dataBytes, o.shm) : undefined;
+    // The scratch file already in place is rewritten, so its bytes count as room.
+    const kept = scratchFolder === undefined ? 0 : fileBytes(path.join(scratchFolder.dir, 'model.gguf'));
+    const scratch = ownGgufFile(weights) === undefined ? scratchFor(Math.max(0, weights.dataBytes - kept), o.shm) : undefined;
     if (scratch !== undefined && scratch !== lastScratch) {
       lastScratch = scratch;
       log(`llama.cpp fitness: offspring GGUFs are written to ${scratch}${scratch === (o.shm ?? '/dev/shm') ? ' (RAM)' : ' (no room in /dev/shm)'}`);
     }
-    // The process id in the name tells whose scratch folder it is (several runs may share /dev/shm).
-    const dir = scratch === undefined ? undefined : fs.mkdtempSync(path.join(scratch, `evolver-llama-${process.pid}-`));
     try {
       const t = performance.now();
-      const file = await offspring.place(weights, path.join(dir ?? '', 'model.gguf'));
+      const file = await offspring.place(weights, path.join(scratchDir(scratch) ?? '', 'model.gguf'));
       timings.exportMs += performance.now() - t;
       const result = await scoreFile(file, signal);
       timings.evaluations++;
       return result;
-    } finally {
-      if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      dropScratch();  // a half-written offspring is never loaded by a later evaluation
+      throw err;
     }
   });
+
+  // One scratch folder per evaluator, its model.gguf rewritten in place by every offspring (a
+  // new file per offspring costs the kernel a page allocation per 4 KiB: 2-3x the write), removed
+  // by close(). The process id in the name tells whose folder it is (several runs may share /dev/shm).
+  let scratchFolder: { root: string; dir: string } | undefined;
+  const scratchDir = (root: string | undefined): string | undefined => {
+    if (root === undefined) return undefined;
+    if (scratchFolder?.root !== root) {
+      dropScratch();
+      scratchFolder = { root, dir: fs.mkdtempSync(path.join(root, `evolver-llama-${process.pid}-`)) };
+    }
+    return scratchFolder.dir;
+  };
+  const dropScratch = () => {
+    if (scratchFolder !== undefined) fs.rmSync(scratchFolder.dir, { recursive: true, force: true });
+    scratchFolder = undefined;
+  };
 
   const evaluator = (async (weights: WeightSet, { signal }: { signal: AbortSignal }): Promise<Fitness> => {
     const perSet = await evaluateSets(weights, signal);
@@ -233,9 +251,18 @@ export function createLlamaCppEvaluator(o: LlamaCppEvaluatorOptions): LlamaCppEv
     close: async () => {
       await queue;
       offspring.close();
+      dropScratch();
       if (llama !== undefined) await (await llama).dispose();
       llama = undefined;
     },
   });
   return evaluator;
+}
+
+function fileBytes(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }

@@ -21,7 +21,10 @@ export interface OffspringGgufOptions {
 }
 
 export interface OffspringGguf {
-  /** The .gguf to load for `weights`: `scratchFile` after writing it there, or the member's own file. */
+  /**
+   * The .gguf to load for `weights`: `scratchFile` after writing it there (rewritten in place
+   * from one offspring to the next: lib/store/scratch-writer.ts), or the member's own file.
+   */
   place(weights: WeightSet, scratchFile: string): Promise<string>;
   close(): void;
 }
@@ -40,11 +43,12 @@ export function offspringGguf(o: OffspringGgufOptions): OffspringGguf {
       if (own !== undefined) return own;
       if (o.ggufTemplate !== undefined) {
         template ??= GgufFile.open(o.ggufTemplate);
-        writeLike(template, weights, scratchFile);
+        writeLike(template, weights, scratchFile, { scratch: true });
         return scratchFile;
       }
       await exportWeightSetGguf(weights, scratchFile, {
         name: 'offspring',
+        scratch: true,
         ...(o.config === undefined ? {} : { config: o.config }),
         ...(o.tokenizerFolder === undefined ? {} : { tokenizerFolder: o.tokenizerFolder }),
       });

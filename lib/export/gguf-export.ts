@@ -17,7 +17,7 @@ import { openWeights, type WeightSet } from '../store/checkpoint.js';
 import { type ComputeDType, dtypeBytes, isComputeDType } from '../store/dtypes.js';
 import type { GgufKV } from '../store/gguf-header.js';
 import { FILE_TYPE_OF } from '../store/gguf-types.js';
-import { createGgufWriter, kv, type GgufTensorPlan } from '../store/gguf-writer.js';
+import { ggufWriterFor, kv, type GgufTensorPlan } from '../store/gguf-writer.js';
 import { MAX_VIEW_BYTES } from '../store/safetensors.js';
 import { type Architecture, type HParams, type Rearrange, type TensorRule, findArchitecture, knownArchitectures } from './architectures.js';
 import { permuteRows, transpose, words } from './rearrange.js';
@@ -72,6 +72,11 @@ export interface ExportWeightSetOptions extends ExportGgufOptions {
   name?: string;
   /** Where tokenizer.json is looked for (default: the set's folder; never next to `config`). */
   tokenizerFolder?: string;
+  /**
+   * `out` is a throwaway (an offspring llama.cpp loads once): rewritten in place with pwrite(),
+   * not crash-safe (lib/store/scratch-writer.ts). Implies overwrite.
+   */
+  scratch?: boolean;
 }
 
 /**
@@ -80,7 +85,7 @@ export interface ExportWeightSetOptions extends ExportGgufOptions {
  * the population's folder, instead of being written out as safetensors first.
  */
 export async function exportWeightSetGguf(set: WeightSet, out: string, options: ExportWeightSetOptions = {}): Promise<ExportGgufResult> {
-  if (fs.existsSync(out) && options.overwrite !== true) {
+  if (fs.existsSync(out) && options.overwrite !== true && options.scratch !== true) {
     throw new WeightFileError('OUTPUT_EXISTS', out, 'already exists; choose another file or pass --force');
   }
   const configFile = options.config ?? path.join(set.folder, 'config.json');
@@ -115,7 +120,7 @@ export async function exportWeightSetGguf(set: WeightSet, out: string, options: 
     throw fromSystemError(err, out, 'creating the output folder');
   }
   const plan = { kv: kvs, tensors: mapped.map((t): GgufTensorPlan => ({ name: t.gguf, type: t.dtype, shape: t.shape })) };
-  const writer = createGgufWriter(out, plan, options.space === undefined ? {} : { space: options.space });
+  const writer = ggufWriterFor(out, plan, { ...(options.space === undefined ? {} : { space: options.space }), scratch: options.scratch === true });
   try {
     for (const t of mapped) await writeTensor(set, t, h, writer.chunks(t.gguf, exportHooks.windowElements * dtypeBytes(t.dtype)));
     await writer.commitAsync();

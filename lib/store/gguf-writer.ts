@@ -12,6 +12,7 @@ import { encodeGgufHeader, type GgufTensorHeader } from './gguf-encode.js';
 import { type GgufKV, type GgufValue, alignUp } from './gguf-header.js';
 import type { GgufFile } from './gguf.js';
 import { GGUF_DEFAULT_ALIGNMENT, type GgmlType, type GgufValueType, ggmlTypeByName } from './gguf-types.js';
+import { ScratchFileWriter } from './scratch-writer.js';
 import { type Layout, type PlannedTensor, SafetensorsWriter, type WriterOptions } from './writer.js';
 
 export interface GgufTensorPlan {
@@ -95,8 +96,21 @@ export function createGgufWriter(file: string, plan: GgufWritePlan, options: Wri
 }
 
 /** Writes a whole GGUF file from a plan and a function giving each tensor's bytes (in pieces). */
-export function writeGguf(file: string, plan: GgufWritePlan, data: (name: string) => Uint8Array | readonly Uint8Array[], options: WriterOptions = {}): void {
-  const writer = createGgufWriter(file, plan, options);
+/**
+ * `scratch`: the file is a throwaway read once (an offspring for llama.cpp): written in place
+ * with pwrite() (scratch-writer.ts), much faster in /dev/shm, and not crash-safe.
+ */
+export interface GgufWriteOptions extends WriterOptions {
+  scratch?: boolean;
+}
+
+/** The writer for `plan` at `file`: the crash-safe mapped one, or the scratch one. */
+export function ggufWriterFor(file: string, plan: GgufWritePlan, options: GgufWriteOptions = {}): SafetensorsWriter | ScratchFileWriter {
+  return options.scratch === true ? ScratchFileWriter.fromLayout(file, layoutGguf(plan, file)) : createGgufWriter(file, plan, options);
+}
+
+export function writeGguf(file: string, plan: GgufWritePlan, data: (name: string) => Uint8Array | readonly Uint8Array[], options: GgufWriteOptions = {}): void {
+  const writer = ggufWriterFor(file, plan, options);
   try {
     for (const t of plan.tensors) writer.write(t.name, data(t.name));
     writer.commit();

@@ -10,12 +10,11 @@ import path from 'node:path';
 
 import { WeightFileError } from '../errors.js';
 import { GGUF_NAME } from './checkpoint.js';
-import { type GgufWritePlan, type GgufTensorPlan, writeGguf } from './gguf-writer.js';
+import { type GgufWriteOptions, type GgufWritePlan, type GgufTensorPlan, writeGguf } from './gguf-writer.js';
 import type { GgufFile } from './gguf.js';
 import { ggmlTypeOfDType } from './gguf-types.js';
 import type { WeightSource } from './source.js';
 import { type WrittenCheckpoint, copyCarriedFiles, openOutputFolder } from './write-checkpoint.js';
-import type { WriterOptions } from './writer.js';
 
 /**
  * The plan of `weights` written like `template`: the template's KV and tensor order. Every
@@ -44,7 +43,7 @@ export function planLike(template: GgufFile, weights: WeightSource, file: string
 }
 
 /** Writes `weights` to the GGUF `file` like `template` (atomic: temp file, fsync, rename). */
-export function writeLike(template: GgufFile, weights: WeightSource, file: string, options: WriterOptions = {}): void {
+export function writeLike(template: GgufFile, weights: WeightSource, file: string, options: GgufWriteOptions = {}): void {
   writeGguf(file, planLike(template, weights, file), (name) => weights.chunks(name), options);
 }
 

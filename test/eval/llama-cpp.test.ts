@@ -75,11 +75,12 @@ describe('llama.cpp evaluator (node-llama-cpp)', function () {
         assert.ok(Math.abs(fitness.score + mean) < 1e-12);
         assert.ok(evaluator.device !== undefined && lines.some((l) => l.includes(`llama.cpp fitness: ${evaluator.device}`)), lines.join('\n'));
         assert.equal(evaluator.timings.evaluations, 1);
-        // The offspring's GGUF is gone once scored.
-        assert.deepEqual(fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`evolver-llama-${process.pid}-`)), []);
+        // One scratch folder, kept for the next offspring (rewritten in place), gone at close().
+        assert.equal(fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`evolver-llama-${process.pid}-`)).length, 1);
       } finally {
         await evaluator.close();
       }
+      assert.deepEqual(fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`evolver-llama-${process.pid}-`)), []);
     });
   }
 
