@@ -15,14 +15,16 @@
 //       term = G~ W in double (W read as [in, out]: layout 'out_in' means the tensor is [out, in]).
 //   regmeanSolve({ factor, terms: Float64Array[], zeroRows, fallback: Float32Array, layout, dim, cols, out: Float32Array })
 //     -> Promise<{ residual }>
-//       R = sum of the terms in the order given, rows in zeroRows taken from `fallback`; solves
+//       R = sum of the terms in the order given, rows in zeroRows taken from `fallback` (which may
+//       be an empty array when zeroRows is empty); solves
 //       L L^T X = R and writes X (rounded to float32, in the tensor's layout) to `out`. The
 //       relative residual ||L L^T X - R|| / ||R|| of the solve (in double, before rounding X) is
 //       returned: a check that the triangular solves held; accuracy is guarded by the
 //       conditioning check of regmeanFactor. A non-finite result is ENUMERIC.
 //   gramAccumulate({ x: Float32Array, rows, cols, gram: Float64Array }) -> Promise<void>
 //       gram += x^T x (x row-major [rows, cols], in double; the whole symmetric matrix is written):
-//       the statistics `evolver stats regmean` collects.
+//       the statistics `evolver stats regmean` collects. A non-finite x is ENONFINITE (gram untouched),
+//       its message naming the element, row and column.
 // Eigen's reductions are single-threaded here, so for a given build the bits do not depend on
 // the thread pool's size.
 #include <napi.h>
@@ -89,6 +91,15 @@ class LinalgWorker : public Napi::AsyncWorker {
 // Below this reciprocal condition number of the Jacobi-scaled sum, float32 rounding of the Grams
 // (relative 6e-8) could change W* by several percent: it is not determined by the statistics.
 constexpr double kMinRcond = 1e-6;
+
+// Queues `work` on a LinalgWorker and returns its promise (resolving to `result`, default undefined).
+Napi::Value Queue(Napi::Env env, std::vector<BufferArg> buffers, LinalgWorker::Work work,
+                  LinalgWorker::Result result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); }) {
+  auto* w = new LinalgWorker(env, std::move(buffers), std::move(work), std::move(result));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 uint64_t Count(Napi::Env env, Napi::Object o, const char* key) {
   Napi::Value v = o.Get(key);
@@ -206,10 +217,7 @@ Napi::Value RegmeanFactor(const Napi::CallbackInfo& info) {
     r.Set("zeroRows", z);
     return r;
   };
-  auto* w = new LinalgWorker(env, std::move(buffers), work, result);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return Queue(env, std::move(buffers), work, result);
 }
 
 Napi::Value RegmeanTerm(const Napi::CallbackInfo& info) {
@@ -239,10 +247,7 @@ Napi::Value RegmeanTerm(const Napi::CallbackInfo& info) {
     MapD(term, static_cast<Eigen::Index>(dim), static_cast<Eigen::Index>(cols)).noalias() = g * wd;
     return "";
   };
-  auto* w = new LinalgWorker(env, std::move(buffers), work, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return Queue(env, std::move(buffers), work);
 }
 
 Napi::Value RegmeanSolve(const Napi::CallbackInfo& info) {
@@ -263,7 +268,13 @@ Napi::Value RegmeanSolve(const Napi::CallbackInfo& info) {
   }
   std::vector<BufferArg> buffers;
   buffers.push_back(Sized(env, o.Get("factor"), "factor", dim * dim * 8));
-  buffers.push_back(Sized(env, o.Get("fallback"), "fallback", dim * cols * 4));
+  // The fallback is read only for zero rows: without any, it may be an empty array.
+  {
+    BufferArg f = BufferArg::From(env, o.Get("fallback"), "fallback");
+    EVOLVER_GUARD(env, f.length() == dim * cols * 4 || (zero.empty() && f.length() == 0), "ERANGE",
+                  "fallback: expected " + std::to_string(dim * cols * 4) + " bytes (or none when zeroRows is empty), got " + std::to_string(f.length()));
+    buffers.push_back(std::move(f));
+  }
   buffers.push_back(Sized(env, o.Get("out"), "out", dim * cols * 4, BufferArg::Use::kOverwrite));
   const uint32_t n = ta.Length();
   for (uint32_t i = 0; i < n; ++i) buffers.push_back(Sized(env, ta.Get(i), "terms[" + std::to_string(i) + "]", dim * cols * 8));
@@ -298,10 +309,7 @@ Napi::Value RegmeanSolve(const Napi::CallbackInfo& info) {
     r.Set("residual", *residual);
     return r;
   };
-  auto* w = new LinalgWorker(env, std::move(buffers), work, result);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return Queue(env, std::move(buffers), work, result);
 }
 
 Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
@@ -316,17 +324,21 @@ Napi::Value GramAccumulate(const Napi::CallbackInfo& info) {
   double* gram = reinterpret_cast<double*>(buffers[1].data());
   auto work = [=]() -> std::string {
     const auto r = static_cast<Eigen::Index>(rows), c = static_cast<Eigen::Index>(cols);
-    const MatD xd = Eigen::Map<const MatF>(x, r, c).cast<double>();
+    const auto xf = Eigen::Map<const MatF>(x, r, c);
+    // Checked here, in the pass that reads x anyway, rather than by a loop in JavaScript.
+    if (!xf.allFinite()) {
+      for (uint64_t i = 0; i < rows * cols; ++i) {
+        if (!std::isfinite(x[i])) return "ENONFINITE: x holds a non-finite value at element " + std::to_string(i) + " (row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) + ")";
+      }
+    }
+    const MatD xd = xf.cast<double>();
     MapD g(gram, c, c);
     MatD update = MatD::Zero(c, c);
     update.selfadjointView<Eigen::Upper>().rankUpdate(xd.transpose());
     g += update.selfadjointView<Eigen::Upper>();
     return "";
   };
-  auto* w = new LinalgWorker(env, std::move(buffers), work, [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return Queue(env, std::move(buffers), work);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 import * as k from '../kernels/index.js';
 import { MERGE_METHODS, type MergeMethod, type TensorJob } from '../merge/methods.js';
 import { fisherViews } from '../merge/fisher-files.js';
-import { RegmeanLayer, averageInto, f32, layerGrams } from '../merge/regmean.js';
+import { NO_FALLBACK, RegmeanLayer, averageInto, f32, layerGrams } from '../merge/regmean.js';
 import type { KernelDType } from '../native.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { isComputeDType } from '../store/dtypes.js';
@@ -122,7 +122,7 @@ export class Merger {
   private async regmeanFull(name: string, job: TensorJob, members: readonly WeightSet[]): Promise<void> {
     const layer = await this.layerFor(name, members);
     if (layer === undefined) return this.method.run(job);  // not a linear layer: the average
-    await layer.solve(await averageOf(members, name), job.out as Float32Array);
+    await layer.solve(layer.needsFallback ? await averageOf(members, name) : NO_FALLBACK, job.out as Float32Array);
   }
 
   /** A linear layer's factor and the members' terms; undefined when `name` is not a linear layer. */
@@ -186,7 +186,8 @@ export class Merger {
         // average above), so the layer equals a merge from scratch bit for bit.
         for (const i of this.stale) await layer.setMember(i, members[i]!.view(name) as Float32Array | Uint16Array, members[i]!.meta(name).dtype as KernelDType);
         await layer.setTrial(t, offspring.view(name) as Float32Array | Uint16Array, offspring.meta(name).dtype as KernelDType);
-        await layer.solve(await averageOf(members.map((m, i) => (i === t ? offspring : m)), name), out);
+        // (The average reads every member: made only for layers with such rows.)
+        await layer.solve(layer.needsFallback ? await averageOf(members.map((m, i) => (i === t ? offspring : m)), name) : NO_FALLBACK, out);
       }
       this.stale.clear();
       await writer.commitAsync();

@@ -132,6 +132,11 @@ export class RegmeanLayer {
     return new RegmeanLayer(grams, alpha, factor, zeroRows);
   }
 
+  /** Whether some input feature reached no data: then solve() needs the members' average. */
+  get needsFallback(): boolean {
+    return this.zeroRows.length > 0;
+  }
+
   async setMember(i: number, weight: Float32Array | Uint16Array, dtype: KernelDType): Promise<void> {
     await this.term(i, weight, dtype, this.terms[i]!);
   }
@@ -148,8 +153,8 @@ export class RegmeanLayer {
 
   /**
    * W* into `out` (float32, the weight's layout). `fallback` (the members' plain average) gives
-   * the rows of input features no member's data ever reached. Returns the relative residual of
-   * the solve.
+   * the rows of input features no member's data ever reached; it is not read (and may be
+   * NO_FALLBACK) when needsFallback is false. Returns the relative residual of the solve.
    */
   async solve(fallback: Float32Array, out: Float32Array): Promise<number> {
     const g = this.grams;
@@ -161,6 +166,9 @@ export class RegmeanLayer {
     return residual;
   }
 }
+
+/** The fallback to pass when a layer has no dead feature. */
+export const NO_FALLBACK = new Float32Array(0);
 
 function nativeF64(elements: number): Float64Array {
   return new Float64Array(native.allocate(Math.max(1, elements) * 8), 0, elements);
@@ -198,8 +206,11 @@ export async function regmeanTensor(o: {
   if (o.grams === undefined) return averageInto(o.inputs, o.inDtype, o.out, o.outDtype);
   const layer = await RegmeanLayer.create(o.grams, o.alpha);
   for (const [i, w] of o.inputs.entries()) await layer.setMember(i, w, o.inDtype);
-  const fallback = k.scratchF32(o.inputs[0]!.length);
-  await averageInto(o.inputs, o.inDtype, fallback, 'F32');
+  let fallback: Float32Array = NO_FALLBACK;
+  if (layer.needsFallback) {
+    fallback = k.scratchF32(o.inputs[0]!.length);
+    await averageInto(o.inputs, o.inDtype, fallback, 'F32');
+  }
   const solved = o.outDtype === 'F32' ? (o.out as Float32Array) : k.scratchF32(o.out.length);
   await layer.solve(fallback, solved);
   if (solved !== o.out) await k.convert({ src: solved, inDtype: 'F32', out: o.out, outDtype: o.outDtype });

@@ -132,10 +132,14 @@ export async function regmeanStats(o: RegMeanStatsOptions): Promise<RegMeanStats
           for (const s of users) {
             if (t.dims.length === 0 || t.dims[t.dims.length - 1] !== s.in) throw new GraphError(`${o.graph}: the input '${name}' of linear layer '${s.weight}' has shape ${JSON.stringify(t.dims)}, expected [..., ${s.in}]`);
           }
-          const at = firstNonFinite(x);
-          if (at >= 0) throw new RegMeanStatsError(`${set.file}: example ${k + 1} gives ${x[at]} in the input '${name}' of linear layer '${users[0]!.weight}' (row ${Math.floor(at / cols)}, column ${at % cols}); the Gram would not be finite — check the weights of ${weights.path}`);
           const acc = inputGrams.get(name)!;
-          await accumulateGram(acc.gram, x, x.length / cols, cols);
+          try {
+            await accumulateGram(acc.gram, x, x.length / cols, cols);  // refuses a non-finite x (ENONFINITE), the Gram untouched
+          } catch (err) {
+            if ((err as { code?: string }).code !== 'ENONFINITE') throw err;
+            const at = firstNonFinite(x);
+            throw new RegMeanStatsError(`${set.file}: example ${k + 1} gives ${x[at]} in the input '${name}' of linear layer '${users[0]!.weight}' (row ${Math.floor(at / cols)}, column ${at % cols}); the Gram would not be finite — check the weights of ${weights.path}`);
+          }
           acc.rows += x.length / cols;
         }
         examples++;
@@ -181,6 +185,7 @@ function checkOutput(out: string): void {
   if (!fs.existsSync(dir)) throw new RegMeanStatsError(`${out}: the folder ${dir} does not exist`);
 }
 
+/** Where the native check found a non-finite value (only on that error path: it is a loop in JS). */
 function firstNonFinite(x: Float32Array): number {
   for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
   return -1;
