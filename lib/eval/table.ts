@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { EvolveConfig } from '../evolve/config.js';
 import type { Evaluator } from '../evolve/evaluator.js';
 import { onnxOptions } from '../evolve/fitness.js';
-import { mergeToFile, type SimpleMerge } from '../merge/simple.js';
+import { chooseOnDev, mergeToFile, type SimpleMerge } from '../merge/simple.js';
 import { carryModelFiles } from '../store/carried-files.js';
 import { SINGLE_NAME, type WeightSet, openWeights } from '../store/checkpoint.js';
 import { copyCarriedFiles } from '../store/write-checkpoint.js';
@@ -129,21 +129,21 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
         return { w, dir };
       };
       /** Picks the parameter with the best dev fitness (the fitness sets, not the held-out ones). */
-      const chooseOnDev = async (candidates: { m: SimpleMerge; label: string; what: string }[]) => {
-        let best: { w: WeightSet; dir: string; score: number; m: SimpleMerge } | undefined;
-        for (const c of candidates) {
-          step(`${c.what}: dev sets`);
-          const { w, dir } = await make(c.m, c.label);
-          const { score } = await devEvaluator(w, { signal: new AbortController().signal });
-          done++;
-          if (best === undefined || score > best.score) {
-            if (best !== undefined) closeAndDrop(best.w, best.dir);
-            best = { w, dir, score, m: c.m };
-          } else {
-            closeAndDrop(w, dir);
-          }
-        }
-        return best!;
+      const bestOnDev = async (candidates: { m: SimpleMerge; label: string; what: string }[]) => {
+        const { candidate, made } = await chooseOnDev(
+          candidates,
+          (c) => {
+            step(`${c.what}: dev sets`);
+            return make(c.m, c.label);
+          },
+          async ({ w }) => {
+            const { score } = await devEvaluator(w, { signal: new AbortController().signal });
+            done++;
+            return score;
+          },
+          ({ w, dir }) => closeAndDrop(w, dir),
+        );
+        return { ...made, m: candidate.m };
       };
       if (merges.average) {
         step('average: merging');
@@ -152,13 +152,13 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
         closeAndDrop(w, dir);
       }
       if (base && merges.task_arithmetic.length > 0) {
-        const b = await chooseOnDev(merges.task_arithmetic.map((lambda) => ({ m: { kind: 'task_arithmetic', lambda }, label: `task_arithmetic-lambda${lambda}`, what: `task_arithmetic λ = ${lambda}` })));
+        const b = await bestOnDev(merges.task_arithmetic.map((lambda) => ({ m: { kind: 'task_arithmetic', lambda }, label: `task_arithmetic-lambda${lambda}`, what: `task_arithmetic λ = ${lambda}` })));
         await row('task_arithmetic', b.w, `λ = ${(b.m as { lambda: number }).lambda} chosen on dev`);
         closeAndDrop(b.w, b.dir);
       }
       if (base && merges.ties) {
         const density = merges.ties.density;
-        const b = await chooseOnDev(merges.ties.lambdas.map((lambda) => ({ m: { kind: 'ties', lambda, density }, label: `ties-density${density}-lambda${lambda}`, what: `ties density ${density}, λ = ${lambda}` })));
+        const b = await bestOnDev(merges.ties.lambdas.map((lambda) => ({ m: { kind: 'ties', lambda, density }, label: `ties-density${density}-lambda${lambda}`, what: `ties density ${density}, λ = ${lambda}` })));
         await row('ties', b.w, `density ${density}, λ = ${(b.m as { lambda: number }).lambda} chosen on dev`);
         closeAndDrop(b.w, b.dir);
       }

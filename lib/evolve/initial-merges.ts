@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { mergeToFile, type SimpleMerge } from '../merge/simple.js';
+import { chooseOnDev, mergeToFile, type SimpleMerge } from '../merge/simple.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { EvolveConfig } from './config.js';
 import type { Fitness } from './evaluator.js';
@@ -42,32 +42,27 @@ export async function makeInitialMerges(config: EvolveConfig, inputs: readonly W
     await mergeToFile(inputs, base, merge, path.join(runDir, file));
     return file;
   };
-  /** Makes each λ's merge, scores it on dev, keeps the best (ties: the first). */
-  const chooseOnDev = async (name: string, lambdas: readonly number[], merge: (lambda: number) => SimpleMerge): Promise<InitialMerge> => {
-    const candidates: { lambda: number; fitness: number }[] = [];
-    let best: { lambda: number; fitness: number } | undefined;
-    for (const lambda of lambdas) {
-      const file = await make(`${name}-candidate`, merge(lambda));
-      const w = openWeights(path.join(runDir, file));
-      let fitness: number;
-      try {
-        fitness = (await score(w)).score;
-      } finally {
-        w.close();
-      }
-      candidates.push({ lambda, fitness });
-      if (best === undefined || fitness > best.fitness) best = { lambda, fitness };
-    }
-    fs.rmSync(path.join(runDir, 'initial', `${name}-candidate.safetensors`), { force: true });
-    const chosen = merge(best!.lambda);
-    return { name, file: await make(name, chosen), merge: chosen, candidates };
+  /** Makes each λ's merge and scores it on dev; the best (ties: the first) becomes the member, made once. */
+  const byDev = async (name: string, lambdas: readonly number[], merge: (lambda: number) => SimpleMerge): Promise<InitialMerge> => {
+    const { candidate, made: kept, scores } = await chooseOnDev(
+      lambdas.map((lambda, i) => ({ lambda, i })),
+      async (c) => ({ file: await make(`${name}-candidate-${c.i}`, merge(c.lambda)) }),
+      async ({ file }) => {
+        using w = openWeights(path.join(runDir, file));
+        return (await score(w)).score;
+      },
+      ({ file }) => fs.rmSync(path.join(runDir, file), { force: true }),
+    );
+    const file = path.join('initial', `${name}.safetensors`);
+    fs.renameSync(path.join(runDir, kept.file), path.join(runDir, file));
+    return { name, file, merge: merge(candidate.lambda), candidates: lambdas.map((lambda, i) => ({ lambda, fitness: scores[i]! })) };
   };
   try {
     if (m.average) made.push({ name: 'average', file: await make('average', { kind: 'average' }), merge: { kind: 'average' } });
-    if (m.task_arithmetic !== undefined) made.push(await chooseOnDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda })));
+    if (m.task_arithmetic !== undefined) made.push(await byDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda })));
     if (m.ties !== undefined) {
       const density = m.ties.density;
-      made.push(await chooseOnDev('ties', m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density })));
+      made.push(await byDev('ties', m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density })));
     }
   } finally {
     base?.close();

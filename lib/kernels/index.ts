@@ -137,7 +137,7 @@ export async function de(o: DeOptions): Promise<void> {
   else {
     if (o.trial === undefined || o.tensorIndex === undefined) fail('Expected stream, or trial and tensorIndex (stream = trial * 2^20 + tensorIndex)');
     if (!Number.isSafeInteger(o.trial) || o.trial < 0) fail(`Expected a non-negative integer for trial but received ${o.trial}`);
-    if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+    checkTensorIndex(o.tensorIndex);
     args.stream = streamFor(o.trial, o.tensorIndex);
   }
   if (o.offset !== undefined) {
@@ -288,11 +288,16 @@ export interface DareOptions extends TaskArithmeticOptions {
   tensorIndex: number;
 }
 
+/** j of the Philox stream i·2^20 + j: an integer in [0, 2^20). */
+function checkTensorIndex(j: number): void {
+  if (!Number.isSafeInteger(j) || j < 0 || j >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${j}`);
+}
+
 /** DARE: keep each task-vector entry with probability density (Philox, stream i·2^20 + j), rescale, combine. */
 export async function dare(o: DareOptions): Promise<void> {
   const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
   const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
-  if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+  checkTensorIndex(o.tensorIndex);
   const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
   const rescale = o.rescale === undefined || o.rescale === true ? 'density' : o.rescale === false ? 'none' : o.rescale;
   return native.kernels.merge({
@@ -348,7 +353,7 @@ export interface DellaOptions extends TaskArithmeticOptions {
 export async function della(o: DellaOptions): Promise<void> {
   const combine = oneOf(o.combine ?? 'linear', ['linear', 'ties'] as const, 'combine');
   const args = mergeArgs(o, combine === 'ties' ? 'ties' : 'task_arithmetic');
-  if (!Number.isSafeInteger(o.tensorIndex) || o.tensorIndex < 0 || o.tensorIndex >= 2 ** 20) fail(`Expected an integer in [0, 2^20) for tensorIndex but received ${o.tensorIndex}`);
+  checkTensorIndex(o.tensorIndex);
   const density = perModelBetween(o.density, args.inputs.length, 0, 1, 'density');
   const epsilon = perModelBetween(o.epsilon, args.inputs.length, 0, 1, 'epsilon');
   const rowLength = positiveInteger(o.rowLength, 'rowLength');

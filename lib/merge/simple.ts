@@ -45,3 +45,37 @@ export async function mergeToFile(models: readonly WeightSet[], base: WeightSet 
     throw err;
   }
 }
+
+/**
+ * Parameter choice on the dev sets, as the held-out table and the initial merges do it: makes and
+ * scores each candidate in order and keeps the one with the highest score (the first on ties),
+ * dropping every other as soon as it is beaten, so at most two are on disk at once.
+ */
+export async function chooseOnDev<C, M>(
+  candidates: readonly C[],
+  make: (c: C) => Promise<M>,
+  score: (made: M) => Promise<number>,
+  drop: (made: M) => void,
+): Promise<{ candidate: C; made: M; scores: number[] }> {
+  if (candidates.length === 0) throw new RangeError('chooseOnDev: no candidate');
+  let best: { candidate: C; made: M; score: number } | undefined;
+  const scores: number[] = [];
+  for (const c of candidates) {
+    const made = await make(c);
+    let s: number;
+    try {
+      s = await score(made);
+    } catch (err) {
+      drop(made);
+      throw err;
+    }
+    scores.push(s);
+    if (best === undefined || s > best.score) {
+      if (best !== undefined) drop(best.made);
+      best = { candidate: c, made, score: s };
+    } else {
+      drop(made);
+    }
+  }
+  return { candidate: best!.candidate, made: best!.made, scores };
+}
