@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { type FinalTableOptions, buildFinalTable, finalTableSteps } from '../lib/eval/table.js';
+import { type FinalTableOptions, buildFinalTable, finalTableSteps, mergeKey } from '../lib/eval/table.js';
 import type { Evaluator } from '../lib/evolve/evaluator.js';
 import { resolvePaths, validateConfig } from '../lib/evolve/config.js';
 import { inspect } from '../lib/store/inspect.js';
@@ -68,6 +68,28 @@ describe('final table (buildFinalTable)', function () {
     assert.equal(table.rows.find((r) => r.name === 'ties')!.note, 'density 0.5, λ = 0.5 chosen on dev');
     assert.ok(seenMerges.size > 0, 'the merges were observed on disk while the table ran');
     assert.ok(!fs.existsSync(work), 'merges/ is removed after the table unless kept');
+  });
+
+  it('rows for the initial members; known dev scores choose a merge row without scoring its candidates again', async () => {
+    const config = tableConfig();
+    const work = path.join(tempDir(), 'merges');
+    const devCalls: string[] = [];
+    const counting: Evaluator = async (weights, o) => {
+      devCalls.push(weights.metadata.evolver_merge ?? '');
+      return devEvaluator(weights, o);
+    };
+    const calls: [number, number][] = [];
+    // The run's initial merges said λ = 0.3 is best (the evaluator here would pick 0.5): the table trusts them.
+    const knownDevScores = new Map([[mergeKey({ kind: 'task_arithmetic', lambda: 0.3 }), -1], [mergeKey({ kind: 'task_arithmetic', lambda: 0.5 }), -2]]);
+    const initialMembers = [{ name: 'task_arithmetic by depth', file: path.join(FORTUNES, 'models-bf16', 'science.safetensors'), note: 'initial member' }];
+    const table = await buildFinalTable(config, BF16_BASE, work, counting, { knownDevScores, initialMembers, onProgress: (done, total) => calls.push([done, total]) });
+    assert.equal(table.rows.find((r) => r.name === 'task_arithmetic')!.note, 'λ = 0.3 chosen on dev');
+    assert.ok(devCalls.every((m) => !m.includes('task_arithmetic')), `task arithmetic was not scored again: ${devCalls.join(' ')}`);
+    assert.equal(devCalls.length, 2, 'the ties candidates (not known) are scored');
+    assert.deepEqual(table.rows.slice(-2).map((r) => r.name), ['task_arithmetic by depth', 'evolved']);
+    const science = table.rows.find((r) => r.name === 'science')!;
+    assert.deepEqual(table.rows.at(-2)!.values, science.values, 'the initial member row scores its file');
+    assert.deepEqual(calls.at(-1), [finalTableSteps(config) + 1, finalTableSteps(config) + 1]);
   });
 
   it('keepMerges keeps every merge as a Hugging Face folder with config.json (a log function still works as the 5th argument)', async () => {

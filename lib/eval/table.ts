@@ -54,6 +54,17 @@ export interface FinalTableOptions {
    * workDir with them.
    */
   keepMerges?: boolean;
+  /**
+   * Extra rows before the evolved model's: the run's merged initial members (initial_merges), so
+   * the table shows where evolution started. Not counted by finalTableSteps(config).
+   */
+  initialMembers?: { name: string; file: string; note?: string }[];
+  /**
+   * Dev fitness already known for a merge row's candidates (the run's initial merges made the same
+   * merges of the same models and base): key `mergeKey(merge)`. When every candidate of a row is
+   * known, only the chosen one is made, and none is scored again.
+   */
+  knownDevScores?: ReadonlyMap<string, number>;
   /** Where kept merges get config.json / tokenizer files (default: config.copy_files_from, else the base's or first model's: see carriedFilesFolder). */
   copyFilesFrom?: string;
 }
@@ -77,7 +88,7 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
   const keepMerges = o.keepMerges ?? (t as { keep_merges?: boolean }).keep_merges ?? false;
   if (config.fitness?.type !== 'onnx') throw new Error('final_table needs an onnx fitness (its graph evaluates the held-out sets)');
   const setNames = Object.keys(t.sets);
-  const total = finalTableSteps(config);
+  const total = finalTableSteps(config) + (o.initialMembers?.length ?? 0);
   let done = 0;
   const step = (label: string) => o.onProgress?.(done, total, label);
   const test = await createOnnxEvaluator(onnxOptions(config.fitness, config, Object.values(t.sets)));
@@ -130,6 +141,13 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
       };
       /** Picks the parameter with the best dev fitness (the fitness sets, not the held-out ones). */
       const bestOnDev = async (candidates: { m: SimpleMerge; label: string; what: string }[]) => {
+        const known = candidates.map((c) => o.knownDevScores?.get(mergeKey(c.m)));
+        if (known.every((x): x is number => x !== undefined)) {
+          const chosen = candidates[known.indexOf(Math.max(...known))]!;
+          step(`${chosen.what}: chosen on dev (scored when the run started)`);
+          done += candidates.length;
+          return { ...(await make(chosen.m, chosen.label)), m: chosen.m };
+        }
         const { candidate, made } = await chooseOnDev(
           candidates,
           (c) => {
@@ -163,6 +181,11 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
         closeAndDrop(b.w, b.dir);
       }
     }
+    for (const m of o.initialMembers ?? []) {
+      const w = openWeights(m.file);
+      opened.push(w);
+      await row(m.name, w, m.note);
+    }
     const best = openWeights(bestFile);
     opened.push(best);
     await row(config.merger ? `evolved + merger (${config.merger.method})` : 'evolved', best);
@@ -184,6 +207,9 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
   }
   return { metric: config.fitness.metric, sets: setNames, inDomain: t.in_domain, outOfDomain: t.out_of_domain, rows };
 }
+
+/** The key of knownDevScores: a merge's kind and parameters. */
+export const mergeKey = (m: SimpleMerge): string => JSON.stringify(m);
 
 export function formatTable(t: FinalTable): string {
   const head = ['model', ...t.sets, ...(t.inDomain.length ? ['in-domain mean'] : []), ...(t.outOfDomain.length ? ['out-of-domain mean'] : [])];

@@ -135,7 +135,18 @@ const initialMerges = z.strictObject({
   average: z.boolean().default(false),
   task_arithmetic: z.array(z.number()).min(1).optional(),
   ties: z.strictObject({ density: z.number().gt(0).max(1).default(0.5), lambdas: z.array(z.number()).min(1).default([0.5, 0.75, 1.0, 1.25, 1.5]) }).optional(),
+  /**
+   * Refines the task-arithmetic member: one weight per model and depth group (the blocks in
+   * `groups` runs, plus one group outside the blocks), found by a coordinate search on the dev
+   * fitness starting from the chosen λ (lib/merge/depth-search.ts).
+   */
+  depth_search: z.strictObject({
+    groups: z.number().int().min(1).max(64).default(4),
+    sweeps: z.number().int().min(1).max(8).default(2),
+    step: z.number().gt(0).max(4).default(0.5),
+  }).optional(),
 }).superRefine((m, ctx) => {
+  if (m.depth_search !== undefined && m.task_arithmetic === undefined) ctx.addIssue({ code: 'custom', path: ['depth_search'], message: 'refines the task_arithmetic member: set task_arithmetic: [λ, ...] too' });
   if (!m.average && m.task_arithmetic === undefined && m.ties === undefined) ctx.addIssue({ code: 'custom', message: 'asks for no merge: set average: true, task_arithmetic: [λ, ...] or ties: {...}' });
   if ((m.task_arithmetic !== undefined || m.ties !== undefined) && m.base === undefined) ctx.addIssue({ code: 'custom', path: ['base'], message: 'required by task_arithmetic and ties (the model the fine-tunes started from)' });
 });

@@ -33,7 +33,8 @@ import type { AcceptedTrial, RemoteEvaluator, TrialRecipe } from './remote.js';
 import { Merger } from './merger.js';
 import { type InitialMerge, makeInitialMerges, openInitialMerges } from './initial-merges.js';
 import { type TensorPlanEntry, checkPopulation, openModels, selectTensors, tensorPlan } from './population.js';
-import { type FinalTable, buildFinalTable } from '../eval/table.js';
+import { type FinalTable, buildFinalTable, mergeKey } from '../eval/table.js';
+import type { SimpleMerge } from '../merge/simple.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
 import { RunFolder, RunFolderError, RunFolderExistsError } from './run-folder.js';
 import { carriedFilesFolder } from '../store/carried-files.js';
@@ -288,11 +289,15 @@ export class EvolutionRun extends EventEmitter {
           ...(c.merger === undefined ? {} : { mergerInputs: mergerFiles(c).map(fingerprintFile) }),
         };
         // Made before run.json exists: a failure here leaves no folder behind (catch below).
-        const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, (w) => this.evaluate(w, `initial merge ${w.path}`));
+        const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, (w) => this.evaluate(w, `initial merge ${w.path}`), (l) => this.emit('log', l));
         if (merges.length > 0) {
           this.inputs.push(...openInitialMerges(merges, this.folder.dir));
           this.runJson.initialMerges = merges;
-          for (const x of merges) this.emit('log', `initial member ${this.inputs.length - merges.length + merges.indexOf(x)}: ${x.name} merge (${JSON.stringify(x.merge)})`);
+          for (const x of merges) {
+            this.emit('log', `initial member ${this.inputs.length - merges.length + merges.indexOf(x)}: ${x.name} merge (${JSON.stringify(x.merge)})`);
+            const d = x.depthSearch;
+            if (d !== undefined) this.emit('log', `  by depth: dev fitness ${d.from.toFixed(6)} -> ${d.to.toFixed(6)} in ${d.evaluations} merges scored`);
+          }
         }
         this.folder.writeJson(this.folder.runJson, this.runJson);
       } catch (err) {
@@ -1203,6 +1208,7 @@ export class EvolutionRun extends EventEmitter {
       finalTable = await buildFinalTable(this.config, this.folder.best, path.join(this.folder.dir, 'merges'), this.evaluator, {
         log: (l) => this.emit('log', l),
         onProgress: (done, total, label) => this.emit('table', { done, total, label } satisfies TableProgress),
+        ...this.initialMergeRows(),
       });
     }
     const report = buildReport({
@@ -1234,6 +1240,32 @@ export class EvolutionRun extends EventEmitter {
     }
     this.emit('done', report);
     return report;
+  }
+
+  /**
+   * The final table's view of the initial merges: a row for the task-arithmetic member refined by
+   * depth (the other merges are the table's own merge rows), and the λ candidates' dev scores,
+   * which the table's merge rows reuse when the base is the same (the same merges).
+   */
+  private initialMergeRows(): { initialMembers: { name: string; file: string; note: string }[]; knownDevScores: Map<string, number> } {
+    const recorded = this.runJson.initialMerges ?? [];
+    const knownDevScores = new Map<string, number>();
+    if (this.config.initial_merges?.base !== undefined && this.config.initial_merges.base === this.config.final_table?.merges?.base) {
+      for (const r of recorded) {
+        for (const c of r.candidates ?? []) {
+          const m: SimpleMerge = r.merge.kind === 'ties' ? { kind: 'ties', lambda: c.lambda, density: r.merge.density } : { kind: 'task_arithmetic', lambda: c.lambda };
+          knownDevScores.set(mergeKey(m), c.fitness);
+        }
+      }
+    }
+    const initialMembers = recorded
+      .filter((r) => r.depthSearch !== undefined && r.merge.kind === 'task_arithmetic' && r.merge.depth !== undefined)
+      .map((r) => ({
+        name: 'task_arithmetic by depth',
+        file: path.join(this.folder.dir, r.file),
+        note: `initial member: λ = ${(r.merge as { lambda: number }).lambda} × a weight per model and depth group, searched on dev in ${r.depthSearch!.evaluations} merges`,
+      }));
+    return { initialMembers, knownDevScores };
   }
 
   private close(): void {

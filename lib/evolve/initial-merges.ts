@@ -12,6 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { depthGroups } from '../merge/depth-groups.js';
+import { searchDepthWeights } from '../merge/depth-search.js';
 import { chooseOnDev, mergeToFile, type SimpleMerge } from '../merge/simple.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { EvolveConfig } from './config.js';
@@ -25,12 +27,15 @@ export interface InitialMerge {
   merge: SimpleMerge;
   /** Dev fitness of each candidate λ tried (task arithmetic, TIES). */
   candidates?: { lambda: number; fitness: number }[];
+  /** Task arithmetic refined by depth (config depth_search): the dev fitness before and after, and the merges scored. */
+  depthSearch?: { from: number; to: number; evaluations: number; groups: string[] };
 }
 
 type Score = (w: WeightSet) => Promise<Fitness>;
+type DepthSearchConfig = NonNullable<NonNullable<EvolveConfig['initial_merges']>['depth_search']>;
 
 /** The merges `config.initial_merges` asks for, in a fixed order: average, task_arithmetic, ties. */
-export async function makeInitialMerges(config: EvolveConfig, inputs: readonly WeightSet[], runDir: string, score: Score): Promise<InitialMerge[]> {
+export async function makeInitialMerges(config: EvolveConfig, inputs: readonly WeightSet[], runDir: string, score: Score, log: (line: string) => void = () => {}): Promise<InitialMerge[]> {
   const m = config.initial_merges;
   if (m === undefined) return [];
   const dir = path.join(runDir, 'initial');
@@ -59,7 +64,10 @@ export async function makeInitialMerges(config: EvolveConfig, inputs: readonly W
   };
   try {
     if (m.average) made.push({ name: 'average', file: await make('average', { kind: 'average' }), merge: { kind: 'average' } });
-    if (m.task_arithmetic !== undefined) made.push(await byDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda })));
+    if (m.task_arithmetic !== undefined) {
+      const ta = await byDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda }));
+      made.push(m.depth_search === undefined ? ta : await refineByDepth(ta, m.depth_search, inputs, base!, runDir, score, log));
+    }
     if (m.ties !== undefined) {
       const density = m.ties.density;
       made.push(await byDev('ties', m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density })));
@@ -68,6 +76,34 @@ export async function makeInitialMerges(config: EvolveConfig, inputs: readonly W
     base?.close();
   }
   return made;
+}
+
+/**
+ * The task-arithmetic member refined by depth: each candidate is merged into a scratch file in
+ * <run>/initial/, scored and removed; the best weights are merged once more into the member's file.
+ */
+async function refineByDepth(ta: InitialMerge, o: DepthSearchConfig, inputs: readonly WeightSet[], base: WeightSet, runDir: string, score: Score, log: (line: string) => void): Promise<InitialMerge> {
+  const lambda = (ta.merge as { lambda: number }).lambda;
+  const from = ta.candidates!.find((c) => c.lambda === lambda)!.fitness;
+  const groups = depthGroups(inputs[0]!.names(), o.groups);
+  const weights = inputs.length * groups.count;
+  log(`task arithmetic (λ = ${lambda}, dev fitness ${from.toFixed(6)}) by depth: searching ${weights} weights (${inputs.length} models × ${groups.labels.join(', ')}) on dev, ${o.sweeps} sweep(s) of ${2 * weights} to ${3 * weights} merges`);
+  const scratch = path.join(runDir, 'initial', 'task_arithmetic-depth-candidate.safetensors');
+  const merge = (weights: number[][]): SimpleMerge => ({ kind: 'task_arithmetic', lambda, depth: { groups: o.groups, weights } });
+  const onSweep = (sweep: number, best: number, n: number) => log(`  sweep ${sweep}/${o.sweeps}: dev fitness ${best.toFixed(6)} (${n} merges scored)`);
+  const found = await searchDepthWeights({ models: inputs.length, groups: groups.count, sweeps: o.sweeps, step: o.step, onSweep }, from, async (weights) => {
+    await mergeToFile(inputs, base, merge(weights), scratch);
+    try {
+      using w = openWeights(scratch);
+      return (await score(w)).score;
+    } finally {
+      fs.rmSync(scratch, { force: true });
+    }
+  });
+  if (found.score <= from) return { ...ta, depthSearch: { from, to: from, evaluations: found.evaluations, groups: groups.labels } };
+  const refined = merge(found.weights);
+  await mergeToFile(inputs, base, refined, path.join(runDir, ta.file));
+  return { ...ta, merge: refined, depthSearch: { from, to: found.score, evaluations: found.evaluations, groups: groups.labels } };
 }
 
 /** Opens the recorded merges of a resumed run (their checksums are checked by the caller). */

@@ -8,11 +8,23 @@ import type { KernelDType } from '../native.js';
 import type { WeightSet } from '../store/checkpoint.js';
 import { isComputeDType } from '../store/dtypes.js';
 import { SafetensorsWriter } from '../store/writer.js';
+import { depthGroups } from './depth-groups.js';
 
 export type SimpleMerge =
   | { kind: 'average' }
-  | { kind: 'task_arithmetic'; lambda: number }
+  | { kind: 'task_arithmetic'; lambda: number; depth?: DepthWeights }
   | { kind: 'ties'; lambda: number; density: number };
+
+/**
+ * Task arithmetic with one weight per model and depth group (depth-groups.ts): tensor t of model
+ * i enters as λ · weights[i][group(t)] · (θᵢ − θ_base). All ones is plain task arithmetic.
+ */
+export interface DepthWeights {
+  /** Block groups asked for (depthGroups' `groups`); the weights have one more column, outside the blocks. */
+  groups: number;
+  /** [model][group]. */
+  weights: number[][];
+}
 
 /** `outDtype`: the computed tensors' dtype (default: each tensor's own, as in the first model). */
 export async function mergeToFile(models: readonly WeightSet[], base: WeightSet | undefined, merge: SimpleMerge, file: string, outDtype?: KernelDType): Promise<void> {
@@ -24,6 +36,11 @@ export async function mergeToFile(models: readonly WeightSet[], base: WeightSet 
     tensors: names.map((n) => ({ ...first.meta(n), dtype: computed(n) ? outOf(n) : first.meta(n).dtype })),
     metadata: { format: 'pt', evolver_merge: JSON.stringify(merge) },
   });
+  const depth = merge.kind === 'task_arithmetic' && merge.depth !== undefined ? { w: merge.depth.weights, group: depthGroups(names, merge.depth.groups) } : undefined;
+  if (depth !== undefined && (depth.w.length !== models.length || depth.w.some((row) => row.length !== depth.group.count))) {
+    writer.abort();
+    throw new RangeError(`task arithmetic by depth: expected ${models.length} rows of ${depth.group.count} weights (models × depth groups), got ${depth.w.map((r) => r.length).join(', ')}`);
+  }
   try {
     for (const name of names) {
       if (!computed(name)) {
@@ -34,7 +51,7 @@ export async function mergeToFile(models: readonly WeightSet[], base: WeightSet 
       const inputs = models.map((m) => m.view(name));
       const out = writer.view(name);
       const dtype = outOf(name);
-      const weights = models.map(() => (merge.kind === 'average' ? 1 / models.length : 1));
+      const weights = models.map((_, i) => (merge.kind === 'average' ? 1 / models.length : depth !== undefined ? depth.w[i]![depth.group.of(name)]! : 1));
       if (merge.kind === 'average') await k.linear({ inputs, weights, inDtype, outDtype: dtype, out });
       else if (merge.kind === 'task_arithmetic') await k.taskArithmetic({ inputs, weights, base: base!.view(name), lambda: merge.lambda, inDtype, outDtype: dtype, out });
       else await k.ties({ inputs, weights, base: base!.view(name), lambda: merge.lambda, density: merge.density, inDtype, outDtype: dtype, out });

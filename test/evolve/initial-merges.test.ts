@@ -7,6 +7,8 @@ import path from 'node:path';
 import { ConfigError, validateConfig } from '../../lib/evolve/config.js';
 import { EvolutionRun } from '../../lib/evolve/engine.js';
 import { readJournal } from '../../lib/evolve/journal.js';
+import { mergeToFile } from '../../lib/merge/simple.js';
+import { openWeights } from '../../lib/store/checkpoint.js';
 import { FORTUNES } from '../helpers.js';
 import { distanceEvaluator, testConfig } from './helpers.js';
 
@@ -25,6 +27,36 @@ describe('initial_merges: extra initial members from merges', function () {
     expectError({ base: 'b', task_arithmetic: [] }, 'initial_merges.task_arithmetic', /./);
     expectError({ average: 'yes' }, 'initial_merges.average', /boolean/);
     expectError({ average: true, linear: true }, 'initial_merges', /linear/);
+    expectError({ base: 'b', average: true, depth_search: {} }, 'initial_merges.depth_search', /refines the task_arithmetic member/);
+    expectError({ base: 'b', task_arithmetic: [0.2], depth_search: { groups: 0 } }, 'initial_merges.depth_search.groups', /./);
+    expectError({ base: 'b', task_arithmetic: [0.2], depth_search: { step: -1 } }, 'initial_merges.depth_search.step', /./);
+    expectError({ base: 'b', task_arithmetic: [0.2], depth_search: { sweep: 2 } }, 'initial_merges.depth_search', /sweep/);
+  });
+
+  it('depth_search refines the task-arithmetic member by a weight per model and depth group, on the fitness', async () => {
+    const config = testConfig({ initial_merges: { base: BASE, task_arithmetic: [0.2, 0.5], depth_search: { groups: 2, sweeps: 1 } }, generations: 1 });
+    const report = await new EvolutionRun({ config, evaluator: await distanceEvaluator() }).run();
+    const ta = JSON.parse(fs.readFileSync(path.join(config.output, 'run.json'), 'utf8')).initialMerges[0];
+    const n = config.models.length;
+    assert.equal(ta.merge.lambda, 0.2);
+    assert.deepEqual(ta.depthSearch.groups, ['blocks 0-1', 'blocks 2-3', 'outside blocks']);
+    assert.equal(ta.merge.depth.weights.length, n);
+    assert.ok(ta.merge.depth.weights.every((row: number[]) => row.length === 3));
+    // 5 models x 3 groups, 2 or 3 merges scored each.
+    assert.ok(ta.depthSearch.evaluations >= 30 && ta.depthSearch.evaluations <= 45, String(ta.depthSearch.evaluations));
+    assert.equal(ta.depthSearch.from, ta.candidates[0].fitness);
+    // The fitness is minus a squared distance: the search cuts it to under a quarter.
+    assert.ok(ta.depthSearch.to > ta.depthSearch.from / 4, `the search improved the fitness (${ta.depthSearch.from} -> ${ta.depthSearch.to})`);
+    // The member is that merge: its initial fitness is the search's best, and the file is the recorded recipe merged again.
+    assert.equal(report.initial[n]!.fitness, ta.depthSearch.to);
+    const again = path.join(config.output, 'again.safetensors');
+    const models = config.models.map((m) => openWeights(m));
+    using base = openWeights(BASE);
+    await mergeToFile(models, base, ta.merge, again);
+    for (const m of models) m.close();
+    assert.ok(fs.readFileSync(again).equals(fs.readFileSync(path.join(config.output, ta.file))), 'the member is the recorded merge, bit for bit');
+    // The distance fitness pulls the four domains' weights towards 1.25 (0.2 x 1.25 = their f32 average's 0.25).
+    for (const row of ta.merge.depth.weights.slice(0, 4)) for (const w of row) assert.ok(w > 1 && w < 1.6, `weight ${w}`);
   });
 
   it('adds the merges as members N.. that evolution uses, λ chosen on the fitness', async () => {
