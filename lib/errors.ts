@@ -73,6 +73,15 @@ export class WeightFileError extends Error {
   }
 }
 
+/**
+ * The stop signal (Ctrl-C) arrived where the work cannot stop half-way and be resumed, e.g. while
+ * a run makes its initial merges (before run.json exists): nothing was kept. The CLI exits 130.
+ */
+export class StoppedError extends Error {
+  override readonly name = 'StoppedError';
+  readonly code = 'STOPPED';
+}
+
 /** An argument a caller passed is wrong (not a file defect). */
 export class EvolverArgumentError extends Error {
   override readonly name: string = 'EvolverArgumentError';

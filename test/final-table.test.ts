@@ -90,6 +90,13 @@ describe('final table (buildFinalTable)', function () {
     const science = table.rows.find((r) => r.name === 'science')!;
     assert.deepEqual(table.rows.at(-2)!.values, science.values, 'the initial member row scores its file');
     assert.deepEqual(calls.at(-1), [finalTableSteps(config) + 1, finalTableSteps(config) + 1]);
+
+    // Only some candidates known: the row scores all of them again (the evaluator's choice, 0.5).
+    devCalls.length = 0;
+    const partly = new Map([[mergeKey({ kind: 'task_arithmetic', lambda: 0.3 }), 5]]);
+    const again = await buildFinalTable(config, BF16_BASE, path.join(tempDir(), 'merges'), counting, { knownDevScores: partly });
+    assert.equal(again.rows.find((r) => r.name === 'task_arithmetic')!.note, 'λ = 0.5 chosen on dev');
+    assert.equal(devCalls.length, 4, 'both task-arithmetic and both TIES candidates are scored');
   });
 
   it('keepMerges keeps every merge as a Hugging Face folder with config.json (a log function still works as the 5th argument)', async () => {

@@ -1,5 +1,5 @@
 /** Exit codes and the one-line error report every command uses. */
-import { BadInputError, EvolverArgumentError, WeightFileError } from '../errors.js';
+import { BadInputError, EvolverArgumentError, StoppedError, WeightFileError } from '../errors.js';
 
 export const ExitCode = {
   Ok: 0,
@@ -14,6 +14,8 @@ export const ExitCode = {
    * refuses to overwrite them with this code (sysexits EX_CANTCREAT) and `[OUTPUT_EXISTS]`.
    */
   OutputExists: 73,
+  /** Stopped by Ctrl-C (128 + SIGINT). */
+  Interrupted: 130,
 } as const;
 
 /**
@@ -28,6 +30,10 @@ export function reportError(err: unknown): number {
   if (isOutputExists(err)) {
     process.stderr.write(`evolver: error [OUTPUT_EXISTS]: ${err.message}\n`);
     return ExitCode.OutputExists;
+  }
+  if (err instanceof StoppedError) {
+    process.stderr.write(`evolver: stopped: ${err.message}\n`);
+    return ExitCode.Interrupted;
   }
   if (err instanceof WeightFileError) {
     process.stderr.write(`evolver: error [${err.code}]: ${err.message}\n`);

@@ -143,7 +143,8 @@ export async function buildFinalTable(config: EvolveConfig, bestFile: string, wo
       const bestOnDev = async (candidates: { m: SimpleMerge; label: string; what: string }[]) => {
         const known = candidates.map((c) => o.knownDevScores?.get(mergeKey(c.m)));
         if (known.every((x): x is number => x !== undefined)) {
-          const chosen = candidates[known.indexOf(Math.max(...known))]!;
+          // The first highest, as chooseOnDev picks (all -Infinity: the first).
+          const chosen = candidates[Math.max(0, known.indexOf(Math.max(...known)))]!;
           step(`${chosen.what}: chosen on dev (scored when the run started)`);
           done += candidates.length;
           return { ...(await make(chosen.m, chosen.label)), m: chosen.m };

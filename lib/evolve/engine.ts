@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { BadInputError, EvolverArgumentError } from '../errors.js';
+import { BadInputError, EvolverArgumentError, StoppedError } from '../errors.js';
 import { STRATEGIES, type Granularity, type Strategy } from '../kernels/strategies.js';
 import { bestIsa } from '../kernels/index.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
@@ -289,7 +289,13 @@ export class EvolutionRun extends EventEmitter {
           ...(c.merger === undefined ? {} : { mergerInputs: mergerFiles(c).map(fingerprintFile) }),
         };
         // Made before run.json exists: a failure here leaves no folder behind (catch below).
-        const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, (w) => this.evaluate(w, `initial merge ${w.path}`), (l) => this.emit('log', l));
+        // The stop signal is honoured between merges: nothing of a run without run.json is
+        // resumable, so a stop here removes the folder (catch below) and says so.
+        const scoreMerge = (w: WeightSet) => {
+          if (this.signal?.aborted) throw new StoppedError(`while making the initial merges of ${this.folder.dir} (before the run started): nothing was kept; run the command again to start over`);
+          return this.evaluate(w, `initial merge ${w.path}`);
+        };
+        const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, scoreMerge, (l) => this.emit('log', l));
         if (merges.length > 0) {
           this.inputs.push(...openInitialMerges(merges, this.folder.dir));
           this.runJson.initialMerges = merges;
@@ -1253,8 +1259,10 @@ export class EvolutionRun extends EventEmitter {
     if (this.config.initial_merges?.base !== undefined && this.config.initial_merges.base === this.config.final_table?.merges?.base) {
       for (const r of recorded) {
         for (const c of r.candidates ?? []) {
+          // Same merges as the table's rows: the same models, base, default dtype and fitness.
           const m: SimpleMerge = r.merge.kind === 'ties' ? { kind: 'ties', lambda: c.lambda, density: r.merge.density } : { kind: 'task_arithmetic', lambda: c.lambda };
-          knownDevScores.set(mergeKey(m), c.fitness);
+          // run.json writes a non-finite score as a string ("-Infinity").
+          knownDevScores.set(mergeKey(m), decodeNumber(c.fitness, 'initialMerges candidate fitness'));
         }
       }
     }

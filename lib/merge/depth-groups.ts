@@ -1,8 +1,9 @@
 /**
  * Depth groups for per-depth merge coefficients: the transformer blocks (`.layers.N.`, `.h.N.`,
- * `.blocks.N.`, as gradients find them) split into `groups` contiguous runs of equal size, block l
- * of L in group ⌊l·G/L⌋, and one more group, index G, for every tensor outside the blocks
- * (embeddings, final norm, an untied head). With fewer blocks than groups each block is a group.
+ * `.blocks.N.`, `.layer.N.`, as gradients find them: layerInfo) split into G = min(groups, L)
+ * contiguous runs, block l of L in group ⌊l·G/L⌋, and one more group, index G, for every tensor
+ * outside the blocks (embeddings, final norm, an untied head). Several block stacks sharing
+ * indices (encoder-decoder) share groups: depth is the index.
  */
 import { layerInfo } from './config.js';
 

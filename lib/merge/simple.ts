@@ -20,9 +20,9 @@ export type SimpleMerge =
  * i enters as λ · weights[i][group(t)] · (θᵢ − θ_base). All ones is plain task arithmetic.
  */
 export interface DepthWeights {
-  /** Block groups asked for (depthGroups' `groups`); the weights have one more column, outside the blocks. */
+  /** Block groups asked for (depthGroups' `groups`). */
   groups: number;
-  /** [model][group]. */
+  /** [model][group]: depthGroups(names, groups).count columns (the block groups, at most `groups`, then the one outside the blocks). */
   weights: number[][];
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { StoppedError } from '../../lib/errors.js';
 import { ConfigError, validateConfig } from '../../lib/evolve/config.js';
 import { EvolutionRun } from '../../lib/evolve/engine.js';
 import { readJournal } from '../../lib/evolve/journal.js';
@@ -75,6 +76,29 @@ describe('initial_merges: extra initial members from merges', function () {
     assert.equal(entries.length, 2 * (n + 2), 'a generation is one trial per member, the merges included');
     assert.ok(entries.some((e) => e.target >= n), 'a merged member is a target');
     assert.ok(entries.some((e) => Object.values(e.members).some((m) => (m as number) >= n)), 'a merged member is used to make offspring');
+  });
+
+  it('depth_search: a search that finds nothing better keeps plain task arithmetic; Ctrl-C during it keeps nothing', async () => {
+    // A fitness blind to the weights: every merge scores the same, so no weight moves.
+    const flat = testConfig({ initial_merges: { base: BASE, task_arithmetic: [0.2], depth_search: { groups: 1, sweeps: 1 } }, generations: 1 });
+    await new EvolutionRun({ config: flat, evaluator: async () => ({ score: -1, metrics: {} }) }).run();
+    const ta = JSON.parse(fs.readFileSync(path.join(flat.output, 'run.json'), 'utf8')).initialMerges[0];
+    assert.deepEqual(ta.merge, { kind: 'task_arithmetic', lambda: 0.2 });
+    assert.equal(ta.depthSearch.from, ta.depthSearch.to);
+    assert.equal(ta.depthSearch.evaluations, 5 * 2 * 2, '5 models x 2 groups, 2 merges each (a flat score has no vertex)');
+
+    // The stop signal during the search: the run stops at the next merge, removes its folder, and says why.
+    const config = testConfig({ initial_merges: { base: BASE, task_arithmetic: [0.2], depth_search: { groups: 1, sweeps: 1 } } });
+    const stop = new AbortController();
+    const distance = await distanceEvaluator();
+    let calls = 0;
+    const evaluator: typeof distance = Object.assign(async (w: Parameters<typeof distance>[0], o: Parameters<typeof distance>[1]) => {
+      if (++calls === 4) stop.abort();
+      return distance(w, o);
+    }, { calls: 0 });
+    await assert.rejects(new EvolutionRun({ config, evaluator, signal: stop.signal }).run(), (e: unknown) => e instanceof StoppedError && /initial merges.*nothing was kept/.test((e as Error).message));
+    assert.equal(calls, 4, 'no merge is scored after the stop');
+    assert.ok(!fs.existsSync(config.output), 'the folder of a run that never started is removed');
   });
 
   it('a stopped run resumes to bit-identical weights; a changed merge file is refused', async () => {

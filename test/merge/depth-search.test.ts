@@ -93,4 +93,21 @@ describe('task arithmetic by depth', function () {
     assert.deepEqual(peaked, { weights: [[1, 1]], score: 5, evaluations: 12 });
     await assert.rejects(searchDepthWeights({ models: 1, groups: 1, sweeps: 1, step: 0 }, 0, score), RangeError);
   });
+
+  it('the parabola step is clipped to two steps, a worse vertex is not taken, and later sweeps refine with half the step', async () => {
+    // Maximum at 4, far beyond 1 ± 2·0.5: sweep 1 moves to the clipped vertex 2, sweep 2 (step 0.25)
+    // to 2.5, sweep 3 (0.125) to 2.75. The score is not a parabola (|x − 4|^1.5).
+    const far = async (w: number[][]) => -(Math.abs(w[0]![0]! - 4) ** 1.5);
+    const seen: number[] = [];
+    const r = await searchDepthWeights({ models: 1, groups: 1, sweeps: 3, step: 0.5, onSweep: (_, best) => seen.push(best) }, await far([[1]]), far);
+    assert.deepEqual(r.weights, [[2.75]]);
+    assert.equal(r.evaluations, 9);
+    assert.ok(seen[0]! < seen[1]! && seen[1]! < seen[2]!, `each sweep improves: ${seen.join(', ')}`);
+    // A score the parabola misfits: through f(0.5) = 0, f(1) = 1, f(1.5) = 1.2 its vertex is at
+    // 1.375, which scores 0.9 here: +step (1.5) is kept.
+    const points = new Map([[0.5, 0], [1, 1], [1.5, 1.2], [1.375, 0.9]]);
+    const kink = async (w: number[][]) => points.get(w[0]![0]!) ?? -10;
+    const k = await searchDepthWeights({ models: 1, groups: 1, sweeps: 1, step: 0.5 }, 1, kink);
+    assert.deepEqual(k, { weights: [[1.5]], score: 1.2, evaluations: 3 });
+  });
 });
