@@ -14,10 +14,12 @@ import path from 'node:path';
 
 import { depthGroups } from '../merge/depth-groups.js';
 import { searchDepthWeights } from '../merge/depth-search.js';
-import { chooseOnDev, mergeToFile, type SimpleMerge } from '../merge/simple.js';
+import { chooseOnDev, mergeComputes, mergeInto, mergeToFile, type SimpleMerge } from '../merge/simple.js';
 import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import type { EvolveConfig } from './config.js';
 import type { Fitness } from './evaluator.js';
+import { tensorPlan } from './population.js';
+import { TrialSlot } from './trial-slot.js';
 
 export interface InitialMerge {
   /** average | task_arithmetic | ties */
@@ -79,27 +81,31 @@ export async function makeInitialMerges(config: EvolveConfig, inputs: readonly W
 }
 
 /**
- * The task-arithmetic member refined by depth: each candidate is merged into a scratch file in
- * <run>/initial/, scored and removed; the best weights are merged once more into the member's file.
+ * The task-arithmetic member refined by depth. Candidates are merged in memory (a trial slot laid
+ * out like the first model: no file, no fsync per candidate, which at LLM scale would be gigabytes
+ * written to disk per score) and scored there; the best weights are merged once more into the
+ * member's file.
  */
 async function refineByDepth(ta: InitialMerge, o: DepthSearchConfig, inputs: readonly WeightSet[], base: WeightSet, runDir: string, score: Score, log: (line: string) => void): Promise<InitialMerge> {
   const lambda = (ta.merge as { lambda: number }).lambda;
   const from = ta.candidates!.find((c) => c.lambda === lambda)!.fitness;
-  const groups = depthGroups(inputs[0]!.names(), o.groups);
+  const first = inputs[0]!;
+  const groups = depthGroups(first.names(), o.groups);
   const weights = inputs.length * groups.count;
   log(`task arithmetic (λ = ${lambda}, dev fitness ${from.toFixed(6)}) by depth: searching ${weights} weights (${inputs.length} models × ${groups.labels.join(', ')}) on dev, ${o.sweeps} sweep(s) of ${2 * weights} to ${3 * weights} merges`);
-  const scratch = path.join(runDir, 'initial', 'task_arithmetic-depth-candidate.safetensors');
-  const merge = (weights: number[][]): SimpleMerge => ({ kind: 'task_arithmetic', lambda, depth: { groups: o.groups, weights } });
-  const onSweep = (sweep: number, best: number, n: number) => log(`  sweep ${sweep}/${o.sweeps}: dev fitness ${best.toFixed(6)} (${n} merges scored)`);
-  const found = await searchDepthWeights({ models: inputs.length, groups: groups.count, sweeps: o.sweeps, step: o.step, onSweep }, from, async (weights) => {
-    await mergeToFile(inputs, base, merge(weights), scratch);
-    try {
-      using w = openWeights(scratch);
-      return (await score(w)).score;
-    } finally {
-      fs.rmSync(scratch, { force: true });
-    }
-  });
+  const merge = (w: number[][]): SimpleMerge => ({ kind: 'task_arithmetic', lambda, depth: { groups: o.groups, weights: w } });
+  const { computed } = mergeComputes(inputs, base, merge([]));
+  const slot = TrialSlot.create(tensorPlan(first, first.names().filter(computed)), first, 'evolver-depth-search');
+  let found;
+  try {
+    const onSweep = (sweep: number, best: number, n: number) => log(`  sweep ${sweep}/${o.sweeps}: dev fitness ${best.toFixed(6)} (${n} merges scored)`);
+    found = await searchDepthWeights({ models: inputs.length, groups: groups.count, sweeps: o.sweeps, step: o.step, onSweep }, from, async (w) => {
+      await mergeInto(inputs, base, merge(w), slot);
+      return (await score(slot.weights)).score;
+    });
+  } finally {
+    slot.close();
+  }
   if (found.score <= from) return { ...ta, depthSearch: { from, to: from, evaluations: found.evaluations, groups: groups.labels } };
   const refined = merge(found.weights);
   await mergeToFile(inputs, base, refined, path.join(runDir, ta.file));

@@ -7,7 +7,9 @@ import path from 'node:path';
 
 import { depthGroups } from '../../lib/merge/depth-groups.js';
 import { searchDepthWeights } from '../../lib/merge/depth-search.js';
-import { mergeToFile } from '../../lib/merge/simple.js';
+import { tensorPlan } from '../../lib/evolve/population.js';
+import { TrialSlot } from '../../lib/evolve/trial-slot.js';
+import { mergeComputes, mergeInto, mergeToFile } from '../../lib/merge/simple.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
 import { FORTUNES } from '../helpers.js';
 
@@ -63,6 +65,17 @@ describe('task arithmetic by depth', function () {
           worst = Math.max(worst, Math.abs(got[e]! - want));
         }
         assert.ok(worst < 1e-5, `${name} (group ${g}): off by ${worst}`);
+      }
+      // The same merge into a trial slot (memory, as the depth search scores its candidates): the same bytes.
+      const merge = { kind: 'task_arithmetic' as const, lambda, depth: { groups: 2, weights } };
+      const { computed } = mergeComputes(models, base, merge);
+      const slot = TrialSlot.create(tensorPlan(models[0]!, models[0]!.names().filter(computed)), models[0]!, 'depth-test');
+      try {
+        await mergeInto(models, base, { kind: 'task_arithmetic', lambda: 0.1 }, slot);  // something else first: every byte is rewritten
+        await mergeInto(models, base, merge, slot);
+        for (const name of m.names()) assert.ok(Buffer.from(m.bytes(name)).equals(Buffer.from(slot.weights.bytes(name))), `slot: ${name}`);
+      } finally {
+        slot.close();
       }
       await assert.rejects(mergeToFile(models, base, { kind: 'task_arithmetic', lambda, depth: { groups: 2, weights: [[1, 1]] } }, path.join(dir, 'bad.safetensors')), /4 rows of 3 weights/);
       assert.ok(!fs.existsSync(path.join(dir, 'bad.safetensors')), 'nothing is left behind');
