@@ -39,6 +39,7 @@ export const CANDIDATES: Record<string, Candidate> = {
   'seed-all': { description: 'average, task arithmetic and TIES (λ chosen on dev) as members 5, 6 and 7', config: { initial_merges: { ...SEED_TA.initial_merges, average: true, ties: { density: 0.5, lambdas: [0.5, 0.75, 1.0, 1.25, 1.5] } } } },
   'seed-ta-depth': { description: 'seed-ta refined by depth: a weight per model and depth group (4 block groups + outside), coordinate search on dev, 2 sweeps', config: { initial_merges: { ...SEED_TA.initial_merges, depth_search: { groups: 4, sweeps: 2, step: 0.5 } } } },
   'seed-ta-depth-1sweep': { description: 'seed-ta-depth with 1 sweep (60 merges scored)', config: { initial_merges: { ...SEED_TA.initial_merges, depth_search: { groups: 4, sweeps: 1, step: 0.5 } } } },
+  'seed-ta-depth-F0.1': { description: 'seed-ta-depth with F 0.1 (smaller moves around the refined merge)', config: { F: 0.1 } },
   'seed-ta-depth-g2': { description: 'seed-ta-depth with 2 block groups (36 merges per sweep)', config: { initial_merges: { ...SEED_TA.initial_merges, depth_search: { groups: 2, sweeps: 2, step: 0.5 } } } },
   'seed-average-ta': { description: 'the average and task arithmetic (λ chosen on dev) as members 5 and 6', config: { initial_merges: { base: BASE, average: true, task_arithmetic: TA_LAMBDAS } } },
 };
