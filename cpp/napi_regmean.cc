@@ -103,9 +103,9 @@ Napi::Value Queue(Napi::Env env, std::vector<BufferArg> buffers, LinalgWorker::W
 
 uint64_t Count(Napi::Env env, Napi::Object o, const char* key) {
   Napi::Value v = o.Get(key);
-  EVOLVER_GUARD(env, v.IsNumber() && v.As<Napi::Number>().DoubleValue() >= 1 && v.As<Napi::Number>().DoubleValue() < 9.0e15, "EINVAL",
-                std::string(key) + " must be a positive integer");
-  return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+  EVOLVER_GUARD(env, d >= 1 && d < 9.0e15 && d == std::floor(d), "EINVAL", std::string(key) + " must be a positive integer");
+  return static_cast<uint64_t>(d);
 }
 
 double Alpha(Napi::Env env, Napi::Object o) {

@@ -417,10 +417,11 @@ export class EvolutionRun extends EventEmitter {
     const lastAccepted = [...this.entries].reverse().find((e) => e.accepted);
     if (lastAccepted !== undefined && fs.existsSync(this.mergedFile(lastAccepted.k))) fs.renameSync(this.mergedFile(lastAccepted.k), this.mergedFile());
     for (const f of fs.readdirSync(path.join(this.folder.dir, 'merged'))) if (f !== 'current.safetensors') fs.rmSync(path.join(this.folder.dir, 'merged', f), { force: true });
+    // prepare() first: a regmean merger's full merge then reuses the factors and terms it made.
+    await this.merger.prepare(this.members.map((x) => x.weights), this.evolved);
     if (!fs.existsSync(this.mergedFile())) {
       await this.merger.full(this.members.map((x) => x.weights), this.mergerBase, this.evolved, this.mergedFile());
     }
-    await this.merger.prepare(this.members.map((x) => x.weights), this.evolved);
     const weights = openWeights(this.mergedFile());
     const sum = await this.hash(weights);
     const expected = lastAccepted?.mergedChecksum ?? this.runJson.initialMerged?.checksum;

@@ -52,6 +52,8 @@ export class Merger {
   /** regmean: members whose term must be recomputed (replaced since it was made). */
   private readonly stale = new Set<number>();
   private prepared = false;
+  /** The population prepare() made the layers' terms for; emptied once a member is replaced. */
+  private preparedFor: readonly WeightSet[] = [];
 
   constructor(config: MergerConfig, members: number) {
     const method = MERGE_METHODS[config.method];
@@ -118,9 +120,13 @@ export class Merger {
     return Object.fromEntries(this.method.params.filter((p) => !p.perModel).map((p) => [p.name, this.config.parameters?.[p.name] ?? p.default!]));
   }
 
-  /** RegMean of one tensor from scratch (the cached layers, if any, are left as they are). */
+  /**
+   * RegMean of one tensor: from the layers prepare() made when `members` is that population (no
+   * member replaced since), else from scratch (the cached layers are left as they are).
+   */
   private async regmeanFull(name: string, job: TensorJob, members: readonly WeightSet[]): Promise<void> {
-    const layer = await this.layerFor(name, members);
+    const prepared = members.length === this.preparedFor.length && members.every((m, i) => m === this.preparedFor[i]);
+    const layer = (prepared ? this.layers.get(name) : undefined) ?? (await this.layerFor(name, members));
     if (layer === undefined) return this.method.run(job);  // not a linear layer: the average
     await layer.solve(layer.needsFallback ? await averageOf(members, name) : NO_FALLBACK, job.out as Float32Array);
   }
@@ -147,6 +153,7 @@ export class Merger {
       if (layer !== undefined) this.layers.set(name, layer);
     }
     this.prepared = true;
+    this.preparedFor = [...members];
   }
 
   /** Whether a trial's merge can be updated from the current one instead of recomputed. */
@@ -157,6 +164,7 @@ export class Merger {
   /** Member `t` was replaced (its offspring accepted): its RegMean term is remade at the next update. */
   memberReplaced(t: number): void {
     if (this.method.name === 'regmean') this.stale.add(t);
+    this.preparedFor = [];
   }
 
   /**
@@ -176,14 +184,16 @@ export class Merger {
           writer.write(name, merged.chunks(name));
           continue;
         }
-        const w = this.method.name === 'linear' ? this.weights[t]! : 1 / members.length;
         const out = writer.view(name) as Float32Array;
-        await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out });
         const layer = this.layers.get(name);
-        if (layer === undefined) continue;
+        if (layer === undefined) {
+          const w = this.method.name === 'linear' ? this.weights[t]! : 1 / members.length;
+          await k.linear({ inputs: [merged.view(name) as Float32Array, await asF32(offspring, name), await asF32(target, name)], weights: [1, w, -w], inDtype: 'F32', out });
+          continue;
+        }
         // A linear layer: from the members' terms (the stale ones remade) and the offspring's; rows
-        // no data reached take the members' plain average, computed from them (not the running
-        // average above), so the layer equals a merge from scratch bit for bit.
+        // no data reached take the members' plain average, computed from them, so the layer
+        // equals a merge from scratch bit for bit.
         for (const i of this.stale) await layer.setMember(i, members[i]!.view(name) as Float32Array | Uint16Array, members[i]!.meta(name).dtype as KernelDType);
         await layer.setTrial(t, offspring.view(name) as Float32Array | Uint16Array, offspring.meta(name).dtype as KernelDType);
         // (The average reads every member: made only for layers with such rows.)

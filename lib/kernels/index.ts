@@ -57,7 +57,6 @@ function runArgs(o: RunOptions): { threads?: number; chunk?: number; backend: st
   return out;
 }
 
-/** Sets the default thread count of kernel calls (0 or less: the online cores). */
 /**
  * A float32 scratch array in native memory (an anonymous mapping): kernels use it in place,
  * while a JS-heap array is worked on as a native copy (so that a detach mid-call cannot free
@@ -68,6 +67,7 @@ export function scratchF32(elements: number): Float32Array {
   return bytes > 0 && bytes <= 2 ** 32 ? new Float32Array(native.allocate(bytes)) : new Float32Array(elements);
 }
 
+/** Sets the default thread count of kernel calls (0 or less: the online cores). */
 export function setThreads(n: number): void {
   if (!Number.isInteger(n)) fail(`Expected an integer for threads but received ${n}`);
   native.kernels.setThreads(n);

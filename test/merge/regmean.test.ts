@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../../lib/evolve/config.js';
 import { EvolverArgumentError, WeightFileError } from '../../lib/errors.js';
 import { loadMergeConfig, validateMergeConfig } from '../../lib/merge/config.js';
+import { native } from '../../lib/native.js';
 import { REGMEAN_STATS_FORMAT, RegmeanError } from '../../lib/merge/regmean.js';
 import { runMerge } from '../../lib/merge/run.js';
 import { openWeights } from '../../lib/store/checkpoint.js';
@@ -177,6 +178,13 @@ describe('merge_method: regmean against a plain TypeScript RegMean', function ()
     assert.ok((merged.view(name) as Float32Array).some((x, i) => Math.abs(x - avg[i]!) > 1e-4), 'a linear layer is not the average');
     const ln = 'transformer.h.2.ln_2.weight';
     (merged.view(ln) as Float32Array).forEach((x, i) => assert.ok(Math.abs(x - ((a.view(ln) as Float32Array)[i]! + (b.view(ln) as Float32Array)[i]!) / 2) < 1e-6, ln));
+  });
+
+  it('the native calls guard their sizes: a dimension that is not a positive integer is refused', () => {
+    const gram = new Float32Array(4), weight = new Float32Array(4), term = new Float64Array(4);
+    for (const dim of [1.5, 0, -2]) {
+      assert.throws(() => native.regmeanTerm({ gram, weight, term, dim, cols: 2, alpha: 0.9, layout: 'in_out' }), (e: unknown) => (e as { code?: string }).code === 'EINVAL' && /dim must be a positive integer/.test((e as Error).message), String(dim));
+    }
   });
 
   it('refuses, naming the problem: singular Grams at alpha 1, a file that is not RegMean statistics, mismatched shapes, non-finite values, missing grams', async () => {
