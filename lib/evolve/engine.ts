@@ -37,6 +37,7 @@ import { type FinalTable, buildFinalTable, mergeKey } from '../eval/table.js';
 import type { SimpleMerge } from '../merge/simple.js';
 import { type RunReport, buildReport, writeReportHtml } from './report.js';
 import { RunFolder, RunFolderError, RunFolderExistsError } from './run-folder.js';
+import { SpareFiles } from './spare-files.js';
 import { carriedFilesFolder } from '../store/carried-files.js';
 
 export const VERSION = '0.1.0';
@@ -164,13 +165,15 @@ export class EvolutionRun extends EventEmitter {
   private release: (() => void) | undefined;
   private runJson!: RunJson;
   private started = 0;
-  private timing = { offspring: 0, hash: 0, persist: 0, evaluation: 0, evaluations: 0 };
+  private timing = { offspring: 0, hash: 0, persist: 0, evaluation: 0, evaluations: 0, persisted: 0, persistedOverSpare: 0 };
   /** Trial slots in memory (trial-slot.ts): one per offspring made at once. */
   private slots: TrialSlot[] = [];
   /** The journal lines (and renames) of decided trials, in order; see land(). */
   private landing: Promise<void> = Promise.resolve();
   private landingError: unknown;
   private readonly unlanded = new Set<string>();
+  /** Replaced member files that the next accepted offspring is written over (spare-files.ts). */
+  private readonly spares: SpareFiles;
   private merger: Merger | undefined;
   private mergerBase: WeightSet | undefined;
   /** With a merger: the current merged population and its fitness (what offspring must beat). */
@@ -183,6 +186,7 @@ export class EvolutionRun extends EventEmitter {
     if (options.config === undefined && options.resume !== true) throw new EvolverArgumentError('EvolutionRun: a new run needs a config');
     if (typeof options.evaluator !== 'function') throw new EvolverArgumentError('EvolutionRun: an evaluator function is required');
     this.folder = new RunFolder(dir);
+    this.spares = new SpareFiles(this.folder.trial);
     this.config = options.config ?? ({ output: this.folder.dir } as EvolveConfig);
     this.evaluator = options.evaluator;
     this.signal = options.signal;
@@ -491,6 +495,7 @@ export class EvolutionRun extends EventEmitter {
   }
 
   private clearTrials(): void {
+    this.spares.clear();
     fs.mkdirSync(this.folder.trial, { recursive: true });
     for (const f of fs.readdirSync(this.folder.trial)) fs.rmSync(path.join(this.folder.trial, f), { force: true });
   }
@@ -752,11 +757,14 @@ export class EvolutionRun extends EventEmitter {
     const p0 = performance.now();
     const file = this.folder.trialFile(entry.k);
     fs.rmSync(file, { force: true });
-    const { durable } = await slot.persist(file, { evolver_trial: String(entry.k) });
+    const overwrite = this.spares.take(file);
+    const { durable } = await slot.persist(file, { evolver_trial: String(entry.k) }, overwrite);
     const weights = openWeights(file);
     const seconds = (performance.now() - p0) / 1000;
     entry.seconds.persist = seconds;
     this.timing.persist += seconds;
+    this.timing.persisted++;
+    if (overwrite) this.timing.persistedOverSpare++;
     return { file, weights, durable };
   }
 
@@ -777,6 +785,7 @@ export class EvolutionRun extends EventEmitter {
    */
   private accept(entry: JournalEntry, file: string, opened?: WeightSet): void {
     const dest = this.folder.member(entry.target);
+    this.spares.keep(dest);  // the replaced member's file, once nothing reads it (install closes it)
     fs.renameSync(file, dest);
     this.install(entry, opened ?? openWeights(dest));
     this.acceptMerged(entry);
@@ -882,7 +891,11 @@ export class EvolutionRun extends EventEmitter {
             this.unlanded.add(file);
             this.land([entry], async () => {
               await durable;
-              return () => fs.renameSync(file, this.folder.member(entry.target));
+              return () => {
+                // install() above closed the replaced member: its file becomes a spare.
+                this.spares.keep(this.folder.member(entry.target));
+                fs.renameSync(file, this.folder.member(entry.target));
+              };
             }, file);
           }
         } else {
@@ -1286,6 +1299,7 @@ export class EvolutionRun extends EventEmitter {
     this.mergerBase?.close();
     this.merger?.close();
     for (const slot of this.slots) slot?.close();
+    this.spares.clear();
     this.journal?.close();
     this.release?.();
   }

@@ -38,6 +38,10 @@ export interface RunReport {
     /** Share of the run's time spent making offspring and evaluating them. */
     offspringShare: number;
     evaluationShare: number;
+    /** Accepted offspring written to disk (by this process), their seconds until in the page cache, and how many were written over a spare member file (spare-files.ts) instead of a new file. */
+    persisted: number;
+    persistSeconds: number;
+    persistedOverSpare: number;
   };
   config: Omit<EvolveConfig, 'fitness'> & { fitness: { type: string } };
   /** The held-out table (config.final_table), when asked for. */
@@ -54,7 +58,7 @@ export function buildReport(r: {
   bestMember: number;
   stop: StopReason;
   seconds: number;
-  timing: { offspring: number; evaluation: number; evaluations: number };
+  timing: { offspring: number; evaluation: number; evaluations: number; persist: number; persisted: number; persistedOverSpare: number };
   evolved: number;
   finalTable?: FinalTable;
 }): RunReport {
@@ -93,6 +97,9 @@ export function buildReport(r: {
       evaluationSeconds: t.evaluation,
       offspringShare: r.seconds > 0 ? t.offspring / r.seconds : 0,
       evaluationShare: r.seconds > 0 ? t.evaluation / r.seconds : 0,
+      persisted: t.persisted,
+      persistSeconds: t.persist,
+      persistedOverSpare: t.persistedOverSpare,
     },
     config: { ...r.config, fitness: { type: r.config.fitness?.type ?? 'library evaluator' } },
     ...(r.finalTable ? { finalTable: r.finalTable } : {}),

@@ -3,8 +3,9 @@
  * safetensors image, reused trial after trial. Kernels write the evolved tensors into it in
  * place, the evaluator reads it through an ordinary read-only WeightSet (zero-copy views of the
  * same pages), and only an accepted offspring is written to disk — by `persist()`: write() of
- * the header and the bytes into a temporary file (page cache, at memory speed) and an fsync that
- * the caller may overlap with the next trial.
+ * the header and the bytes into a temporary file (page cache, at memory speed; best over a file
+ * whose pages are cached already, see spare-files.ts) and an fsync that the caller may overlap
+ * with the next trial.
  *
  * The carried tensors (not evolved: the same in every offspring) are copied in once, when the
  * slot is made. The slot's own header has no per-trial metadata, so it never changes; a
@@ -78,28 +79,33 @@ export class TrialSlot {
   }
 
   /**
-   * Writes the offspring to `file` (created; must not exist) with `metadata` in its header:
-   * resolves once every byte is in the file (the page cache) and the slot may be reused;
-   * `durable` resolves after the fsync. A failure removes the file.
+   * Writes the offspring to `file` with `metadata` in its header: resolves once every byte is in
+   * the file (the page cache) and the slot may be reused; `durable` resolves after the fsync. A
+   * failure removes the file it was writing. `file` is created (it must not exist), or with `overwrite` it is an
+   * existing file of the run's (a spare member file: spare-files.ts) written over and cut to size.
    */
-  async persist(file: string, metadata: Record<string, string>): Promise<{ durable: Promise<void> }> {
+  async persist(file: string, metadata: Record<string, string>, overwrite = false): Promise<{ durable: Promise<void> }> {
     const header = layoutPlan({ tensors: this.plan.map((p) => ({ name: p.name, dtype: p.meta.dtype, shape: p.meta.shape })), metadata: { format: 'pt', ...metadata } }, file).header;
     const dataStart = this.layout.header.length;
     const dataBytes = this.bytes - dataStart;
+    const total = header.length + dataBytes;
     let handle: fs.promises.FileHandle | undefined;
     try {
       // Checked first so a full disk fails here, not after gigabytes were copied.
+      const has = overwrite ? (await fs.promises.stat(file)).size : 0;
       const free = await fs.promises.statfs(path.dirname(path.resolve(file)));
-      if (free.bavail * free.bsize < header.length + dataBytes) throw Object.assign(new Error(`${header.length + dataBytes} bytes needed, ${free.bavail * free.bsize} free`), { code: 'ENOSPC' });
-      handle = await fs.promises.open(file, 'wx');
+      if (free.bavail * free.bsize < total - has) throw Object.assign(new Error(`${total - has} bytes needed, ${free.bavail * free.bsize} free`), { code: 'ENOSPC' });
+      handle = await fs.promises.open(file, overwrite ? 'r+' : 'wx');
       await writeAll(handle, header, 0);
       for (let at = 0; at < dataBytes; at += WRITE_STEP) {
         const n = Math.min(WRITE_STEP, dataBytes - at);
         await writeAll(handle, new Uint8Array(this.mapping.region(dataStart + at, n)), header.length + at);
       }
+      if (overwrite && has !== total) await handle.truncate(total);
     } catch (err) {
       await handle?.close().catch(() => {});
-      fs.rmSync(file, { force: true });
+      // A half-written file goes; a file that was there before and never opened here stays.
+      if (handle !== undefined || overwrite) fs.rmSync(file, { force: true });
       throw fromSystemError(err, file, 'writing an accepted offspring');
     }
     const h = handle;

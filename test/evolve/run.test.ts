@@ -209,6 +209,42 @@ describe('the Evolver run (library API)', function () {
     }
   });
 
+  for (const schedule of ['sequential', 'generational'] as const) {
+    it(`${schedule}: accepted offspring are written over the files of the members they replaced; every member is still its replay, bit for bit`, async () => {
+      // Every offspring scores higher than anything before it: all 30 trials (5 members, 6
+      // generations) are accepted, and from the second generation on each replaces a member file
+      // the run wrote itself.
+      let calls = 0;
+      const acceptAll = async () => ({ score: ++calls, metrics: {} });
+      const config = testConfig({ strategy: 'rand/1', F: 0.2, CR: 0.9, generations: 6, schedule, ...(schedule === 'generational' ? { concurrency: 2 } : {}) });
+      const report = await new EvolutionRun({ config, evaluator: acceptAll }).run();
+      assert.equal(report.accepted, 30);
+      assert.equal(report.throughput.persisted, 30);
+      assert.ok(report.throughput.persistedOverSpare > 0, `written over a spare: ${report.throughput.persistedOverSpare} of 30`);
+      assert.ok(report.throughput.persistedOverSpare <= 25, 'the first generation has no run-owned file to replace');
+      assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), [], 'no spare is left behind');
+      const { entries } = readJournal(path.join(config.output, 'journal.jsonl'));
+      const runJson = JSON.parse(fs.readFileSync(path.join(config.output, 'run.json'), 'utf8'));
+      const replayed = schedule === 'sequential' ? await replay(config.models, entries, runJson.evolved) : undefined;
+      for (let i = 0; i < config.models.length; i++) {
+        const file = path.join(config.output, 'population', `member-${i}.safetensors`);
+        const last = entries.filter((e) => e.target === i).at(-1)!;
+        using member = openWeights(file);
+        // The header is this trial's (k = 2 and k = 22 differ in length: the file was cut to size).
+        assert.equal(member.metadata.evolver_trial, String(last.k));
+        const bytes = fs.readFileSync(file);
+        const headerLength = Number(bytes.readBigUInt64LE(0));
+        const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { data_offsets?: [number, number] }>;
+        const dataEnd = Math.max(...Object.values(header).map((t) => t.data_offsets?.[1] ?? 0));
+        assert.equal(bytes.length, 8 + headerLength + dataEnd, `member ${i}: no bytes of an older file after the data`);
+        if (replayed) for (const name of runJson.evolved) assert.ok(Buffer.from(member.bytes(name)).equals(Buffer.from(replayed.get(i)!.get(name)!.buffer)), `member ${i} ${name}`);
+      }
+      // The resume check reads every member file against its journal checksum.
+      const resumed = await new EvolutionRun({ folder: config.output, resume: true, evaluator: acceptAll }).run();
+      assert.equal(resumed.finalBest, report.finalBest);
+    });
+  }
+
   it('a second process cannot use the run folder; a stopped run is resumed, a finished one only reported', async () => {
     const config = testConfig({ generations: 1 });
     const evaluator = await distanceEvaluator();
