@@ -182,6 +182,11 @@ const disk = directRead(memberShards);
 // ---------- the table ----------
 
 const summary = summarizeTrials(trials);
+// The first generation writes every accepted offspring into a new file (inputs are never written
+// over); later ones mostly over the file of the member replaced (a spare: lib/evolve/spare-files.ts).
+const firstGeneration = summarizeTrials(trials.filter((t) => t.k < members));
+const later = trials.some((t) => t.k >= members) ? summarizeTrials(trials.filter((t) => t.k >= members)) : undefined;
+const spares = report.throughput;
 const traffic = trialTraffic(strategy, modelBytes);
 const limit = traffic.bytes / (copyGbps * 1e9);
 const diskFloor = disk.gbps === null ? null : (traffic.reads * modelBytes) / (disk.gbps * 1e9);
@@ -191,6 +196,8 @@ const rows: [string, { mean: number; min: number; max: number }, boolean][] = [
   ['**engine** (wall - evaluation)', summary.engine, true],
   ...summary.fields.map((f): [string, { mean: number; min: number; max: number }, boolean] => [`  ${f}`, summary.phases[f]!, true]),
   ['  other (engine - the fields above)', summary.other, true],
+  [`engine, generation 1 (${firstGeneration.trials} trials, ${firstGeneration.accepted} accepted)`, firstGeneration.engine, true],
+  ...(later ? [[`engine, generations 2+ (${later.trials} trials, ${later.accepted} accepted)`, later.engine, true] as [string, { mean: number; min: number; max: number }, boolean]] : []),
   ['evaluation', summary.evaluation, false],
   ['wall', summary.wall, false],
 ];
@@ -199,6 +206,7 @@ const lines = [
   '',
   `${strategy}, F 0.3, CR 0.9, sequential, ${generations} generation(s): ${summary.trials} trials, ${summary.accepted} accepted; open ${((loopStart - t0) / 1000).toFixed(1)} s, trials ${((loopEnd - loopStart) / 1000).toFixed(1)} s, finish ${((t1 - loopEnd) / 1000).toFixed(1)} s`,
   `STREAM copy ${copyGbps.toFixed(1)} GB/s, triad ${triadGbps.toFixed(1)} GB/s (${threads} threads, this process, after the run); disk read ${disk.gbps === null ? `not measured (${disk.note})` : `${disk.gbps.toFixed(2)} GB/s (${disk.method}, ${gb(disk.bytes).toFixed(2)} GB)`}`,
+  `accepted offspring written: ${spares.persisted}, ${spares.persistedOverSpare} of them over a spare member file (the rest into new files)`,
   `CPU during the trials, per trial (all threads): user ${f3(cpuTrials.user / 1e6 / summary.trials)} s, system ${f3(cpuTrials.system / 1e6 / summary.trials)} s`,
   `memory-bound limit per trial: ${traffic.reads} reads + ${traffic.writes} write of ${gb(modelBytes).toFixed(3)} GB = ${gb(traffic.bytes).toFixed(2)} GB / ${copyGbps.toFixed(1)} GB/s copy = ${f3(limit)} s`,
   '',
@@ -240,6 +248,9 @@ writeResult(result, {
   cpuPerTrial: { user: cpuTrials.user / 1e6 / summary.trials, system: cpuTrials.system / 1e6 / summary.trials },
   run: { openSeconds: (loopStart - t0) / 1000, trialsSeconds: (loopEnd - loopStart) / 1000, finishSeconds: (t1 - loopEnd) / 1000, stop: report.stop },
   summary: { ...summary, engineOverLimit: summary.engine.mean / limit },
+  firstGeneration: { ...firstGeneration, engineOverLimit: firstGeneration.engine.mean / limit },
+  ...(later ? { laterGenerations: { ...later, engineOverLimit: later.engine.mean / limit } } : {}),
+  persisted: { files: spares.persisted, overSpare: spares.persistedOverSpare, seconds: spares.persistSeconds },
   memoryKB: { before: baseline, peak: peakAll, ...Object.fromEntries(phaseNames.map((p) => [p, sampler.peak(p)])), samples: sampler.samples, maxRSS: process.resourceUsage().maxRSS },
   trials,
 });

@@ -37,6 +37,14 @@ export class TrialSlot {
   private readonly layout: Layout;
   private readonly plan: readonly TensorPlanEntry[];
   private readonly offsets: Map<string, { offset: number; length: number; unit: number }>;
+  /**
+   * Views handed out, made once: V8 counts every new ArrayBuffer's bytes as external memory, and
+   * a gigabyte of fresh views per trial set off a major GC every few kernel calls, whose marking
+   * threads took the CPUs from the kernels (half their speed on 2 cores; README, "The engine at
+   * model scale").
+   */
+  private readonly views = new Map<string, Uint8Array[]>();
+  private dataViews: Uint8Array[] | undefined;
 
   private constructor(mapping: NativeMappedFile, layout: Layout, plan: readonly TensorPlanEntry[]) {
     this.mapping = mapping;
@@ -74,8 +82,13 @@ export class TrialSlot {
 
   /** Writable views of the tensor's bytes in the slot (at most 4 GiB each, like WeightSet.chunks). */
   chunks(name: string): Uint8Array[] {
-    const t = this.offsets.get(name)!;
-    return viewChunks(this.mapping, this.mapping.path, t.offset, t.length, MAX_VIEW_BYTES, t.unit);
+    let views = this.views.get(name);
+    if (views === undefined) {
+      const t = this.offsets.get(name)!;
+      views = viewChunks(this.mapping, this.mapping.path, t.offset, t.length, MAX_VIEW_BYTES, t.unit);
+      this.views.set(name, views);
+    }
+    return [...views];
   }
 
   /**
@@ -97,9 +110,11 @@ export class TrialSlot {
       if (free.bavail * free.bsize < total - has) throw Object.assign(new Error(`${total - has} bytes needed, ${free.bavail * free.bsize} free`), { code: 'ENOSPC' });
       handle = await fs.promises.open(file, overwrite ? 'r+' : 'wx');
       await writeAll(handle, header, 0);
-      for (let at = 0; at < dataBytes; at += WRITE_STEP) {
-        const n = Math.min(WRITE_STEP, dataBytes - at);
-        await writeAll(handle, new Uint8Array(this.mapping.region(dataStart + at, n)), header.length + at);
+      this.dataViews ??= viewChunks(this.mapping, this.mapping.path, dataStart, dataBytes, WRITE_STEP, 1);
+      let at = header.length;
+      for (const view of this.dataViews) {
+        await writeAll(handle, view, at);
+        at += view.byteLength;
       }
       if (overwrite && has !== total) await handle.truncate(total);
     } catch (err) {
@@ -131,6 +146,8 @@ export class TrialSlot {
   }
 
   close(): void {
+    this.views.clear();
+    this.dataViews = undefined;
     this.weights.close();
     this.mapping.close();
   }
