@@ -94,8 +94,9 @@ export class TrialSlot {
   /**
    * Writes the offspring to `file` with `metadata` in its header: resolves once every byte is in
    * the file (the page cache) and the slot may be reused; `durable` resolves after the fsync. A
-   * failure removes the file it was writing. `file` is created (it must not exist), or with `overwrite` it is an
-   * existing file of the run's (a spare member file: spare-files.ts) written over and cut to size.
+   * failure removes the file it was writing. `file` is created (it must not exist), or with
+   * `overwrite` it is an existing file of the run's (a spare member file: spare-files.ts),
+   * written over and cut to size.
    */
   async persist(file: string, metadata: Record<string, string>, overwrite = false): Promise<{ durable: Promise<void> }> {
     const header = layoutPlan({ tensors: this.plan.map((p) => ({ name: p.name, dtype: p.meta.dtype, shape: p.meta.shape })), metadata: { format: 'pt', ...metadata } }, file).header;
