@@ -148,6 +148,7 @@ export class WorkerRun {
       const sum = await this.hash(slot.weights);
       if (sum !== a.checksum) throw new WorkerRefusal(`accepted trial k=${a.k} of run ${this.spec.runId} rebuilt here has checksum ${sum.slice(0, 12)}, the coordinator journaled ${a.checksum.slice(0, 12)}: this worker's inputs or build differ`);
       const temp = `${file}.tmp-${process.pid}`;
+      fs.rmSync(temp, { force: true });  // left by an earlier process with this pid
       await slot.persist(temp, { evolver_trial: String(a.k) });
       fs.renameSync(temp, file);
     } finally {

@@ -228,6 +228,7 @@ export class EvolutionRun extends EventEmitter {
       for (const m of this.members) this.makeViews(m.weights);
       const schedule = this.config.schedule;
       const stop = schedule === 'sequential' ? await this.sequential() : schedule === 'asynchronous' ? await this.asynchronous() : await this.generational();
+      this.spares.clear();  // no more trials: the disk a spare holds is free before best/ is written
       return await this.finish(stop);
     } finally {
       this.close();
@@ -798,10 +799,21 @@ export class EvolutionRun extends EventEmitter {
    */
   private accept(entry: JournalEntry, file: string, opened?: WeightSet): void {
     const dest = this.folder.member(entry.target);
-    this.spares.keep(dest);  // the replaced member's file, once nothing reads it (install closes it)
-    fs.renameSync(file, dest);
+    this.replaceMember(file, dest);
     this.install(entry, opened ?? openWeights(dest));
     this.acceptMerged(entry);
+  }
+
+  /**
+   * Renames an accepted trial's file over member file `dest`, keeping the file it replaces as a
+   * spare (spare-files.ts) when the run wrote it. With a spare kept, the rename is made durable
+   * (population/ fsync'd) before anything can write over the spare: no crash can then leave
+   * `dest` naming rewritten bytes, whatever order the file system writes its changes in.
+   */
+  private replaceMember(file: string, dest: string): void {
+    const kept = this.spares.keep(dest);
+    fs.renameSync(file, dest);
+    if (kept) fsyncDir(path.dirname(dest));
   }
 
   /** `keepOld`: the replaced member's weights stay open (older population versions use them). */
@@ -904,11 +916,8 @@ export class EvolutionRun extends EventEmitter {
             this.unlanded.add(file);
             this.land([entry], async () => {
               await durable;
-              return () => {
-                // install() above closed the replaced member: its file becomes a spare.
-                this.spares.keep(this.folder.member(entry.target));
-                fs.renameSync(file, this.folder.member(entry.target));
-              };
+              // install() above closed the replaced member: its file may become a spare.
+              return () => this.replaceMember(file, this.folder.member(entry.target));
             }, file);
           }
         } else {

@@ -10,8 +10,12 @@
  * Crash safety is unchanged: a spare is only ever a second name (hard link) of a member file
  * taken just before that member is replaced by a rename over it, so the member is never missing;
  * a spare is overwritten under its trial/k-<k> name, which no journal line names until it is
- * durable; a resume clears trial/, spares included. A spare that still has another name
- * (population/superseded/, kept for the asynchronous schedule) is never written over.
+ * durable; a resume clears trial/, spares included. Only the sequential and generational
+ * schedules keep spares (the asynchronous one keeps replaced members for older versions); a
+ * spare that still has another name is never written over all the same, nor one that is not a
+ * plain file (a member restored as a symbolic link must not get its target written). The caller
+ * makes the rename over the member durable (its folder fsync'd) before a spare can be written
+ * over, so that no crash can leave the member's name on rewritten bytes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,16 +38,18 @@ export class SpareFiles {
 
   /**
    * Keeps `member` (a run-owned member file about to be replaced by a rename over it) as a spare
-   * when there is room. Best effort: a file that cannot be linked is simply not kept.
+   * when there is room and it is a plain file; returns whether it did. Best effort: a file that
+   * cannot be linked is simply not kept.
    */
-  keep(member: string): void {
-    if (this.files.length >= this.limit || !fs.existsSync(member)) return;
+  keep(member: string): boolean {
+    if (this.files.length >= this.limit || !isPlainFile(member)) return false;
     const spare = path.join(this.dir, `spare-${this.counter++}.safetensors`);
     try {
       fs.linkSync(member, spare);
       this.files.push(spare);
+      return true;
     } catch {
-      // e.g. a file system without hard links: the replaced file goes, as without spares
+      return false;  // e.g. a file system without hard links: the replaced file goes, as without spares
     }
   }
 
@@ -55,7 +61,8 @@ export class SpareFiles {
     while (this.files.length > 0) {
       const spare = this.files.shift()!;
       try {
-        if (fs.statSync(spare).nlink === 1) {
+        const st = fs.lstatSync(spare);
+        if (st.isFile() && st.nlink === 1) {
           fs.renameSync(spare, dest);
           return true;
         }
@@ -70,5 +77,14 @@ export class SpareFiles {
   /** Removes every spare (end of the trials, or trial/ about to be cleared). */
   clear(): void {
     for (const f of this.files.splice(0)) fs.rmSync(f, { force: true });
+  }
+}
+
+/** A regular file under this very name (not a symbolic link, not missing). */
+function isPlainFile(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isFile();
+  } catch {
+    return false;
   }
 }

@@ -109,7 +109,8 @@ export class TrialSlot {
       const has = overwrite ? (await fs.promises.stat(file)).size : 0;
       const free = await fs.promises.statfs(path.dirname(path.resolve(file)));
       if (free.bavail * free.bsize < total - has) throw Object.assign(new Error(`${total - has} bytes needed, ${free.bavail * free.bsize} free`), { code: 'ENOSPC' });
-      handle = await fs.promises.open(file, overwrite ? 'r+' : 'wx');
+      // A spare is written through this very name, never through a symbolic link.
+      handle = await fs.promises.open(file, overwrite ? fs.constants.O_RDWR | fs.constants.O_NOFOLLOW : 'wx');
       await writeAll(handle, header, 0);
       this.dataViews ??= viewChunks(this.mapping, this.mapping.path, dataStart, dataBytes, WRITE_STEP, 1);
       let at = header.length;

@@ -32,6 +32,19 @@ describe('spare member files (accepted offspring written over replaced members)'
     assert.equal(fs.readFileSync(member, 'utf8'), 'new member', 'clear removes the second name only');
   });
 
+  it('never keeps a member that is a symbolic link (its target must not be written over)', () => {
+    const dir = tempDir('evolver-spares-');
+    const outside = path.join(dir, 'outside.safetensors');
+    fs.writeFileSync(outside, 'not the run\'s');
+    const member = path.join(dir, 'member-0.safetensors');
+    fs.symlinkSync(outside, member);
+    const spares = new SpareFiles(dir, 1);
+    assert.equal(spares.keep(member), false);
+    assert.equal(spares.count, 0);
+    assert.equal(spares.take(path.join(dir, 'k-1.safetensors')), false);
+    assert.equal(fs.readFileSync(outside, 'utf8'), 'not the run\'s');
+  });
+
   it('never hands out a spare that has another name (a member still in use there): it is dropped instead', () => {
     const dir = tempDir('evolver-spares-');
     const member = path.join(dir, 'member-0.safetensors');

@@ -32,7 +32,7 @@ describe('the trial slot (an offspring in memory)', () => {
     }
   });
 
-  it('a slot written over a longer file of the run is cut to size and reads back as the slot', async () => {
+  it('a slot written over a longer or a shorter file is cut to size and reads back as the slot; never through a symbolic link', async () => {
     const dir = tempDir('evolver-spares-');
     using model = openWeights(BF16_MODELS[0]!);
     const slot = TrialSlot.create(tensorPlan(model, model.names()), model, 'spare-test');
@@ -58,6 +58,19 @@ describe('the trial slot (an offspring in memory)', () => {
       await assert.rejects(slot.persist(file, { evolver_trial: '23' }), /exists|EEXIST/);
       using again = openWeights(file);
       assert.equal(again.metadata.evolver_trial, '22');
+      // Over a shorter file: it grows to size.
+      fs.truncateSync(file, 1000);
+      await (await slot.persist(file, { evolver_trial: '24' }, true)).durable;
+      assert.equal(fs.statSync(file).size, expectedSize(file));
+      using grown = openWeights(file);
+      for (const name of model.names()) assert.ok(Buffer.from(grown.bytes(name)).equals(Buffer.from(model.bytes(name))), name);
+      // Written over through its own name only: a symbolic link is refused and its target kept.
+      const target = path.join(dir, 'target.bin');
+      fs.writeFileSync(target, 'someone else\'s');
+      const link = path.join(dir, 'k-25.safetensors');
+      fs.symlinkSync(target, link);
+      await assert.rejects(slot.persist(link, { evolver_trial: '25' }, true));
+      assert.equal(fs.readFileSync(target, 'utf8'), 'someone else\'s');
     } finally {
       slot.close();
     }
