@@ -4,9 +4,9 @@
  *
  * Why: writing a new 1.5 GB file makes the kernel allocate 1.5 GB of fresh page cache, and on a
  * machine whose memory is full of page cache (any machine that has been reading models for a
- * while) means reclaiming and compacting memory first (perf: mostly page migration): measured
- * here, 0.4 – 1.3 GB/s. Writing over a file
- * whose pages are still cached only copies and dirties them: 8 – 10 GB/s, then the same fsync.
+ * while) that means reclaiming and compacting memory first (perf: mostly page migration):
+ * measured here, 0.4 – 1.3 GB/s. Writing over a file whose pages are still cached only copies
+ * and dirties them: 8 – 10 GB/s, then the same fsync.
  *
  * Crash safety is unchanged: a spare is only ever a second name (hard link) of a member file
  * taken just before that member is replaced by a rename over it, so the member is never missing;
