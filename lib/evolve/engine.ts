@@ -297,9 +297,9 @@ export class EvolutionRun extends EventEmitter {
         // Made before run.json exists: a failure here leaves no folder behind (catch below).
         // The stop signal is honoured between merges: nothing of a run without run.json is
         // resumable, so a stop here removes the folder (catch below) and says so.
-        const scoreMerge = (w: WeightSet) => {
+        const scoreMerge = (w: WeightSet, what = w.path) => {
           if (this.signal?.aborted) throw new StoppedError(`while making the initial merges of ${this.folder.dir} (before the run started): nothing was kept; run the command again to start over`);
-          return this.evaluate(w, `initial merge ${w.path}`);
+          return this.evaluate(w, `initial merge ${what}`);
         };
         const merges = await makeInitialMerges(c, this.inputs, this.folder.dir, scoreMerge, (l) => this.emit('log', l));
         if (merges.length > 0) {

@@ -33,7 +33,8 @@ export interface InitialMerge {
   depthSearch?: { from: number; to: number; evaluations: number; groups: string[] };
 }
 
-type Score = (w: WeightSet) => Promise<Fitness>;
+/** Scores a merge on dev; `what` names it in errors (a merge in memory has no file of its own). */
+type Score = (w: WeightSet, what?: string) => Promise<Fitness>;
 type DepthSearchConfig = NonNullable<NonNullable<EvolveConfig['initial_merges']>['depth_search']>;
 
 /** The merges `config.initial_merges` asks for, in a fixed order: average, task_arithmetic, ties. */
@@ -49,67 +50,64 @@ export async function makeInitialMerges(config: EvolveConfig, inputs: readonly W
     await mergeToFile(inputs, base, merge, path.join(runDir, file));
     return file;
   };
-  /** Makes each λ's merge and scores it on dev; the best (ties: the first) becomes the member, made once. */
-  const byDev = async (name: string, lambdas: readonly number[], merge: (lambda: number) => SimpleMerge): Promise<InitialMerge> => {
-    const { candidate, made: kept, scores } = await chooseOnDev(
-      lambdas.map((lambda, i) => ({ lambda, i })),
-      async (c) => ({ file: await make(`${name}-candidate-${c.i}`, merge(c.lambda)) }),
-      async ({ file }) => {
-        using w = openWeights(path.join(runDir, file));
-        return (await score(w)).score;
-      },
-      ({ file }) => fs.rmSync(path.join(runDir, file), { force: true }),
-    );
-    const file = path.join('initial', `${name}.safetensors`);
-    fs.renameSync(path.join(runDir, kept.file), path.join(runDir, file));
-    return { name, file, merge: merge(candidate.lambda), candidates: lambdas.map((lambda, i) => ({ lambda, fitness: scores[i]! })) };
+  // Merges that are scored and thrown away (λ candidates, the depth search's) are made in
+  // memory, in a trial slot laid out like the first model: no file and no fsync per candidate,
+  // which at LLM scale would be gigabytes written to disk per score. Task arithmetic and TIES
+  // compute the same tensors (those of a compute dtype the base has), so one slot serves both.
+  let slot: TrialSlot | undefined;
+  const scoreInMemory = async (merge: SimpleMerge): Promise<number> => {
+    if (slot === undefined) {
+      const first = inputs[0]!;
+      const { computed } = mergeComputes(inputs, base, merge);
+      slot = TrialSlot.create(tensorPlan(first, first.names().filter(computed)), first, 'evolver-initial-merges');
+    }
+    await mergeInto(inputs, base, merge, slot);
+    const what = `${merge.kind} merge λ = ${'lambda' in merge ? merge.lambda : ''}${merge.kind === 'task_arithmetic' && merge.depth !== undefined ? ' by depth' : ''} (in memory)`;
+    return (await score(slot.weights, what)).score;
   };
+  /** Scores each λ's merge on dev: the best (ties: the first), and every candidate's score. */
+  const byDev = async (lambdas: readonly number[], merge: (lambda: number) => SimpleMerge) => {
+    const { candidate, scores } = await chooseOnDev(lambdas, async (lambda) => lambda, (lambda) => scoreInMemory(merge(lambda)), () => {});
+    return { lambda: candidate, fitness: scores[lambdas.indexOf(candidate)]!, candidates: lambdas.map((lambda, i) => ({ lambda, fitness: scores[i]! })) };
+  };
+  /** The member: written once, when its recipe is final. */
+  const member = async (name: string, merge: SimpleMerge, rest: Omit<InitialMerge, 'name' | 'file' | 'merge'> = {}): Promise<InitialMerge> => ({ name, file: await make(name, merge), merge, ...rest });
   try {
-    if (m.average) made.push({ name: 'average', file: await make('average', { kind: 'average' }), merge: { kind: 'average' } });
+    if (m.average) made.push(await member('average', { kind: 'average' }));
     if (m.task_arithmetic !== undefined) {
-      const ta = await byDev('task_arithmetic', m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda }));
-      made.push(m.depth_search === undefined ? ta : await refineByDepth(ta, m.depth_search, inputs, base!, runDir, score, log));
+      const chosen = await byDev(m.task_arithmetic, (lambda) => ({ kind: 'task_arithmetic', lambda }));
+      const plain: SimpleMerge = { kind: 'task_arithmetic', lambda: chosen.lambda };
+      if (m.depth_search === undefined) made.push(await member('task_arithmetic', plain, { candidates: chosen.candidates }));
+      else {
+        const { merge, depthSearch } = await refineByDepth(chosen.lambda, chosen.fitness, m.depth_search, inputs, scoreInMemory, log);
+        made.push(await member('task_arithmetic', merge ?? plain, { candidates: chosen.candidates, depthSearch }));
+      }
     }
     if (m.ties !== undefined) {
       const density = m.ties.density;
-      made.push(await byDev('ties', m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density })));
+      const chosen = await byDev(m.ties.lambdas, (lambda) => ({ kind: 'ties', lambda, density }));
+      made.push(await member('ties', { kind: 'ties', lambda: chosen.lambda, density }, { candidates: chosen.candidates }));
     }
   } finally {
+    slot?.close();
     base?.close();
   }
   return made;
 }
 
 /**
- * The task-arithmetic member refined by depth. Candidates are merged in memory (a trial slot laid
- * out like the first model: no file, no fsync per candidate, which at LLM scale would be gigabytes
- * written to disk per score) and scored there; the best weights are merged once more into the
- * member's file.
+ * Task arithmetic (λ chosen, dev fitness `from`) refined by depth: the weights the search found,
+ * candidates scored in memory (`scoreInMemory`); `merge` is undefined when none beat plain λ.
  */
-async function refineByDepth(ta: InitialMerge, o: DepthSearchConfig, inputs: readonly WeightSet[], base: WeightSet, runDir: string, score: Score, log: (line: string) => void): Promise<InitialMerge> {
-  const lambda = (ta.merge as { lambda: number }).lambda;
-  const from = ta.candidates!.find((c) => c.lambda === lambda)!.fitness;
-  const first = inputs[0]!;
-  const groups = depthGroups(first.names(), o.groups);
+async function refineByDepth(lambda: number, from: number, o: DepthSearchConfig, inputs: readonly WeightSet[], scoreInMemory: (merge: SimpleMerge) => Promise<number>, log: (line: string) => void): Promise<{ merge?: SimpleMerge; depthSearch: NonNullable<InitialMerge['depthSearch']> }> {
+  const groups = depthGroups(inputs[0]!.names(), o.groups);
   const weights = inputs.length * groups.count;
   log(`task arithmetic (λ = ${lambda}, dev fitness ${from.toFixed(6)}) by depth: searching ${weights} weights (${inputs.length} models × ${groups.labels.join(', ')}) on dev, ${o.sweeps} sweep(s) of ${2 * weights} to ${3 * weights} merges`);
   const merge = (w: number[][]): SimpleMerge => ({ kind: 'task_arithmetic', lambda, depth: { groups: o.groups, weights: w } });
-  const { computed } = mergeComputes(inputs, base, merge([]));
-  const slot = TrialSlot.create(tensorPlan(first, first.names().filter(computed)), first, 'evolver-depth-search');
-  let found;
-  try {
-    const onSweep = (sweep: number, best: number, n: number) => log(`  sweep ${sweep}/${o.sweeps}: dev fitness ${best.toFixed(6)} (${n} merges scored)`);
-    found = await searchDepthWeights({ models: inputs.length, groups: groups.count, sweeps: o.sweeps, step: o.step, onSweep }, from, async (w) => {
-      await mergeInto(inputs, base, merge(w), slot);
-      return (await score(slot.weights)).score;
-    });
-  } finally {
-    slot.close();
-  }
-  if (found.score <= from) return { ...ta, depthSearch: { from, to: from, evaluations: found.evaluations, groups: groups.labels } };
-  const refined = merge(found.weights);
-  await mergeToFile(inputs, base, refined, path.join(runDir, ta.file));
-  return { ...ta, merge: refined, depthSearch: { from, to: found.score, evaluations: found.evaluations, groups: groups.labels } };
+  const onSweep = (sweep: number, best: number, n: number) => log(`  sweep ${sweep}/${o.sweeps}: dev fitness ${best.toFixed(6)} (${n} merges scored)`);
+  const found = await searchDepthWeights({ models: inputs.length, groups: groups.count, sweeps: o.sweeps, step: o.step, onSweep }, from, (w) => scoreInMemory(merge(w)));
+  const improved = found.score > from;
+  return { ...(improved ? { merge: merge(found.weights) } : {}), depthSearch: { from, to: improved ? found.score : from, evaluations: found.evaluations, groups: groups.labels } };
 }
 
 /** Opens the recorded merges of a resumed run (their checksums are checked by the caller). */

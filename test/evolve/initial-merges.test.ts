@@ -67,7 +67,11 @@ describe('initial_merges: extra initial members from merges', function () {
     assert.deepEqual(runJson.initialMerges.map((m: { name: string }) => m.name), ['average', 'task_arithmetic']);
     const ta = runJson.initialMerges[1];
     assert.equal(ta.merge.lambda, ta.candidates.reduce((a: { fitness: number }, b: { fitness: number }) => (b.fitness > a.fitness ? b : a)).lambda);
+    // λ candidates were scored in memory: initial/ holds the members only.
+    assert.deepEqual(fs.readdirSync(path.join(config.output, 'initial')).sort(), ['average.safetensors', 'task_arithmetic.safetensors']);
     const n = config.models.length;
+    // The chosen λ's recorded dev fitness is the member's own (the same merge, in memory then on disk).
+    assert.equal(report.initial[n + 1]!.fitness, ta.candidates.find((c: { lambda: number }) => c.lambda === ta.merge.lambda).fitness);
     assert.equal(report.initial.length, n + 2);
     assert.match(report.initial[n]!.model, /initial\/average\.safetensors$/);
     // The fitness is the distance to the f32 average: the bf16 average merge starts best.
