@@ -32,6 +32,27 @@ describe('the trial slot (an offspring in memory)', () => {
     }
   });
 
+  it('takes and maps all its memory when made: writing the slot and reading it back fault no pages in', () => {
+    using model = openWeights(BF16_MODELS[0]!);
+    const slot = TrialSlot.create(tensorPlan(model, model.names()), model, 'reserve-test');
+    try {
+      const pages = slot.bytes / 4096;
+      assert.ok(pages > 300, `a slot of ${pages} pages`);
+      const before = process.resourceUsage().minorPageFault;
+      let sum = 0;
+      for (const name of model.names()) {
+        for (const view of slot.chunks(name)) view.fill(7);
+        for (const view of slot.weights.chunks(name)) for (let i = 0; i < view.length; i += 4096) sum += view[i]!;
+      }
+      const faults = process.resourceUsage().minorPageFault - before;
+      assert.ok(sum > 0);
+      // Made lazily, the slot faults in every page twice (its writable and its read-only mapping).
+      assert.ok(faults < pages / 10, `${faults} page faults for a slot of ${pages} pages`);
+    } finally {
+      slot.close();
+    }
+  });
+
   it('a slot written over a longer or a shorter file is cut to size and reads back as the slot; never through a symbolic link', async () => {
     const dir = tempDir('evolver-spares-');
     using model = openWeights(BF16_MODELS[0]!);
