@@ -4,9 +4,11 @@
 // journal's `seconds` fields, whatever they are), averaged per trial, against the memory-bound
 // limit measured in the same process: the bytes the strategy must move per trial (interp: read
 // the target and one other member, write the offspring = 3 model sizes) / STREAM copy
-// bandwidth. Also the peak memory beyond the page cache (RssAnon + RssShmem, sampled every
-// 100 ms on a worker thread) and the disk's O_DIRECT read bandwidth, for populations larger
-// than RAM. Generating the population is timed but not part of the measurement.
+// bandwidth (the faster of the measurements before and after the run). Trials that wrote an
+// accepted offspring into a new member file are also shown apart, next to the speed of writing
+// memory new to the process, their floor. Also the peak memory beyond the page cache (RssAnon +
+// RssShmem, sampled every 100 ms on a worker thread) and the disk's O_DIRECT read bandwidth, for
+// populations larger than RAM. Generating the population is timed but not part of the measurement.
 //   npm run bench:scale [-- --params 0.75e9 --members 4 --generations 2 --strategy interp]
 //                       [-- --dir DIR --keep] [-- --save NAME | --out FILE]
 // DIR (default: a new folder under the OS temp dir) is removed at the end unless --keep; a kept
@@ -15,6 +17,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 import { EvolutionRun, type TrialEvent } from '../lib/evolve/engine.js';
 import { resolvePaths, validateConfig } from '../lib/evolve/config.js';
@@ -23,7 +27,7 @@ import { STRATEGY_NAMES, type Strategy } from '../lib/kernels/strategies.js';
 import { native } from '../lib/native.js';
 import { resultFile, targetFromArgv, writeResult, wroteLine } from '../lib/bench/output.js';
 import { type WrittenPopulation, existingPopulation, llamaShape, populationMatches, writePopulation } from '../lib/bench/scale-model.js';
-import { type TrialTiming, MemorySampler, directRead, memoryNow, numericSeconds, summarizeTrials, trialTraffic } from '../lib/bench/scale-measure.js';
+import { type TrialTiming, MemorySampler, directRead, freshMemory, memoryNow, numericSeconds, summarizeTrials, trialTraffic } from '../lib/bench/scale-measure.js';
 
 // ---------- arguments ----------
 
@@ -103,6 +107,37 @@ if (populationMatches(populationDir, spec)) {
 const modelBytes = population.modelBytes;
 console.log(`population: ${members} x ${(shape.params / 1e9).toFixed(3)} B params, ${gb(modelBytes).toFixed(3)} GB each (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}; ${population.shards} shards)${population.seconds > 0 ? `; generated in ${population.seconds.toFixed(1)} s (not measured)` : ''}`);
 
+// ---------- bandwidths, measured in this process before and after the run ----------
+
+const threads = os.availableParallelism();
+/**
+ * STREAM copy and triad over 256 MiB arrays, as `bench kernels` (64 MiB ones measured 1.8x
+ * faster here: partly cached). The arrays are dropped and collected at once, so that memory
+ * measured during the run is the engine's.
+ */
+async function streamBandwidth(): Promise<{ copyGbps: number; triadGbps: number }> {
+  const nd = (256 * 2 ** 20) / 8;
+  let arrays: Float64Array[] | undefined = [0, 1, 2].map(() => new Float64Array(nd).fill(1));
+  const bw = async (kind: 'copy' | 'triad') => {
+    const [a, b, c] = arrays!;
+    const r = await native.stream({ kind, a: a!, b: b!, c: c!, threads, reps: 5 });
+    return r.bytes / r.seconds / 1e9;
+  };
+  const copyGbps = await bw('copy');
+  const triadGbps = await bw('triad');
+  arrays = undefined;
+  collectGarbage();
+  return { copyGbps, triadGbps };
+}
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+const before = await streamBandwidth();
+const fresh = freshMemory();
+collectGarbage();
+console.log(`before the run: STREAM copy ${before.copyGbps.toFixed(1)} GB/s, triad ${before.triadGbps.toFixed(1)} GB/s; memory new to the process written at ${fresh.firstGbps.toFixed(2)} GB/s the first time, ${fresh.againGbps.toFixed(1)} GB/s the second (${gb(fresh.bytes).toFixed(2)} GB)`);
+
 // ---------- the run ----------
 
 /** Reads 16 values of one small tensor (the final norm, `hidden` elements): a pseudo-random score, a pure function of those values. */
@@ -141,11 +176,11 @@ run.on('initial', () => {
 });
 run.on('trial', (e: TrialEvent) => {
   const now = performance.now();
-  trials.push({ k: e.entry.k, accepted: e.entry.accepted, cached: e.entry.cached === true, wall: (now - last) / 1000, seconds: numericSeconds(e.entry.seconds) });
+  trials.push({ k: e.entry.k, accepted: e.entry.accepted, cached: e.entry.cached === true, wall: (now - last) / 1000, seconds: numericSeconds(e.entry.seconds), newFile: e.writtenOverSpare === false });
   last = now;
   const s = trials[trials.length - 1]!;
   const f = pageFaults();
-  console.log(`  trial ${e.entry.k}: ${s.wall.toFixed(3)} s wall, ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}${e.entry.accepted ? ', accepted' : ''}; page faults ${f.minor - faults.minor} minor, ${f.major - faults.major} major`);
+  console.log(`  trial ${e.entry.k}: ${s.wall.toFixed(3)} s wall, ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}${e.entry.accepted ? `, accepted${e.writtenOverSpare === false ? ' into a new file' : e.writtenOverSpare ? ' over a spare' : ''}` : ''}; page faults ${f.minor - faults.minor} minor, ${f.major - faults.major} major`);
   faults = f;
   if (e.trialsDone >= e.trialsPlanned) {
     loopEnd = now;
@@ -164,18 +199,12 @@ if (fs.existsSync(journalFile)) {
   for (const t of trials) t.seconds = byK.get(t.k) ?? t.seconds;
 }
 
-// ---------- bandwidths, measured in this process after the run (not while it was sampled) ----------
+// ---------- bandwidths after the run (not while it was sampled) ----------
 
-const threads = os.availableParallelism();
-// 256 MiB arrays, as `bench kernels` (64 MiB ones measured 1.8x faster here: partly cached).
-const nd = (256 * 2 ** 20) / 8;
-const [sa, sb, sc] = [0, 1, 2].map(() => new Float64Array(nd).fill(1));
-const bw = async (kind: 'copy' | 'triad') => {
-  const r = await native.stream({ kind, a: sa!, b: sb!, c: sc!, threads, reps: 5 });
-  return r.bytes / r.seconds / 1e9;
-};
-const copyGbps = await bw('copy');
-const triadGbps = await bw('triad');
+const after = await streamBandwidth();
+// The limit takes the faster of the two measurements: the stricter limit.
+const copyGbps = Math.max(before.copyGbps, after.copyGbps);
+const triadGbps = Math.max(before.triadGbps, after.triadGbps);
 const memberShards = fs.readdirSync(population.folders[0]!).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(population.folders[0]!, f));
 const disk = directRead(memberShards);
 
@@ -186,6 +215,12 @@ const summary = summarizeTrials(trials);
 // over); later ones mostly over the file of the member replaced (a spare: lib/evolve/spare-files.ts).
 const firstGeneration = summarizeTrials(trials.filter((t) => t.k < members));
 const later = trials.some((t) => t.k >= members) ? summarizeTrials(trials.filter((t) => t.k >= members)) : undefined;
+// Writing into a new file is bound by memory new to the page cache (freshMemory above), not by
+// the memory-bound limit; it happens about members + 1 times per run, whatever its length.
+const newFileTrials = trials.filter((t) => t.newFile);
+const intoNewFiles = newFileTrials.length > 0 ? summarizeTrials(newFileTrials) : undefined;
+const others = newFileTrials.length < trials.length ? summarizeTrials(trials.filter((t) => !t.newFile)) : undefined;
+const newFileFloor = modelBytes / (fresh.firstGbps * 1e9);
 const spares = report.throughput;
 const traffic = trialTraffic(strategy, modelBytes);
 const limit = traffic.bytes / (copyGbps * 1e9);
@@ -198,6 +233,8 @@ const rows: [string, { mean: number; min: number; max: number }, boolean][] = [
   ['  other (engine - the fields above)', summary.other, true],
   [`engine, generation 1 (${firstGeneration.trials} trials, ${firstGeneration.accepted} accepted)`, firstGeneration.engine, true],
   ...(later ? [[`engine, generations 2+ (${later.trials} trials, ${later.accepted} accepted)`, later.engine, true] as [string, { mean: number; min: number; max: number }, boolean]] : []),
+  ...(intoNewFiles ? [[`engine, trials that wrote a new member file (${intoNewFiles.trials})`, intoNewFiles.engine, true] as [string, { mean: number; min: number; max: number }, boolean]] : []),
+  ...(others ? [[`engine, every other trial (${others.trials}, ${others.accepted} accepted over a spare)`, others.engine, true] as [string, { mean: number; min: number; max: number }, boolean]] : []),
   ['evaluation', summary.evaluation, false],
   ['wall', summary.wall, false],
 ];
@@ -205,8 +242,9 @@ const peakTrials = sampler.peak('trials'), peakAll = sampler.peak();
 const lines = [
   '',
   `${strategy}, F 0.3, CR 0.9, sequential, ${generations} generation(s): ${summary.trials} trials, ${summary.accepted} accepted; open ${((loopStart - t0) / 1000).toFixed(1)} s, trials ${((loopEnd - loopStart) / 1000).toFixed(1)} s, finish ${((t1 - loopEnd) / 1000).toFixed(1)} s`,
-  `STREAM copy ${copyGbps.toFixed(1)} GB/s, triad ${triadGbps.toFixed(1)} GB/s (${threads} threads, this process, after the run); disk read ${disk.gbps === null ? `not measured (${disk.note})` : `${disk.gbps.toFixed(2)} GB/s (${disk.method}, ${gb(disk.bytes).toFixed(2)} GB)`}`,
+  `STREAM copy ${before.copyGbps.toFixed(1)} / ${after.copyGbps.toFixed(1)} GB/s, triad ${before.triadGbps.toFixed(1)} / ${after.triadGbps.toFixed(1)} GB/s (${threads} threads, this process, before / after the run; the limit takes the faster copy); disk read ${disk.gbps === null ? `not measured (${disk.note})` : `${disk.gbps.toFixed(2)} GB/s (${disk.method}, ${gb(disk.bytes).toFixed(2)} GB)`}`,
   `accepted offspring written: ${spares.persisted}, ${spares.persistedOverSpare} of them over a spare member file (the rest into new files)`,
+  `memory new to the process: written at ${fresh.firstGbps.toFixed(2)} GB/s the first time, ${fresh.againGbps.toFixed(1)} GB/s the second: a new member file of ${gb(modelBytes).toFixed(3)} GB takes at least ${f3(newFileFloor)} s`,
   `CPU during the trials, per trial (all threads): user ${f3(cpuTrials.user / 1e6 / summary.trials)} s, system ${f3(cpuTrials.system / 1e6 / summary.trials)} s`,
   `memory-bound limit per trial: ${traffic.reads} reads + ${traffic.writes} write of ${gb(modelBytes).toFixed(3)} GB = ${gb(traffic.bytes).toFixed(2)} GB / ${copyGbps.toFixed(1)} GB/s copy = ${f3(limit)} s`,
   '',
@@ -216,7 +254,7 @@ const lines = [
   `| memory-bound limit | ${f3(limit)} | | | 1.0x |`,
   ...(diskFloor === null ? [] : [`| disk-bound reads (${traffic.reads} x model / disk read) | ${f3(diskFloor)} | | | ${times(diskFloor)} |`]),
   '',
-  `**engine / limit = ${(summary.engine.mean / limit).toFixed(1)}x**`,
+  `**engine / limit = ${(summary.engine.mean / limit).toFixed(1)}x**${others && intoNewFiles ? ` (every trial that wrote no new member file: ${(others.engine.mean / limit).toFixed(1)}x)` : ''}`,
   `memory beyond the page cache: peak Pss_Anon+Pss_Shmem ${mb(peakTrials.PssAnonPlusShmem!).toFixed(0)} MB during the trials (shared pages counted once); peak RssAnon+RssShmem ${mb(peakTrials.AnonPlusShmem!).toFixed(0)} MB during the trials (${mb(peakAll.AnonPlusShmem!).toFixed(0)} MB over the whole run; ${mb(baseline.AnonPlusShmem!).toFixed(0)} MB before it), against an offspring of ${(modelBytes / 1e6).toFixed(0)} MB; ` +
     `peak RssFile (mapped page cache) ${mb(peakAll.RssFile!).toFixed(0)} MB, VmHWM ${mb(peakAll.VmHWM!).toFixed(0)} MB (${sampler.samples} samples)`,
 ];
@@ -243,13 +281,15 @@ writeResult(result, {
   args: { params, members, generations, strategy, seed, F: 0.3, CR: 0.9, schedule: 'sequential' },
   model: { shape, bytes: modelBytes, shards: population.shards, dtype: 'BF16' },
   generationSeconds: population.seconds,
-  bandwidth: { copyGbps, triadGbps, disk },
+  bandwidth: { copyGbps, triadGbps, before, after, freshMemory: fresh, disk },
   limit: { reads: traffic.reads, writes: traffic.writes, bytesPerTrial: traffic.bytes, seconds: limit, diskReadSeconds: diskFloor },
   cpuPerTrial: { user: cpuTrials.user / 1e6 / summary.trials, system: cpuTrials.system / 1e6 / summary.trials },
   run: { openSeconds: (loopStart - t0) / 1000, trialsSeconds: (loopEnd - loopStart) / 1000, finishSeconds: (t1 - loopEnd) / 1000, stop: report.stop },
   summary: { ...summary, engineOverLimit: summary.engine.mean / limit },
   firstGeneration: { ...firstGeneration, engineOverLimit: firstGeneration.engine.mean / limit },
   ...(later ? { laterGenerations: { ...later, engineOverLimit: later.engine.mean / limit } } : {}),
+  ...(intoNewFiles ? { intoNewFiles: { ...intoNewFiles, engineOverLimit: intoNewFiles.engine.mean / limit, floorSeconds: newFileFloor } } : {}),
+  ...(others ? { otherTrials: { ...others, engineOverLimit: others.engine.mean / limit } } : {}),
   persisted: { files: spares.persisted, overSpare: spares.persistedOverSpare, seconds: spares.persistSeconds },
   memoryKB: { before: baseline, peak: peakAll, ...Object.fromEntries(phaseNames.map((p) => [p, sampler.peak(p)])), samples: sampler.samples, maxRSS: process.resourceUsage().maxRSS },
   trials,

@@ -125,6 +125,12 @@ describe('bench scale', function () {
       assert.ok(json.summary.fields.includes('offspring'));
       assert.equal(json.limit.bytesPerTrial, 3 * json.model.bytes);
       assert.ok(json.bandwidth.copyGbps > 0);
+      // The limit takes the faster copy of the two measured around the run.
+      assert.equal(json.bandwidth.copyGbps, Math.max(json.bandwidth.before.copyGbps, json.bandwidth.after.copyGbps));
+      assert.ok(json.bandwidth.freshMemory.firstGbps > 0 && json.bandwidth.freshMemory.againGbps > 0);
+      // Every trial is counted once: into a new member file, or not.
+      assert.equal((json.intoNewFiles?.trials ?? 0) + (json.otherTrials?.trials ?? 0), 3);
+      assert.equal(json.intoNewFiles?.trials ?? 0, json.persisted.files - json.persisted.overSpare);
       assert.ok(json.memoryKB.peak.AnonPlusShmem > 0, 'memory was sampled');  // a tiny run's trials may end between two samples
       assert.ok(!fs.existsSync(work) || fs.readdirSync(work).length === 0, 'the population and the run folder are removed');
     } finally {

@@ -1,7 +1,8 @@
 /**
  * Measurements for `bench/scale.ts`: the bytes a DE strategy must move per trial, a memory
  * sampler that runs on its own thread (so a synchronous hash or write in the engine cannot
- * hide a peak from it), an O_DIRECT disk read, and the per-trial summary of the journal's
+ * hide a peak from it), the speed of writing memory new to the process, an O_DIRECT disk read,
+ * and the per-trial summary of the journal's
  * `seconds` fields (whatever fields there are: the engine adds phases over time).
  */
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 import { STRATEGIES, type Strategy } from '../kernels/strategies.js';
+import { native } from '../native.js';
 
 /**
  * What one trial must read and write at the least: the target (crossover keeps its bits where
@@ -134,6 +136,38 @@ export function memoryNow(): MemoryPeaks {
   return out;
 }
 
+// ---------- memory new to the process ----------
+
+export interface FreshMemory {
+  /** Writing memory for the first time (the kernel, and in a VM maybe the host, must supply each page). */
+  firstGbps: number;
+  /** Writing the same memory again. */
+  againGbps: number;
+  bytes: number;
+}
+
+/**
+ * How fast this machine writes memory it has just allocated, against the same memory written
+ * again. Writing a new file writes its pages into memory the page cache has just taken, so
+ * `bytes / firstGbps` is the floor of writing an accepted offspring into a new member file. In
+ * a VM whose host takes free memory back (free page reporting, balloons) the first write waits
+ * for the host to give each page back: many times slower than the second.
+ */
+export function freshMemory(bytes = 2 ** 30): FreshMemory {
+  const m = native.MappedFile.createMemory(bytes, 'bench: memory new to the process');
+  try {
+    const v = new Uint8Array(m.region(0, bytes));
+    const t0 = performance.now();
+    v.fill(1);
+    const t1 = performance.now();
+    v.fill(2);
+    const t2 = performance.now();
+    return { firstGbps: bytes / ((t1 - t0) / 1000) / 1e9, againGbps: bytes / ((t2 - t1) / 1000) / 1e9, bytes };
+  } finally {
+    m.close();
+  }
+}
+
 // ---------- disk ----------
 
 export interface DiskRead {
@@ -177,6 +211,8 @@ export interface TrialTiming {
   wall: number;
   /** The journal entry's `seconds` object: every numeric field. */
   seconds: Record<string, number>;
+  /** Accepted, and written into a new member file rather than over a spare (TrialEvent.writtenOverSpare). */
+  newFile?: boolean;
 }
 
 export interface Stat {

@@ -115,6 +115,12 @@ export interface TrialEvent {
   trialsDone: number;
   trialsPlanned: number;
   elapsedSeconds: number;
+  /**
+   * An accepted trial whose file this process wrote: true when it went over a spare member file
+   * (spare-files.ts), false when into a new file (the costly case: README, "The engine at model
+   * scale"). Absent otherwise (rejected, or accepted by an earlier process of a resumed run).
+   */
+  writtenOverSpare?: boolean;
 }
 
 export interface EvolveOptions {
@@ -174,6 +180,8 @@ export class EvolutionRun extends EventEmitter {
   private readonly unlanded = new Set<string>();
   /** Replaced member files that the next accepted offspring is written over (spare-files.ts). */
   private readonly spares: SpareFiles;
+  /** Accepted trials persisted by this process, until their 'trial' event: over a spare or not. */
+  private readonly overSpare = new Map<number, boolean>();
   private merger: Merger | undefined;
   private mergerBase: WeightSet | undefined;
   /** With a merger: the current merged population and its fitness (what offspring must beat). */
@@ -768,6 +776,7 @@ export class EvolutionRun extends EventEmitter {
     this.timing.persist += seconds;
     this.timing.persisted++;
     if (overwrite) this.timing.persistedOverSpare++;
+    this.overSpare.set(entry.k, overwrite);
     return { file, weights, durable };
   }
 
@@ -846,6 +855,9 @@ export class EvolutionRun extends EventEmitter {
       trialsPlanned: this.plannedTrials(),
       elapsedSeconds: (Date.now() - this.started) / 1000,
     };
+    const overSpare = this.overSpare.get(entry.k);
+    this.overSpare.delete(entry.k);
+    if (overSpare !== undefined) event.writtenOverSpare = overSpare;
     this.emit('trial', event);
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import * as kernels from '../../lib/kernels/index.js';
 import { STRATEGY_NAMES, streamFor, type Strategy } from '../../lib/kernels/strategies.js';
-import { EvolutionRun } from '../../lib/evolve/engine.js';
+import { EvolutionRun, type TrialEvent } from '../../lib/evolve/engine.js';
 import { contentHash } from '../../lib/evolve/content-hash.js';
 import { type JournalEntry, readJournal } from '../../lib/evolve/journal.js';
 import { PopulationError } from '../../lib/evolve/population.js';
@@ -218,9 +218,17 @@ describe('the Evolver run (library API)', function () {
       let calls = 0;
       const acceptAll = async () => ({ score: ++calls, metrics: {} });
       const config = testConfig({ strategy: 'rand/1', F: 0.2, CR: 0.9, generations: 6, schedule, ...(schedule === 'generational' ? { concurrency: 2 } : {}) });
-      const report = await new EvolutionRun({ config, evaluator: acceptAll }).run();
+      const run = new EvolutionRun({ config, evaluator: acceptAll });
+      const overSpare: (boolean | undefined)[] = [];
+      run.on('trial', (e: TrialEvent) => overSpare.push(e.writtenOverSpare));
+      const report = await run.run();
       assert.equal(report.accepted, 30);
       assert.equal(report.throughput.persisted, 30);
+      // Each trial event says where its file went; together they are the report's counts.
+      assert.equal(overSpare.length, 30);
+      assert.equal(overSpare.filter((x) => x === true).length, report.throughput.persistedOverSpare);
+      assert.equal(overSpare.filter((x) => x === false).length, 30 - report.throughput.persistedOverSpare);
+      assert.ok(overSpare.slice(0, 5).every((x) => x === false), 'the first generation replaces inputs: new files');
       assert.ok(report.throughput.persistedOverSpare > 0, `written over a spare: ${report.throughput.persistedOverSpare} of 30`);
       assert.ok(report.throughput.persistedOverSpare <= 25, 'the first generation has no run-owned file to replace');
       assert.deepEqual(fs.readdirSync(path.join(config.output, 'trial')), [], 'no spare is left behind');
