@@ -145,9 +145,11 @@ export interface NativeAddon {
   exchangePaths(a: string, b: string): void;
   /**
    * XXH64 (seed 0) of every `chunkBytes` chunk of `buffer` (counted from its start; the last one
-   * may be shorter), on the kernel thread pool: the digests do not depend on `threads`.
+   * may be shorter), on the kernel thread pool: the digests do not depend on `threads`. Given
+   * several buffers, each is chunked from its own start and the digests follow in buffer order
+   * (one pool pass for all of them).
    */
-  hashChunks(buffer: BufferLike, chunkBytes: number, threads: number): Promise<BigUint64Array>;
+  hashChunks(buffer: BufferLike | readonly BufferLike[], chunkBytes: number, threads: number): Promise<BigUint64Array>;
   /** XXH64 (seed 0) of a whole buffer, synchronously. */
   xxh64(buffer: BufferLike): bigint;
   /**

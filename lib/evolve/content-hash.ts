@@ -5,7 +5,7 @@
  *
  * `xxh64-1MiB` (runs made by this version): every evolved tensor, in sorted name order, is cut
  * into 1 MiB chunks counted from its first byte; each chunk gets an XXH64 digest (seed 0) on
- * the kernel thread pool, at memory speed; a sha256 over (name, byte length, the chunk digests
+ * the kernel thread pool, at memory speed (all tensors in one pass); a sha256 over (name, byte length, the chunk digests
  * in order) of every tensor gives the checksum. The chunking does not depend on the thread
  * count, so neither does the checksum. XXH64 is not a cryptographic hash: it tells weights
  * apart (a 64-bit digest per MiB, then sha256), it does not resist someone forging a collision
@@ -30,11 +30,19 @@ export async function contentHash(weights: WeightSource, evolved: readonly strin
     return h.digest('hex');
   }
   const pool = threads > 0 ? threads : native.kernels.getThreads();
-  for (const name of evolved) {
-    const views = weights.chunks(name);
+  // Every view of every tensor in one native call (one pool pass per checksum, not one per
+  // tensor), then the digests are taken back tensor by tensor. Views are at most 4 GiB, a
+  // multiple of 1 MiB except a tensor's last: chunks stay aligned to the tensor.
+  const perTensor = evolved.map((name) => weights.chunks(name));
+  const digests = await native.hashChunks(perTensor.flat(), CHUNK, pool);
+  let at = 0;
+  evolved.forEach((name, i) => {
+    const views = perTensor[i]!;
     h.update(`${name}\0${views.reduce((n, v) => n + v.byteLength, 0)}\0`);
-    // Views are at most 4 GiB, a multiple of 1 MiB except the last: chunks stay aligned to the tensor.
-    for (const v of views) if (v.byteLength > 0) h.update(new Uint8Array((await native.hashChunks(v, CHUNK, pool)).buffer));
-  }
+    const count = views.reduce((n, v) => n + Math.ceil(v.byteLength / CHUNK), 0);
+    if (count > 0) h.update(new Uint8Array(digests.buffer, digests.byteOffset + at * 8, count * 8));
+    at += count;
+  });
+  if (at !== digests.length) throw new Error(`internal: ${digests.length} chunk digests for ${at} chunks`);
   return h.digest('hex');
 }

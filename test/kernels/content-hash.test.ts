@@ -34,6 +34,32 @@ describe('content hash (XXH64 per 1 MiB chunk, sha256 over the digests)', () => 
     for (let i = 0; i < one.length; i++) assert.equal(one[i], h64Raw(data.subarray(i * chunk, Math.min(data.byteLength, (i + 1) * chunk))), `chunk ${i}`);
   });
 
+  it('hashChunks over several buffers: each chunked from its own start, digests in buffer order', async () => {
+    const chunk = 4096;
+    const buffers = [5 * chunk + 7, 0, 3, 2 * chunk].map((n) => {
+      const b = new Uint8Array(native.allocate(n));
+      b.set(crypto.randomBytes(n));
+      return b;
+    });
+    const together = await native.hashChunks(buffers, chunk, 2);
+    const apart = (await Promise.all(buffers.map((b) => native.hashChunks(b, chunk, 1)))).flatMap((d) => [...d]);
+    assert.equal(together.length, 6 + 0 + 1 + 2);
+    assert.deepEqual([...together], apart);
+    assert.throws(() => native.hashChunks([buffers[0]!, 'x' as never], chunk, 1), /buffers\[1\]/);
+  });
+
+  it('a weight set: the checksum is sha256 over the name, byte length and 1 MiB XXH64 digests of each tensor (runs journaled before keep their checksums)', async () => {
+    using a = openWeights(path.join(FORTUNES, 'models-bf16', 'base.safetensors'));
+    const names = a.names();
+    const h = crypto.createHash('sha256');
+    for (const name of names) {
+      const views = a.chunks(name);
+      h.update(`${name}\0${views.reduce((n, v) => n + v.byteLength, 0)}\0`);
+      for (const v of views) h.update(new Uint8Array((await native.hashChunks(v, 2 ** 20, 1)).buffer));
+    }
+    assert.equal(await contentHash(a, names, 'xxh64-1MiB', 2), h.digest('hex'));
+  });
+
   it('a weight set: independent of the thread count; another model or one changed byte gives another checksum', async () => {
     const a = openWeights(path.join(FORTUNES, 'models-bf16', 'base.safetensors'));
     const b = openWeights(path.join(FORTUNES, 'models-bf16', 'science.safetensors'));
