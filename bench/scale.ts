@@ -89,24 +89,6 @@ const spec = { shape, members, seed };
 const gb = (bytes: number) => bytes / 1e9;
 const mb = (kb: number) => kb / 1024;
 
-// ---------- the population ----------
-
-const sampler = new MemorySampler(['generate', 'open', 'trials', 'finish']);
-await sampler.ready();
-let population: WrittenPopulation;
-if (populationMatches(populationDir, spec)) {
-  population = existingPopulation(populationDir, spec);
-  console.log(`reusing the population in ${populationDir}`);
-} else {
-  if (given !== undefined && fs.readdirSync(dir).some((e) => e !== 'population' && !e.startsWith('run-'))) {
-    throw new Error(`--dir ${dir} holds other files; give an empty or new folder (or one this benchmark kept)`);
-  }
-  console.log(`writing ${members} members of ${(shape.params / 1e9).toFixed(3)} B parameters (bf16, ${gb(shape.params * 2).toFixed(2)} GB each) into ${populationDir}`);
-  population = writePopulation(populationDir, spec, (i, s) => console.log(`  member ${i}: ${s.toFixed(1)} s (${(gb(shape.params * 2) / s).toFixed(2)} GB/s written)`));
-}
-const modelBytes = population.modelBytes;
-console.log(`population: ${members} x ${(shape.params / 1e9).toFixed(3)} B params, ${gb(modelBytes).toFixed(3)} GB each (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}; ${population.shards} shards)${population.seconds > 0 ? `; generated in ${population.seconds.toFixed(1)} s (not measured)` : ''}`);
-
 // ---------- bandwidths, measured in this process before and after the run ----------
 
 const threads = os.availableParallelism();
@@ -133,10 +115,29 @@ function collectGarbage(): void {
   v8.setFlagsFromString('--expose-gc');
   (vm.runInNewContext('gc') as () => void)();
 }
-const before = await streamBandwidth();
+// Before the memory sampler starts, so that its peaks are the run's; memory new to the process
+// first (the STREAM arrays, freed just before, would be reused at once).
 const fresh = freshMemory();
-collectGarbage();
+const before = await streamBandwidth();
 console.log(`before the run: STREAM copy ${before.copyGbps.toFixed(1)} GB/s, triad ${before.triadGbps.toFixed(1)} GB/s; memory new to the process written at ${fresh.firstGbps.toFixed(2)} GB/s the first time, ${fresh.againGbps.toFixed(1)} GB/s the second (${gb(fresh.bytes).toFixed(2)} GB)`);
+
+// ---------- the population ----------
+
+const sampler = new MemorySampler(['generate', 'open', 'trials', 'finish']);
+await sampler.ready();
+let population: WrittenPopulation;
+if (populationMatches(populationDir, spec)) {
+  population = existingPopulation(populationDir, spec);
+  console.log(`reusing the population in ${populationDir}`);
+} else {
+  if (given !== undefined && fs.readdirSync(dir).some((e) => e !== 'population' && !e.startsWith('run-'))) {
+    throw new Error(`--dir ${dir} holds other files; give an empty or new folder (or one this benchmark kept)`);
+  }
+  console.log(`writing ${members} members of ${(shape.params / 1e9).toFixed(3)} B parameters (bf16, ${gb(shape.params * 2).toFixed(2)} GB each) into ${populationDir}`);
+  population = writePopulation(populationDir, spec, (i, s) => console.log(`  member ${i}: ${s.toFixed(1)} s (${(gb(shape.params * 2) / s).toFixed(2)} GB/s written)`));
+}
+const modelBytes = population.modelBytes;
+console.log(`population: ${members} x ${(shape.params / 1e9).toFixed(3)} B params, ${gb(modelBytes).toFixed(3)} GB each (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}; ${population.shards} shards)${population.seconds > 0 ? `; generated in ${population.seconds.toFixed(1)} s (not measured)` : ''}`);
 
 // ---------- the run ----------
 

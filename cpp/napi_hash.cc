@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "buffer_arg.h"
@@ -93,19 +94,23 @@ class HashWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    // Chunk k of the whole call: buffer `which[k]`, starting at byte `begin[k]` of it.
-    std::vector<uint32_t> which;
-    std::vector<uint64_t> begin;
-    for (uint32_t i = 0; i < data_.size(); ++i)
-      for (uint64_t b = 0; b < data_[i].length(); b += chunk_) {
-        which.push_back(i);
-        begin.push_back(b);
-      }
-    digests_.assign(which.size(), 0);
-    ThreadPool::Global().ParallelFor(which.size(), threads_, [&](uint64_t k, int) {
-      const BufferArg& d = data_[which[k]];
-      digests_[k] = Xxh64(d.data() + begin[k], std::min(chunk_, d.length() - begin[k]), 0);
-    });
+    try {
+      // Chunk k of the whole call: buffer `which[k]`, starting at byte `begin[k]` of it.
+      std::vector<uint32_t> which;
+      std::vector<uint64_t> begin;
+      for (uint32_t i = 0; i < data_.size(); ++i)
+        for (uint64_t b = 0; b < data_[i].length(); b += chunk_) {
+          which.push_back(i);
+          begin.push_back(b);
+        }
+      digests_.assign(which.size(), 0);
+      ThreadPool::Global().ParallelFor(which.size(), threads_, [&](uint64_t k, int) {
+        const BufferArg& d = data_[which[k]];
+        digests_[k] = Xxh64(d.data() + begin[k], std::min(chunk_, d.length() - begin[k]), 0);
+      });
+    } catch (const std::exception& e) {
+      SetError(std::string("hashChunks: ") + e.what());  // e.g. bad_alloc: never an abort
+    }
   }
   void OnOK() override {
     Napi::Error error;

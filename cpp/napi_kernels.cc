@@ -226,9 +226,14 @@ DeArgs ShiftDe(DeArgs a, uint64_t offset) {
   return a;
 }
 
-Napi::Value De(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = OptionsArg(info, "de");
+// One de() call's arguments, read and checked on the JS thread (its buffers kept in `keep`).
+// `ranges` gets the JS memory each buffer spans (out first), for checks across the calls of a
+// batch; the returned args point at the piece's element 0 (ShiftDe) when it has an offset.
+struct Range {
+  const void* begin;
+  uint64_t bytes;
+};
+DeArgs ParseDe(Napi::Env env, Napi::Object o, std::vector<BufferArg>* keep, Target* target, std::vector<Range>* ranges = nullptr) {
   DeArgs a;
   const std::string strategy = StringOpt(o, "strategy", "current/1");
   if (strategy == "current/1") a.strategy = Strategy::Current1;
@@ -254,28 +259,77 @@ Napi::Value De(const Napi::CallbackInfo& info) {
   // The buffers may be a piece of a larger tensor starting at element `offset`: draws and
   // rows count from the tensor's start, so pieces of a tensor > 4 GiB give the same bits.
   const uint64_t offset = U64Opt(o, "offset", 0);
-  Target target = TargetOpts(o);
-  std::vector<BufferArg> keep;
-  a.x = BufferOpt(o, "x", a.dtype, a.n, &keep, &target);
+  *target = TargetOpts(o);
+  a.x = BufferOpt(o, "x", a.dtype, a.n, keep, target);
   if (UsesAB(a.strategy)) {
-    a.a = BufferOpt(o, "a", a.dtype, a.n, &keep, &target);
-    a.b = BufferOpt(o, "b", a.dtype, a.n, &keep, &target);
+    a.a = BufferOpt(o, "a", a.dtype, a.n, keep, target);
+    a.b = BufferOpt(o, "b", a.dtype, a.n, keep, target);
   }
-  if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, &keep, &target);
-  a.out = const_cast<void*>(OutOpt(o, "out", a.dtype, a.n, &keep, &target));
+  if (UsesC(a.strategy)) a.c = BufferOpt(o, "c", a.dtype, a.n, keep, target);
+  a.out = const_cast<void*>(OutOpt(o, "out", a.dtype, a.n, keep, target));
   const uint64_t bytes = a.n * DTypeSize(a.dtype);
   for (auto [p, name] : {std::pair{a.x, "x"}, {a.a, "a"}, {a.b, "b"}, {a.c, "c"}}) {
-    GuardOverlap(env, keep, a.out, bytes, p, bytes, std::string(name) == "x", name);
+    GuardOverlap(env, *keep, a.out, bytes, p, bytes, std::string(name) == "x", name);
   }
+  if (ranges != nullptr)
+    for (const void* p : {static_cast<const void*>(a.out), a.x, a.a, a.b, a.c})
+      if (p != nullptr) ranges->push_back({Origin(*keep, p), bytes});
   if (offset > 0) {
-    EVOLVER_GUARD(env, !target.cuda, "EINVAL", "offset is not supported on the cuda backend yet");
+    EVOLVER_GUARD(env, !target->cuda, "EINVAL", "offset is not supported on the cuda backend yet");
     a = ShiftDe(a, offset);
   }
+  return a;
+}
+
+Napi::Value De(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "de");
+  Target target;
+  std::vector<BufferArg> keep;
+  const DeArgs a = ParseDe(env, o, &keep, &target);
   return Queue(env, std::move(keep), [a, target] {
     std::string err;
     if (target.cuda) OrThrow(cuda::RunDe(a, target.resident == 1, &err), err);
     else RunDe(a, target.run);
   });
+}
+
+// deBatch([options, ...]): several de() calls (on the CPU, with the same backend, threads and
+// chunk) as one piece of work: one thread-pool pass over every call's chunks, so the pool is
+// not woken and drained once per tensor. Each call's bits are those of de() alone. An output
+// may not overlap any buffer of another call (they run at the same time).
+Napi::Value DeBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EVOLVER_GUARD(env, info.Length() >= 1 && info[0].IsArray(), "EINVAL", "deBatch(calls): calls must be an array of de() options");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<BufferArg> keep;
+  std::vector<DeArgs> calls;
+  std::vector<std::vector<Range>> ranges(list.Length());
+  RunOptions run;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value v = list.Get(i);
+    const std::string which = "deBatch: calls[" + std::to_string(i) + "]";
+    EVOLVER_GUARD(env, v.IsObject(), "EINVAL", which + " must be an object");
+    Target target;
+    calls.push_back(ParseDe(env, v.As<Napi::Object>(), &keep, &target, &ranges[i]));
+    EVOLVER_GUARD(env, !target.cuda, "EINVAL", which + ": a batch runs on the CPU (call de() for each tensor on cuda)");
+    if (i == 0) run = target.run;
+    EVOLVER_GUARD(env, target.run.table == run.table && target.run.threads == run.threads && target.run.chunk == run.chunk, "EINVAL",
+                  which + ": every call of a batch must use the same backend, threads and chunk");
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (ranges[i].empty()) continue;
+    const Range out = ranges[i][0];
+    for (size_t j = 0; j < ranges.size(); ++j) {
+      if (j == i) continue;
+      for (const Range& r : ranges[j]) {
+        const uint8_t *o = static_cast<const uint8_t*>(out.begin), *p = static_cast<const uint8_t*>(r.begin);
+        EVOLVER_GUARD(env, !(o < p + r.bytes && p < o + out.bytes), "EOVERLAP",
+                      "deBatch: the out of calls[" + std::to_string(i) + "] overlaps a buffer of calls[" + std::to_string(j) + "]");
+      }
+    }
+  }
+  return Queue(env, std::move(keep), [calls, run] { RunDeBatch(calls, run); });
 }
 
 /** Option `key` for model i: a number shared by all models, or an array with one per model. */
@@ -529,6 +583,7 @@ Napi::Value PhiloxBlockJs(const Napi::CallbackInfo& info) {
 void InitKernels(Napi::Env env, Napi::Object exports) {
   Napi::Object k = Napi::Object::New(env);
   k.Set("de", Napi::Function::New(env, De, "de"));
+  k.Set("deBatch", Napi::Function::New(env, DeBatch, "deBatch"));
   k.Set("merge", Napi::Function::New(env, Merge, "merge"));
   k.Set("convert", Napi::Function::New(env, Convert, "convert"));
   k.Set("slerp", Napi::Function::New(env, Slerp, "slerp"));

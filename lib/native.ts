@@ -67,12 +67,16 @@ export interface NativeRunOptions {
   backend?: string;
 }
 
+export type NativeDeOptions = NativeRunOptions & {
+  strategy: string; granularity: string; dtype: KernelDType; n: number; rowLength: number;
+  F: number; CR: number; seed: bigint; stream: bigint; offset?: number;
+  x: BufferLike; a?: BufferLike; b?: BufferLike; c?: BufferLike; out: BufferLike;
+};
+
 export interface NativeKernels {
-  de(o: NativeRunOptions & {
-    strategy: string; granularity: string; dtype: KernelDType; n: number; rowLength: number;
-    F: number; CR: number; seed: bigint; stream: bigint; offset?: number;
-    x: BufferLike; a?: BufferLike; b?: BufferLike; c?: BufferLike; out: BufferLike;
-  }): Promise<void>;
+  de(o: NativeDeOptions): Promise<void>;
+  /** Several de() calls (CPU, same backend, threads and chunk) in one thread-pool pass. */
+  deBatch(calls: readonly NativeDeOptions[]): Promise<void>;
   merge(o: NativeRunOptions & {
     kind: string; sparsify: string; inDtype: KernelDType; outDtype: KernelDType; n: number;
     inputs: BufferLike[]; weights: number[]; base?: BufferLike; out: BufferLike;

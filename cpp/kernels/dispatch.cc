@@ -52,6 +52,23 @@ void RunDe(const DeArgs& a, const RunOptions& o) {
   ForChunks(a.n, o, [&](uint64_t b, uint64_t e) { t.de(a, a.first + b, a.first + e); });
 }
 
+void RunDeBatch(const std::vector<DeArgs>& calls, const RunOptions& o) {
+  const KernelTable& t = TableOf(o);
+  const uint64_t chunk = ChunkOf(o);
+  // Chunks as RunDe cuts them, call after call: piece k is [begin[k], end[k]) of calls[which[k]].
+  std::vector<uint32_t> which;
+  std::vector<uint64_t> begin;
+  for (uint32_t i = 0; i < calls.size(); ++i)
+    for (uint64_t b = 0; b < calls[i].n; b += chunk) {
+      which.push_back(i);
+      begin.push_back(b);
+    }
+  ThreadPool::Global().ParallelFor(which.size(), ThreadsOf(o), [&](uint64_t k, int) {
+    const DeArgs& a = calls[which[k]];
+    t.de(a, a.first + begin[k], a.first + std::min(a.n, begin[k] + chunk));
+  });
+}
+
 void RunConvert(const ConvertArgs& c, const RunOptions& o) {
   const KernelTable& t = TableOf(o);
   ForChunks(c.n, o, [&](uint64_t b, uint64_t e) { t.convert(c, b, e); });

@@ -23,6 +23,8 @@ const KernelTable* TableFor(const std::string& name);
 const KernelTable& BestTable();
 
 void RunDe(const DeArgs& a, const RunOptions& o);
+// Several de calls in one pool pass over all their chunks (each call's bits as RunDe alone).
+void RunDeBatch(const std::vector<DeArgs>& calls, const RunOptions& o);
 void RunMerge(MergeArgs m, const RunOptions& o);  // fills magnitude thresholds when needed
 void RunConvert(const ConvertArgs& c, const RunOptions& o);
 void RunMix2(const Mix2Args& m, const RunOptions& o);

@@ -34,7 +34,20 @@ export async function contentHash(weights: WeightSource, evolved: readonly strin
   // tensor), then the digests are taken back tensor by tensor. Views are at most 4 GiB, a
   // multiple of 1 MiB except a tensor's last: chunks stay aligned to the tensor.
   const perTensor = evolved.map((name) => weights.chunks(name));
-  const digests = await native.hashChunks(perTensor.flat(), CHUNK, pool);
+  const views = perTensor.flat();
+  let digests: BigUint64Array;
+  try {
+    digests = await native.hashChunks(views, CHUNK, pool);
+  } catch (err) {
+    // The native error names buffers[i] of the flat list: name the tensor instead.
+    const i = Number(/buffers\[(\d+)\]/.exec((err as Error).message)?.[1] ?? NaN);
+    if (Number.isInteger(i)) {
+      let seen = 0;
+      const t = perTensor.findIndex((v) => (seen += v.length) > i);
+      if (t >= 0) (err as Error).message += ` (tensor ${evolved[t]})`;
+    }
+    throw err;
+  }
   let at = 0;
   evolved.forEach((name, i) => {
     const views = perTensor[i]!;

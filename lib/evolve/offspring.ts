@@ -31,46 +31,69 @@ export interface OffspringTarget {
   chunks(name: string): Uint8Array[];
 }
 
+/**
+ * Tensors are made in batches of about this much output: one kernel call per batch (one pool
+ * pass over all its tensors) instead of one per tensor. At 0.75 B (129 tensors, most of 2 – 23
+ * MB) that made an offspring about 10 % faster (12 – 17 ms of 140, same process, alternating);
+ * 64 MiB batches gained about 5 ms. The next batch's pages are asked for while one is made.
+ */
+const BATCH_BYTES = 256 * 2 ** 20;
+
 export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Promise<void> {
   const third = s.used.r0 ?? s.used.best ?? s.used.ref;
   const parents = [s.target, s.used.a, s.used.b, third].filter((i): i is number => i !== undefined);
   const evolved = s.plan.filter((e) => e.evolved);
-  // Ask the kernel to read the next tensor of every parent while this one is computed: when the
+  const batches: TensorPlanEntry[][] = [];
+  let bytes = Infinity;
+  for (const entry of evolved) {
+    if (bytes + entry.meta.byteLength > BATCH_BYTES) {
+      batches.push([]);
+      bytes = 0;
+    }
+    batches.at(-1)!.push(entry);
+    bytes += entry.meta.byteLength;
+  }
+  // Ask the kernel to read the next batch of every parent while this one is computed: when the
   // population does not fit in RAM its pages come from disk, and page faults alone read it in
   // small pieces on the critical path (madvise WILLNEED starts the reads ahead, asynchronously).
   const prefetch = (i: number) => {
-    const next = evolved[i];
-    if (next !== undefined) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
+    for (const next of batches[i] ?? []) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
   };
   prefetch(0);
-  for (const [i, entry] of evolved.entries()) {
+  for (const [i, batch] of batches.entries()) {
     prefetch(i + 1);
-    const outs = out.chunks(entry.name);
-    const pieces = (i: number | undefined) => (i === undefined ? undefined : s.members[i]!.chunks(entry.name));
-    const x = pieces(s.target)!, a = pieces(s.used.a), b = pieces(s.used.b), c = pieces(third);
-    const rowLength = entry.meta.shape.slice(1).reduce((p, d) => p * d, 1);
-    const bytesPer = entry.meta.byteLength / Math.max(1, entry.meta.elements);
-    let offset = 0;
-    for (let piece = 0; piece < outs.length; piece++) {
-      const thirdView = c?.[piece];
-      await k.de({
-        strategy: s.strategy,
-        granularity: s.granularity,
-        dtype: entry.meta.dtype as KernelDType,
-        target: x[piece]!,
-        out: outs[piece]!,
-        ...(a ? { a: a[piece]!, b: b![piece]! } : {}),
-        ...(thirdView ? { r0: thirdView, best: thirdView, ref: thirdView } : {}),
-        F: s.F,
-        CR: s.CR,
-        seed: s.seed,
-        stream: streamFor(s.k, entry.j),
-        rowLength: Math.max(1, rowLength),
-        offset,
-        backend: 'cpu',
-        ...(s.threads ? { threads: s.threads } : {}),
-      });
-      offset += outs[piece]!.byteLength / bytesPer;
-    }
+    await k.deBatch(batch.flatMap((entry) => calls(s, entry, out, third)));
   }
+}
+
+/** The kernel calls that make one tensor: one per view (tensors over 4 GiB are several views). */
+function calls(s: OffspringSpec, entry: TensorPlanEntry, out: OffspringTarget, third: number | undefined): k.DeOptions[] {
+  const outs = out.chunks(entry.name);
+  const pieces = (i: number | undefined) => (i === undefined ? undefined : s.members[i]!.chunks(entry.name));
+  const x = pieces(s.target)!, a = pieces(s.used.a), b = pieces(s.used.b), c = pieces(third);
+  const rowLength = entry.meta.shape.slice(1).reduce((p, d) => p * d, 1);
+  const bytesPer = entry.meta.byteLength / Math.max(1, entry.meta.elements);
+  let offset = 0;
+  return outs.map((view, piece) => {
+    const thirdView = c?.[piece];
+    const call: k.DeOptions = {
+      strategy: s.strategy,
+      granularity: s.granularity,
+      dtype: entry.meta.dtype as KernelDType,
+      target: x[piece]!,
+      out: view,
+      ...(a ? { a: a[piece]!, b: b![piece]! } : {}),
+      ...(thirdView ? { r0: thirdView, best: thirdView, ref: thirdView } : {}),
+      F: s.F,
+      CR: s.CR,
+      seed: s.seed,
+      stream: streamFor(s.k, entry.j),
+      rowLength: Math.max(1, rowLength),
+      offset,
+      backend: 'cpu',
+      ...(s.threads ? { threads: s.threads } : {}),
+    };
+    offset += view.byteLength / bytesPer;
+    return call;
+  });
 }

@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { fromSystemError } from '../errors.js';
 import { type NativeMappedFile, native } from '../native.js';
-import { type WeightSet, openWeights } from '../store/checkpoint.js';
+import { WeightSet, openWeights } from '../store/checkpoint.js';
 import { MAX_VIEW_BYTES, viewChunks } from '../store/safetensors.js';
 import type { WeightSource } from '../store/source.js';
 import { type Layout, copyPieces, fsyncDir, layoutPlan } from '../store/writer.js';
@@ -69,7 +69,7 @@ export class TrialSlot {
       new Uint8Array(mapping.region(0, layout.header.length)).set(layout.header);
       const slot = new TrialSlot(mapping, layout, plan);
       try {
-        for (const p of plan) slot.weights.advise(p.name, 'populate');
+        reserve(slot.weights, label);
         for (const p of plan) if (!p.evolved) copyPieces(carriedFrom.chunks(p.name), slot.chunks(p.name));
       } catch (err) {
         slot.weights.close();
@@ -158,17 +158,20 @@ export class TrialSlot {
 }
 
 /**
- * Takes the slot's memory now, all of it, and maps it (MADV_POPULATE_WRITE) in one call: memory
- * that is short fails here, with an error naming the slot, not as a SIGBUS in the middle of a
- * trial; and the first trial runs at the speed of the others instead of faulting in a page at a
- * time (1.0 s of 1.5 GB here, README "The engine at model scale"). The evaluator's read-only
- * view of the same memory is mapped likewise, by the caller.
+ * Takes the slot's memory now, all of it, and maps it (MADV_POPULATE_WRITE; for the evaluator's
+ * read-only view of the same memory, MADV_POPULATE_READ), one call per mapping or tensor: the
+ * first trial runs at the speed of the others instead of faulting the slot in a page at a time
+ * (1.0 s of 1.5 GB here, README "The engine at model scale"), and where the kernel reports it
+ * (e.g. a memory cgroup's limit) memory that is short fails here, naming the slot, rather than
+ * as a SIGBUS in the middle of a trial. Kernels before 5.14 have no populate: there the slot is
+ * faulted in as it is first written, as before.
  */
-function reserve(mapping: NativeMappedFile, label: string): void {
+function reserve(memory: NativeMappedFile | WeightSet, label: string): void {
   try {
-    mapping.advise('populate');
+    if (memory instanceof WeightSet) for (const name of memory.names()) memory.advise(name, 'populate');
+    else memory.advise('populate');
   } catch (err) {
-    throw fromSystemError(err, label, `taking the trial slot's ${mapping.size} bytes of memory`);
+    throw fromSystemError(err, label, 'taking and mapping the trial slot\'s memory');
   }
 }
 

@@ -5,9 +5,9 @@
  * whatever the backend, the SIMD level, the thread count or the chunk size.
  */
 import { backends } from '../backends.js';
-import { type BufferLike, type KernelDType, type NativeReduceResult, native } from '../native.js';
+import { type BufferLike, type KernelDType, type NativeDeOptions, type NativeReduceResult, native } from '../native.js';
 import { type Granularity, type Strategy, GRANULARITIES, STRATEGIES, STRATEGY_NAMES, streamFor } from './strategies.js';
-import { dtypeArg, elementsOf, fail, finiteNumber, numberBetween, oneOf, perModelBetween, positiveInteger, tensorBuffer, uint64 } from './validate.js';
+import { KernelArgumentError, dtypeArg, elementsOf, fail, finiteNumber, numberBetween, oneOf, perModelBetween, positiveInteger, tensorBuffer, uint64 } from './validate.js';
 
 export { STRATEGIES, STRATEGY_NAMES, GRANULARITIES, streamFor, type Strategy, type Granularity } from './strategies.js';
 export { KernelArgumentError } from './validate.js';
@@ -112,6 +112,33 @@ export interface DeOptions extends RunOptions {
 
 /** Fused mutation + binomial crossover of one tensor (docs/design.md), in one pass over memory. */
 export async function de(o: DeOptions): Promise<void> {
+  return native.kernels.de(deArgs(o));
+}
+
+/**
+ * de() for several tensors at once, on the CPU: one thread-pool pass over all of them, so that
+ * the pool is not started and drained once per tensor (the bits are those of de() on each). An
+ * output may not overlap any buffer of another call. With the cuda backend the calls run one
+ * after another.
+ */
+export async function deBatch(calls: readonly DeOptions[]): Promise<void> {
+  if (!Array.isArray(calls)) fail(`Expected an array of de() options but received ${typeof calls}`);
+  const args = calls.map((o, i) => {
+    try {
+      return deArgs(o);
+    } catch (err) {
+      if (err instanceof KernelArgumentError) err.message = `calls[${i}]: ${err.message}`;
+      throw err;
+    }
+  });
+  if (args.some((a) => a.device === 'cuda')) {
+    for (const a of args) await native.kernels.de(a);
+    return;
+  }
+  if (args.length > 0) await native.kernels.deBatch(args);
+}
+
+function deArgs(o: DeOptions): NativeDeOptions {
   const strategy = oneOf(o.strategy, STRATEGY_NAMES, 'strategy');
   const spec = STRATEGIES[strategy];
   const granularity = oneOf(o.granularity ?? 'element', GRANULARITIES, 'granularity');
@@ -119,7 +146,7 @@ export async function de(o: DeOptions): Promise<void> {
   const n = elementsOf(o.target, dtype, 'target');
   const target = tensorBuffer(o.target, dtype, n, 'target');
   const out = tensorBuffer(o.out, dtype, n, 'out');
-  const args: Parameters<typeof native.kernels.de>[0] = {
+  const args: NativeDeOptions = {
     ...runArgs(o),
     strategy,
     granularity,
@@ -154,7 +181,7 @@ export async function de(o: DeOptions): Promise<void> {
     args.b = tensorBuffer(o.b, dtype, n, 'b');
   }
   if (spec.third !== null) args.c = tensorBuffer(o[spec.third], dtype, n, spec.third);
-  return native.kernels.de(args);
+  return args;
 }
 
 interface MergeCommon extends RunOptions {

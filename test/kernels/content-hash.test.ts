@@ -58,6 +58,22 @@ describe('content hash (XXH64 per 1 MiB chunk, sha256 over the digests)', () => 
       for (const v of views) h.update(new Uint8Array((await native.hashChunks(v, 2 ** 20, 1)).buffer));
     }
     assert.equal(await contentHash(a, names, 'xxh64-1MiB', 2), h.digest('hex'));
+    // Tensors in several views (as over 4 GiB: a first view of whole MiBs, then the rest), an
+    // empty one, and one under a MiB: the digests still go to the right tensor.
+    const MiB = 2 ** 20;
+    const filled = (n: number) => {
+      const v = new Uint8Array(native.allocate(n));
+      v.set(crypto.randomBytes(n));
+      return v;
+    };
+    const tensors = new Map<string, Uint8Array[]>([['a', [filled(3 * MiB), filled(5)]], ['b', []], ['c', [filled(MiB - 1)]], ['d', [filled(2 * MiB), filled(MiB + 7)]]]);
+    const fake = { chunks: (n: string) => tensors.get(n)! } as unknown as Parameters<typeof contentHash>[0];
+    const byView = crypto.createHash('sha256');
+    for (const [name, views] of tensors) {
+      byView.update(`${name}\0${views.reduce((n, v) => n + v.byteLength, 0)}\0`);
+      for (const v of views) byView.update(new Uint8Array((await native.hashChunks(v, MiB, 1)).buffer));
+    }
+    assert.equal(await contentHash(fake, [...tensors.keys()], 'xxh64-1MiB', 2), byView.digest('hex'));
   });
 
   it('a weight set: independent of the thread count; another model or one changed byte gives another checksum', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 
-import { type CpuIsa, de, STRATEGY_NAMES, type Strategy } from '../../lib/kernels/index.js';
+import { type CpuIsa, de, deBatch, STRATEGY_NAMES, type Strategy } from '../../lib/kernels/index.js';
+import { native } from '../../lib/native.js';
 import { backends } from '../../lib/backends.js';
 import { RUN_SEED, bitsOf, firstDifference, randomBits, rng, toBuffer } from './inputs.js';
 import { type DType, deRef } from './reference.js';
@@ -68,6 +69,49 @@ describe(`de kernel: every strategy x dtype x granularity, bit for bit (isas: ${
       }
       assert.equal(firstDifference(bitsOf(pieces), bitsOf(whole)), undefined, granularity);
     }
+  });
+
+  it('deBatch: every strategy x dtype x granularity and the pieces of a tensor in one call, each with the bits of the reference', async () => {
+    type Case = { want: ArrayLike<number>; out: Float32Array | Uint16Array; call: Parameters<typeof de>[0] };
+    for (const isa of ISAS) {
+      const threads = [1, 2, 3][Math.floor(random() * 3)]!;
+      const chunk = [13, 333, 100000][Math.floor(random() * 3)]!;
+      const cases: Case[] = [];
+      for (const dtype of DTYPES) {
+        for (const strategy of STRATEGY_NAMES) {
+          for (const granularity of GRANULARITIES) {
+            const rowLength = 7 + Math.floor(random() * 30);
+            const n = granularity === 'row' ? (5 + Math.floor(random() * 20)) * rowLength : 1 + Math.floor(random() * 1500);
+            const [x, a, b, c] = [0, 1, 2, 3].map(() => randomBits(n, dtype, random));
+            const common = { strategy, granularity, dtype, F: Math.fround(0.1 + random()), CR: Math.fround(random()), seed: BigInt(Math.floor(random() * 2 ** 53)), stream: BigInt(Math.floor(random() * 2 ** 30)), rowLength };
+            const out = toBuffer(new Uint32Array(n), dtype);
+            const target = toBuffer(x!, dtype), third = toBuffer(c!, dtype);
+            cases.push({ want: deRef({ ...common, x: x!, a: a!, b: b!, c: c! }), out, call: { ...common, isa, threads, chunk, target, a: toBuffer(a!, dtype), b: toBuffer(b!, dtype), r0: third, best: third, ref: third, out } });
+          }
+        }
+      }
+      // A tensor in three pieces (offset), as the engine runs tensors over 4 GiB.
+      const n = 5000, rowLength = 40;
+      const [x, a, b] = [0, 1, 2].map(() => randomBits(n, 'BF16', random));
+      const common = { strategy: 'current/1' as const, granularity: 'row' as const, dtype: 'BF16' as const, F: 0.5, CR: 0.5, seed: 3n, stream: 9n, rowLength };
+      const want = deRef({ ...common, x: x!, a: a!, b: b!, c: x! });
+      const [bx, ba, bb] = [x!, a!, b!].map((v) => toBuffer(v, 'BF16') as Uint16Array);
+      const whole = new Uint16Array(n);
+      for (const [from, to] of [[0, 1203], [1203, 4000], [4000, n]] as const) {
+        cases.push({ want: want.slice(from, to), out: whole.subarray(from, to), call: { ...common, isa, threads, chunk, target: bx!.subarray(from, to), a: ba!.subarray(from, to), b: bb!.subarray(from, to), out: whole.subarray(from, to), offset: from } });
+      }
+      await deBatch(cases.map((c) => c.call));
+      cases.forEach((c, i) => assert.equal(firstDifference(bitsOf(c.out), c.want), undefined, `${isa}, ${threads} threads, chunk ${chunk}, call ${i} (${c.call.strategy} ${c.call.granularity} ${c.call.dtype})`));
+    }
+  });
+
+  it('deBatch refuses an output that overlaps another call, calls that differ in threads, and names the bad call', async () => {
+    const x = new Uint16Array(native.allocate(4000)), out = new Uint16Array(native.allocate(4000));
+    const call = { strategy: 'interp' as const, dtype: 'BF16' as const, F: 0.5, CR: 0.5, seed: 1, stream: 2, target: x, ref: x };
+    await assert.rejects(async () => deBatch([{ ...call, out }, { ...call, target: out, ref: x, out: new Uint16Array(2000) }]), /EOVERLAP|overlaps a buffer of calls\[1\]/);
+    await assert.rejects(async () => deBatch([{ ...call, out, threads: 1 }, { ...call, out: new Uint16Array(native.allocate(4000)), threads: 2 }]), /same backend, threads and chunk/);
+    await assert.rejects(async () => deBatch([{ ...call, out }, { ...call, out: new Uint16Array(10) }]), /calls\[1\]/);
+    await deBatch([]);  // nothing to do
   });
 
   it('CR = 0 copies the target bits exactly (NaN payloads included); CR = 1 takes every mutant', async () => {
