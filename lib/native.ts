@@ -202,8 +202,8 @@ function typedFaults(addon: NativeAddon): NativeAddon {
   const wrap = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => fn(...args).catch((err: unknown) => Promise.reject(toTyped(err)));
   const k = addon.kernels;
-  const kernels: NativeKernels = { ...k, de: wrap(k.de), merge: wrap(k.merge), convert: wrap(k.convert), slerp: wrap(k.slerp), reduce: wrap(k.reduce) };
-  return { ...addon, kernels, nll: wrap(addon.nll), stream: wrap(addon.stream), regmeanFactor: wrap(addon.regmeanFactor), regmeanTerm: wrap(addon.regmeanTerm), regmeanSolve: wrap(addon.regmeanSolve), gramAccumulate: wrap(addon.gramAccumulate) };
+  const kernels: NativeKernels = { ...k, de: wrap(k.de), deBatch: wrap(k.deBatch), merge: wrap(k.merge), convert: wrap(k.convert), slerp: wrap(k.slerp), reduce: wrap(k.reduce) };
+  return { ...addon, kernels, hashChunks: wrap(addon.hashChunks), nll: wrap(addon.nll), stream: wrap(addon.stream), regmeanFactor: wrap(addon.regmeanFactor), regmeanTerm: wrap(addon.regmeanTerm), regmeanSolve: wrap(addon.regmeanSolve), gramAccumulate: wrap(addon.gramAccumulate) };
 }
 
 /** Atomically swaps two existing paths (renameat2 RENAME_EXCHANGE); see NativeAddon.exchangePaths. */

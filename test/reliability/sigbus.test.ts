@@ -68,6 +68,9 @@ describe('SIGBUS in a mapping never kills the process (child processes)', functi
       assertTyped(o.hash.check, 'FILE_CHANGED', file('hash'));
       // a multi-threaded merge over a file truncated to nothing
       assertTyped(o.merge, 'FILE_CHANGED', file('merge'));
+      // several tensors in one kernel call, and the checksum's native hash
+      assertTyped(o.batch, 'FILE_CHANGED', file('batch'));
+      assertTyped(o.hashChunks, 'FILE_CHANGED', file('chunks'));
       assert.ok(o.repaired >= 4, `faults repaired: ${o.repaired}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
