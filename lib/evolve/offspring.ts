@@ -3,6 +3,8 @@
  * parents into the output (a trial slot in memory: see trial-slot.ts; the carried tensors are
  * already there). Tensors over 4 GiB are processed in pieces with the kernel's offset.
  */
+import os from 'node:os';
+
 import * as k from '../kernels/index.js';
 import type { Granularity, Strategy } from '../kernels/strategies.js';
 import { streamFor } from '../kernels/strategies.js';
@@ -56,13 +58,18 @@ export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Pro
   // Ask the kernel to read the next batch of every parent while this one is computed: when the
   // population does not fit in RAM its pages come from disk, and page faults alone read it in
   // small pieces on the critical path (madvise WILLNEED starts the reads ahead, asynchronously).
+  // Where the population and the offspring fit in half of RAM their pages stay cached, and the
+  // madvise calls (two per tensor and parent) only cost time: about 20 ms a trial at 0.75 B.
+  const evolvedBytes = evolved.reduce((n, e) => n + e.meta.byteLength, 0);
+  const readAhead = (s.members.length + 1) * evolvedBytes > os.totalmem() / 2;
   const prefetch = (i: number) => {
-    for (const next of batches[i] ?? []) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
+    if (readAhead) for (const next of batches[i] ?? []) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
   };
   prefetch(0);
   for (const [i, batch] of batches.entries()) {
-    prefetch(i + 1);
-    await k.deBatch(batch.flatMap((entry) => calls(s, entry, out, third)));
+    const done = k.deBatch(batch.flatMap((entry) => calls(s, entry, out, third)));
+    prefetch(i + 1);  // while the pool computes this batch
+    await done;
   }
 }
 
