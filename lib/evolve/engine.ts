@@ -233,7 +233,6 @@ export class EvolutionRun extends EventEmitter {
       const done = this.finishedReport();
       if (done !== undefined) return done;
       await this.open();
-      for (const m of this.members) this.makeViews(m.weights);
       const schedule = this.config.schedule;
       const stop = schedule === 'sequential' ? await this.sequential() : schedule === 'asynchronous' ? await this.asynchronous() : await this.generational();
       this.spares.clear();  // no more trials: the disk a spare holds is free before best/ is written
@@ -330,6 +329,10 @@ export class EvolutionRun extends EventEmitter {
     if (this.runJson.inputs !== undefined) this.inputWatch = new InputWatch(this.runJson.inputs);
     await this.openJournal();
     if (this.remote !== undefined) await this.startRemote();
+    // The trial slot's memory and the members' views are made now, with the rest of opening the
+    // run, rather than by its first trial (trial-slot.ts; makeViews()).
+    this.slot(0);
+    for (const m of this.members) this.makeViews(m.weights);
     await this.initialFitness();
     if (c.merger !== undefined) await this.openMerger();
   }
