@@ -311,7 +311,12 @@ Napi::Value DeBatch(const Napi::CallbackInfo& info) {
     const std::string which = "deBatch: calls[" + std::to_string(i) + "]";
     EVOLVER_GUARD(env, v.IsObject(), "EINVAL", which + " must be an object");
     Target target;
-    calls.push_back(ParseDe(env, v.As<Napi::Object>(), &keep, &target, &ranges[i]));
+    try {
+      calls.push_back(ParseDe(env, v.As<Napi::Object>(), &keep, &target, &ranges[i]));
+    } catch (Napi::Error& e) {
+      e.Set("message", Napi::String::New(env, which + ": " + e.Message()));  // which call of the batch
+      throw;
+    }
     EVOLVER_GUARD(env, !target.cuda, "EINVAL", which + ": a batch runs on the CPU (call de() for each tensor on cuda)");
     if (i == 0) run = target.run;
     EVOLVER_GUARD(env, target.run.table == run.table && target.run.threads == run.threads && target.run.chunk == run.chunk, "EINVAL",
@@ -323,6 +328,7 @@ Napi::Value DeBatch(const Napi::CallbackInfo& info) {
     for (size_t j = 0; j < ranges.size(); ++j) {
       if (j == i) continue;
       for (const Range& r : ranges[j]) {
+        if (out.bytes == 0 || r.bytes == 0) continue;  // an empty range overlaps nothing (as in de())
         const uint8_t *o = static_cast<const uint8_t*>(out.begin), *p = static_cast<const uint8_t*>(r.begin);
         EVOLVER_GUARD(env, !(o < p + r.bytes && p < o + out.bytes), "EOVERLAP",
                       "deBatch: the out of calls[" + std::to_string(i) + "] overlaps a buffer of calls[" + std::to_string(j) + "]");

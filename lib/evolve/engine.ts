@@ -330,9 +330,12 @@ export class EvolutionRun extends EventEmitter {
     await this.openJournal();
     if (this.remote !== undefined) await this.startRemote();
     // The trial slot's memory and the members' views are made now, with the rest of opening the
-    // run, rather than by its first trial (trial-slot.ts; makeViews()).
-    this.slot(0);
-    for (const m of this.members) this.makeViews(m.weights);
+    // run, rather than by its first trial (trial-slot.ts; makeViews()); not for a run that will
+    // make no trial (all done, or stopped already).
+    if (this.stopBeforeTrial(this.entries.length) === undefined) {
+      this.slot(0);
+      for (const m of this.members) this.makeViews(m.weights);
+    }
     await this.initialFitness();
     if (c.merger !== undefined) await this.openMerger();
   }

@@ -60,15 +60,22 @@ export async function makeOffspring(s: OffspringSpec, out: OffspringTarget): Pro
   // small pieces on the critical path (madvise WILLNEED starts the reads ahead, asynchronously).
   // Where the population and the offspring fit in half of RAM their pages stay cached, and the
   // madvise calls (two per tensor and parent) only cost time: about 20 ms a trial at 0.75 B.
+  // RAM: the machine's, or a container's limit where there is one (a pod's worker, say).
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const ram = constrained > 0 ? Math.min(os.totalmem(), constrained) : os.totalmem();
   const evolvedBytes = evolved.reduce((n, e) => n + e.meta.byteLength, 0);
-  const readAhead = (s.members.length + 1) * evolvedBytes > os.totalmem() / 2;
+  const readAhead = (s.members.length + 1) * evolvedBytes > ram / 2;
   const prefetch = (i: number) => {
     if (readAhead) for (const next of batches[i] ?? []) for (const p of parents) s.members[p]!.advise(next.name, 'willneed');
   };
   prefetch(0);
   for (const [i, batch] of batches.entries()) {
     const done = k.deBatch(batch.flatMap((entry) => calls(s, entry, out, third)));
-    prefetch(i + 1);  // while the pool computes this batch
+    try {
+      prefetch(i + 1);  // while the pool computes this batch
+    } catch {
+      // advice only: whatever made it fail (a closed member) fails the next kernel call, by name
+    }
     await done;
   }
 }

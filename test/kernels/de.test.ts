@@ -112,6 +112,9 @@ describe(`de kernel: every strategy x dtype x granularity, bit for bit (isas: ${
     await assert.rejects(async () => deBatch([{ ...call, out, threads: 1 }, { ...call, out: new Uint16Array(native.allocate(4000)), threads: 2 }]), /same backend, threads and chunk/);
     await assert.rejects(async () => deBatch([{ ...call, out }, { ...call, out: new Uint16Array(10) }]), /calls\[1\]/);
     await deBatch([]);  // nothing to do
+    // An empty call overlaps nothing, wherever its (empty) views point, as with de().
+    const empty = { ...call, target: x.subarray(0, 0), ref: x.subarray(0, 0), out: x.subarray(100, 100) };
+    await deBatch([empty, { ...call, out }]);
   });
 
   it('CR = 0 copies the target bits exactly (NaN payloads included); CR = 1 takes every mutant', async () => {
