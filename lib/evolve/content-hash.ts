@@ -5,8 +5,8 @@
  *
  * `xxh64-1MiB` (runs made by this version): every evolved tensor, in sorted name order, is cut
  * into 1 MiB chunks counted from its first byte; each chunk gets an XXH64 digest (seed 0) on
- * the kernel thread pool, at memory speed (all tensors in one pass); a sha256 over (name, byte length, the chunk digests
- * in order) of every tensor gives the checksum. The chunking does not depend on the thread
+ * the kernel thread pool, at memory speed (all tensors in one pass); a sha256 over (name, byte
+ * length, the chunk digests in order) of every tensor gives the checksum. The chunking does not depend on the thread
  * count, so neither does the checksum. XXH64 is not a cryptographic hash: it tells weights
  * apart (a 64-bit digest per MiB, then sha256), it does not resist someone forging a collision
  * on purpose — nothing here needs that.
