@@ -55,17 +55,15 @@ void RunDe(const DeArgs& a, const RunOptions& o) {
 void RunDeBatch(const std::vector<DeArgs>& calls, const RunOptions& o) {
   const KernelTable& t = TableOf(o);
   const uint64_t chunk = ChunkOf(o);
-  // Chunks as RunDe cuts them, call after call: piece k is [begin[k], end[k]) of calls[which[k]].
-  std::vector<uint32_t> which;
-  std::vector<uint64_t> begin;
-  for (uint32_t i = 0; i < calls.size(); ++i)
-    for (uint64_t b = 0; b < calls[i].n; b += chunk) {
-      which.push_back(i);
-      begin.push_back(b);
-    }
-  ThreadPool::Global().ParallelFor(which.size(), ThreadsOf(o), [&](uint64_t k, int) {
-    const DeArgs& a = calls[which[k]];
-    t.de(a, a.first + begin[k], a.first + std::min(a.n, begin[k] + chunk));
+  // Chunks as RunDe cuts them, call after call: calls[i] holds chunks [first[i], first[i + 1])
+  // of the batch (one entry per call, not per chunk: a tiny `chunk` costs no memory here).
+  std::vector<uint64_t> first(calls.size() + 1, 0);
+  for (size_t i = 0; i < calls.size(); ++i) first[i + 1] = first[i] + (calls[i].n + chunk - 1) / chunk;
+  ThreadPool::Global().ParallelFor(first.back(), ThreadsOf(o), [&](uint64_t k, int) {
+    const size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), k) - first.begin()) - 1;
+    const DeArgs& a = calls[i];
+    const uint64_t b = (k - first[i]) * chunk;
+    t.de(a, a.first + b, a.first + std::min(a.n, b + chunk));
   });
 }
 
