@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "buffer_arg.h"
+#include "chunk_index.h"
 #include "napi_exports.h"
 #include "thread_pool.h"
 
@@ -95,18 +96,14 @@ class HashWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      // Chunk k of the whole call: buffer `which[k]`, starting at byte `begin[k]` of it.
-      std::vector<uint32_t> which;
-      std::vector<uint64_t> begin;
-      for (uint32_t i = 0; i < data_.size(); ++i)
-        for (uint64_t b = 0; b < data_[i].length(); b += chunk_) {
-          which.push_back(i);
-          begin.push_back(b);
-        }
-      digests_.assign(which.size(), 0);
-      ThreadPool::Global().ParallelFor(which.size(), threads_, [&](uint64_t k, int) {
-        const BufferArg& d = data_[which[k]];
-        digests_[k] = Xxh64(d.data() + begin[k], std::min(chunk_, d.length() - begin[k]), 0);
+      std::vector<uint64_t> sizes;
+      for (const BufferArg& d : data_) sizes.push_back(d.length());
+      const ChunkIndex chunks(sizes, chunk_);
+      digests_.assign(chunks.count(), 0);
+      ThreadPool::Global().ParallelFor(chunks.count(), threads_, [&](uint64_t k, int) {
+        const ChunkIndex::Place at = chunks.Locate(k);
+        const BufferArg& d = data_[at.range];
+        digests_[k] = Xxh64(d.data() + at.begin, std::min(chunk_, d.length() - at.begin), 0);
       });
     } catch (const std::exception& e) {
       SetError(std::string("hashChunks: ") + e.what());  // e.g. bad_alloc: never an abort

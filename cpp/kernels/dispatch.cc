@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../chunk_index.h"
 #include "../cpu_features.h"
 #include "../thread_pool.h"
 #include "elements.h"
@@ -55,15 +56,14 @@ void RunDe(const DeArgs& a, const RunOptions& o) {
 void RunDeBatch(const std::vector<DeArgs>& calls, const RunOptions& o) {
   const KernelTable& t = TableOf(o);
   const uint64_t chunk = ChunkOf(o);
-  // Chunks as RunDe cuts them, call after call: calls[i] holds chunks [first[i], first[i + 1])
-  // of the batch (one entry per call, not per chunk: a tiny `chunk` costs no memory here).
-  std::vector<uint64_t> first(calls.size() + 1, 0);
-  for (size_t i = 0; i < calls.size(); ++i) first[i + 1] = first[i] + (calls[i].n + chunk - 1) / chunk;
-  ThreadPool::Global().ParallelFor(first.back(), ThreadsOf(o), [&](uint64_t k, int) {
-    const size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), k) - first.begin()) - 1;
-    const DeArgs& a = calls[i];
-    const uint64_t b = (k - first[i]) * chunk;
-    t.de(a, a.first + b, a.first + std::min(a.n, b + chunk));
+  // Chunks as RunDe cuts them, call after call.
+  std::vector<uint64_t> sizes;
+  for (const DeArgs& a : calls) sizes.push_back(a.n);
+  const ChunkIndex chunks(sizes, chunk);
+  ThreadPool::Global().ParallelFor(chunks.count(), ThreadsOf(o), [&](uint64_t k, int) {
+    const ChunkIndex::Place at = chunks.Locate(k);
+    const DeArgs& a = calls[at.range];
+    t.de(a, a.first + at.begin, a.first + std::min(a.n, at.begin + chunk));
   });
 }
 

@@ -2,8 +2,8 @@
  * Measurements for `bench/scale.ts`: the bytes a DE strategy must move per trial, a memory
  * sampler that runs on its own thread (so a synchronous hash or write in the engine cannot
  * hide a peak from it), the speed of writing memory new to the process, an O_DIRECT disk read,
- * and the per-trial summary of the journal's
- * `seconds` fields (whatever fields there are: the engine adds phases over time).
+ * and the per-trial summary of the journal's `seconds` fields (whatever fields there are: the
+ * engine adds phases over time).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -2,11 +2,11 @@
  * Spare member files: the file of a member that an accepted offspring replaces, kept in trial/
  * so that the next accepted offspring is written over it instead of into a new file.
  *
- * Why: writing a new 1.5 GB file makes the kernel allocate 1.5 GB of fresh page cache, and on a
- * machine whose memory is full of page cache (any machine that has been reading models for a
- * while) that means reclaiming and compacting memory first (perf: mostly page migration):
- * measured here, 0.4 – 1.3 GB/s. Writing over a file whose pages are still cached only copies
- * and dirties them: 8 – 10 GB/s, then the same fsync.
+ * Why: writing a new 1.5 GB file makes the kernel find 1.5 GB of memory new to the page cache
+ * (reclaimed, compacted, or on a VM whose host takes free memory back, supplied again by the
+ * host): measured here, 0.4 – 1.7 GB/s (README, "The engine at model scale"). Writing over a
+ * file whose pages are still cached only copies and dirties them: 8 – 10 GB/s, then the same
+ * fsync.
  *
  * Crash safety is unchanged: a spare is only ever a second name (hard link) of a member file
  * taken just before that member is replaced by a rename over it, so the member is never missing;

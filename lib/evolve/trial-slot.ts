@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { fromSystemError } from '../errors.js';
 import { type NativeMappedFile, native } from '../native.js';
-import { WeightSet, openWeights } from '../store/checkpoint.js';
+import { type WeightSet, openWeights } from '../store/checkpoint.js';
 import { MAX_VIEW_BYTES, viewChunks } from '../store/safetensors.js';
 import type { WeightSource } from '../store/source.js';
 import { type Layout, copyPieces, fsyncDir, layoutPlan } from '../store/writer.js';
@@ -65,11 +65,13 @@ export class TrialSlot {
       throw fromSystemError(err, label, `making a trial slot of ${layout.totalSize} bytes in memory`);
     }
     try {
-      reserve(mapping, label);
+      reserve(label, () => mapping.advise('populate'));
       new Uint8Array(mapping.region(0, layout.header.length)).set(layout.header);
       const slot = new TrialSlot(mapping, layout, plan);
       try {
-        reserve(slot.weights, label);
+        reserve(label, () => {
+          for (const p of plan) slot.weights.advise(p.name, 'populate');
+        });
         for (const p of plan) if (!p.evolved) copyPieces(carriedFrom.chunks(p.name), slot.chunks(p.name));
       } catch (err) {
         slot.weights.close();
@@ -166,10 +168,9 @@ export class TrialSlot {
  * as a SIGBUS in the middle of a trial. Kernels before 5.14 have no populate: there the slot is
  * faulted in as it is first written, as before.
  */
-function reserve(memory: NativeMappedFile | WeightSet, label: string): void {
+function reserve(label: string, populate: () => void): void {
   try {
-    if (memory instanceof WeightSet) for (const name of memory.names()) memory.advise(name, 'populate');
-    else memory.advise('populate');
+    populate();
   } catch (err) {
     throw fromSystemError(err, label, 'taking and mapping the trial slot\'s memory');
   }
